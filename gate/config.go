@@ -1,0 +1,316 @@
+package gate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Duration is a time.Duration written as "500ms" or "2s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Role is who a person is at school.
+type Role string
+
+// The roles of the schools' notices: pupils, staff, visitors, and parents (who in
+// principle do not enter).
+const (
+	Pupil   Role = "pupil"
+	Staff   Role = "staff"
+	Visitor Role = "visitor"
+	Parent  Role = "parent"
+)
+
+// Roles lists every role in display order.
+var Roles = []Role{Pupil, Staff, Visitor, Parent}
+
+// RolePolicy is what one role must show at the gate.
+type RolePolicy struct {
+	Admit       bool `toml:"admit"`        // false: refused at the gate (parents, by default)
+	GreenHealth bool `toml:"green_health"` // a green health status is required
+	DailyPass   bool `toml:"daily_pass"`   // today's family morning report / daily pass is required
+	Temperature bool `toml:"temperature"`  // a valid temperature is required (it always is for an admission by the box)
+}
+
+// TempConfig is the temperature step.
+type TempConfig struct {
+	ThresholdC      float64     `toml:"threshold_c"`      // fever at or over this body temperature
+	PresenceDeltaC  float64     `toml:"presence_delta_c"` // a forehead is an object this much warmer than ambient
+	StableReadings  int         `toml:"stable_readings"`  // window of readings that must agree
+	StableSpreadC   float64     `toml:"stable_spread_c"`  // within this spread
+	ReadInterval    Duration    `toml:"read_interval"`    // between readings
+	PresenceTimeout Duration    `toml:"presence_timeout"` // waiting for a forehead
+	MeasureTimeout  Duration    `toml:"measure_timeout"`  // waiting for a stable reading
+	RetestPause     Duration    `toml:"retest_pause"`     // before a fever retest
+	Retries         int         `toml:"retries"`          // implausible or failed measurements retried before the guard is called
+	MinValidC       float64     `toml:"min_valid_c"`      // plausible body temperature range
+	MaxValidC       float64     `toml:"max_valid_c"`      //
+	Calibration     Calibration `toml:"calibration"`      //
+}
+
+// Window is a staggered arrival window for one grade (错时分段上学).
+type Window struct {
+	Grade string `toml:"grade"`
+	Start string `toml:"start"` // "07:30", local time
+	End   string `toml:"end"`
+}
+
+// Config is a gate's whole configuration. Load validates all of it before the
+// gate touches any device, and a gate refuses to start on a bad one.
+type Config struct {
+	GateID   string `toml:"gate_id"`
+	SchoolID string `toml:"school_id"`
+	Journal  string `toml:"journal"`  // path of the bbolt journal
+	Language string `toml:"language"` // zh-CN (default) or en
+
+	Temperature TempConfig          `toml:"temperature"`
+	Roles       map[Role]RolePolicy `toml:"roles"`
+	Identity    IdentityConfig      `toml:"identity"`
+	Arrival     ArrivalConfig       `toml:"arrival"`
+	AntiPass    AntiPassbackConfig  `toml:"anti_passback"`
+	Guard       GuardConfig         `toml:"guard"`
+	Devices     DeviceConfig        `toml:"devices"`
+	Console     ConsoleConfig       `toml:"console"`
+}
+
+// IdentityConfig is the identity step.
+type IdentityConfig struct {
+	AllowPlainIDs   bool     `toml:"allow_plain_ids"`  // printed campus cards: roster ids without a signature, low assurance
+	DuplicateWindow Duration `toml:"duplicate_window"` // a second scan of the same code within this is ignored
+	ScanTimeout     Duration `toml:"scan_timeout"`     // a person who scanned must reach the sensor within this
+}
+
+// ArrivalConfig is the staggered arrival schedule.
+type ArrivalConfig struct {
+	Policy  string   `toml:"policy"` // "warn" (admit and flag) or "deny"
+	Windows []Window `toml:"windows"`
+}
+
+// AntiPassbackConfig pairs an entry gate with an exit gate.
+type AntiPassbackConfig struct {
+	Enabled   bool   `toml:"enabled"`
+	Direction string `toml:"direction"` // "in" or "out": which way this gate lets people through
+}
+
+// GuardConfig is how long a referral waits for the guard.
+type GuardConfig struct {
+	Timeout Duration `toml:"timeout"`
+}
+
+// DeviceConfig names the hardware. Hardware profiles by name arrive with the
+// deployment issue; until then the pins and ports are written here.
+type DeviceConfig struct {
+	Sensor      string   `toml:"sensor"` // mlx90614 or mlx90632
+	Bus         string   `toml:"bus"`    // I²C bus name ("" = first)
+	Addr        uint16   `toml:"addr"`   // 0 = the chip's default
+	Emissivity  float64  `toml:"emissivity"`
+	ScannerPort string   `toml:"scanner_port"` // serial scanner
+	ScannerHID  string   `toml:"scanner_hid"`  // or keyboard-wedge scanner
+	ScannerBaud int      `toml:"scanner_baud"`
+	RelayPin    string   `toml:"relay_pin"`
+	RelayLow    bool     `toml:"relay_active_low"`
+	Pulse       Duration `toml:"relay_pulse"`
+	GreenPin    string   `toml:"green_pin"`
+	RedPin      string   `toml:"red_pin"`
+	BuzzerPin   string   `toml:"buzzer_pin"`
+	Quiet       bool     `toml:"quiet"`
+}
+
+// ConsoleConfig is the guard console.
+type ConsoleConfig struct {
+	Listen  string `toml:"listen"`   // 127.0.0.1:8080 by default
+	PINHash string `toml:"pin_hash"` // bcrypt hash of the guard PIN, required when Listen is not loopback
+}
+
+// DefaultConfig is what a gate runs with when the file says nothing else.
+func DefaultConfig() Config {
+	return Config{
+		Journal:  "/var/lib/campusgate/journal.db",
+		Language: "zh-CN",
+		Temperature: TempConfig{
+			ThresholdC:      37.3,
+			PresenceDeltaC:  1.5,
+			StableReadings:  3,
+			StableSpreadC:   0.2,
+			ReadInterval:    Duration{100 * time.Millisecond},
+			PresenceTimeout: Duration{15 * time.Second},
+			MeasureTimeout:  Duration{5 * time.Second},
+			RetestPause:     Duration{2 * time.Second},
+			Retries:         2,
+			MinValidC:       34,
+			MaxValidC:       43,
+		},
+		Roles: map[Role]RolePolicy{
+			Pupil:   {Admit: true, Temperature: true},
+			Staff:   {Admit: true, GreenHealth: true, Temperature: true},
+			Visitor: {Admit: true, GreenHealth: true, Temperature: true},
+			Parent:  {Admit: false, GreenHealth: true, Temperature: true},
+		},
+		Identity: IdentityConfig{DuplicateWindow: Duration{10 * time.Second}, ScanTimeout: Duration{30 * time.Second}},
+		Arrival:  ArrivalConfig{Policy: "warn"},
+		AntiPass: AntiPassbackConfig{Direction: "in"},
+		Guard:    GuardConfig{Timeout: Duration{2 * time.Minute}},
+		Devices: DeviceConfig{
+			Sensor: "mlx90614", Emissivity: 0.98, ScannerBaud: 9600,
+			RelayPin: "GPIO17", Pulse: Duration{500 * time.Millisecond},
+			GreenPin: "GPIO5", RedPin: "GPIO6", BuzzerPin: "GPIO13",
+		},
+		Console: ConsoleConfig{Listen: "127.0.0.1:8080"},
+	}
+}
+
+// LoadConfig reads and validates a TOML file over DefaultConfig. An unknown key
+// is an error that names it: a misspelt threshold must not silently fall back
+// to a default.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(string(b))
+}
+
+// ParseConfig is LoadConfig on a string.
+func ParseConfig(text string) (Config, error) {
+	c := DefaultConfig()
+	md, err := toml.Decode(text, &c)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("config: unknown key %s", strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate checks every setting and names the key of the first bad one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if !idPattern.MatchString(c.GateID) {
+		bad("gate_id", "%q must be 1-63 lowercase letters, digits, - or _ (it becomes an MQTT topic level)", c.GateID)
+	}
+	if c.SchoolID != "" && !idPattern.MatchString(c.SchoolID) {
+		bad("school_id", "%q must be lowercase letters, digits, - or _", c.SchoolID)
+	}
+	if c.Journal == "" {
+		bad("journal", "a path is required")
+	}
+	if c.Language != "zh-CN" && c.Language != "en" {
+		bad("language", "%q: zh-CN or en", c.Language)
+	}
+	t := c.Temperature
+	if t.ThresholdC < 36.5 || t.ThresholdC > 39 {
+		bad("temperature.threshold_c", "%.2f outside 36.5..39 °C", t.ThresholdC)
+	}
+	if t.PresenceDeltaC <= 0 || t.PresenceDeltaC > 10 {
+		bad("temperature.presence_delta_c", "%.2f outside 0..10 °C", t.PresenceDeltaC)
+	}
+	if t.StableReadings < 1 || t.StableReadings > 50 {
+		bad("temperature.stable_readings", "%d outside 1..50", t.StableReadings)
+	}
+	if t.StableSpreadC <= 0 || t.StableSpreadC > 2 {
+		bad("temperature.stable_spread_c", "%.2f outside 0..2 °C", t.StableSpreadC)
+	}
+	for key, d := range map[string]Duration{
+		"temperature.read_interval": t.ReadInterval, "temperature.presence_timeout": t.PresenceTimeout,
+		"temperature.measure_timeout": t.MeasureTimeout, "temperature.retest_pause": t.RetestPause,
+		"identity.scan_timeout": c.Identity.ScanTimeout, "guard.timeout": c.Guard.Timeout,
+		"devices.relay_pulse": c.Devices.Pulse,
+	} {
+		if d.Duration <= 0 {
+			bad(key, "%v must be positive", d.Duration)
+		}
+	}
+	if c.Identity.DuplicateWindow.Duration < 0 {
+		bad("identity.duplicate_window", "must not be negative")
+	}
+	if t.Retries < 0 || t.Retries > 10 {
+		bad("temperature.retries", "%d outside 0..10", t.Retries)
+	}
+	if t.MinValidC >= t.MaxValidC || t.MinValidC < 30 || t.MaxValidC > 45 {
+		bad("temperature.min_valid_c/max_valid_c", "%.1f..%.1f must be a range within 30..45 °C", t.MinValidC, t.MaxValidC)
+	}
+	if t.ThresholdC >= t.MaxValidC {
+		bad("temperature.threshold_c", "%.2f must be below max_valid_c %.2f", t.ThresholdC, t.MaxValidC)
+	}
+	if err := t.Calibration.Validate(t.ThresholdC); err != nil {
+		bad("temperature.calibration", "%v", err)
+	}
+	for r, p := range c.Roles {
+		if !slices.Contains(Roles, r) {
+			bad("roles."+string(r), "unknown role (pupil, staff, visitor, parent)")
+		}
+		if p.Admit && !p.Temperature {
+			bad("roles."+string(r)+".temperature", "every admitted role must have its temperature taken")
+		}
+	}
+	if c.Arrival.Policy != "warn" && c.Arrival.Policy != "deny" {
+		bad("arrival.policy", "%q: warn or deny", c.Arrival.Policy)
+	}
+	seen := map[string]bool{}
+	for i, w := range c.Arrival.Windows {
+		key := fmt.Sprintf("arrival.windows[%d]", i)
+		s, err1 := time.Parse("15:04", w.Start)
+		e, err2 := time.Parse("15:04", w.End)
+		if err1 != nil || err2 != nil || !e.After(s) {
+			bad(key, "start %q and end %q must be HH:MM with end after start", w.Start, w.End)
+		}
+		if w.Grade == "" || seen[w.Grade] {
+			bad(key+".grade", "%q must be given once per grade", w.Grade)
+		}
+		seen[w.Grade] = true
+	}
+	if c.AntiPass.Direction != "in" && c.AntiPass.Direction != "out" {
+		bad("anti_passback.direction", "%q: in or out", c.AntiPass.Direction)
+	}
+	if c.Devices.Sensor != "mlx90614" && c.Devices.Sensor != "mlx90632" {
+		bad("devices.sensor", "%q: mlx90614 or mlx90632", c.Devices.Sensor)
+	}
+	if c.Devices.Emissivity < 0.1 || c.Devices.Emissivity > 1 {
+		bad("devices.emissivity", "%.3f outside 0.1..1", c.Devices.Emissivity)
+	}
+	if c.Devices.ScannerPort != "" && c.Devices.ScannerHID != "" {
+		bad("devices.scanner_hid", "give scanner_port or scanner_hid, not both")
+	}
+	if c.Console.Listen == "" {
+		bad("console.listen", "an address is required (127.0.0.1:8080)")
+	} else if !loopback(c.Console.Listen) && c.Console.PINHash == "" {
+		bad("console.pin_hash", "required when the console listens beyond this box (%s)", c.Console.Listen)
+	}
+	return errors.Join(errs...)
+}
+
+func loopback(addr string) bool {
+	return strings.HasPrefix(addr, "127.") || strings.HasPrefix(addr, "localhost:") || strings.HasPrefix(addr, "[::1]:")
+}

@@ -1,0 +1,57 @@
+package gate
+
+import (
+	"strings"
+	"testing"
+)
+
+const goodConfig = `
+gate_id = "north-1"
+school_id = "hz-demo"
+journal = "/tmp/j.db"
+
+[temperature]
+threshold_c = 37.3
+[temperature.calibration]
+table = [[32.0, 35.8], [34.0, 36.6], [36.0, 37.4]]
+
+[roles.parent]
+admit = false
+green_health = true
+temperature = true
+
+[arrival]
+policy = "deny"
+windows = [{grade = "1", start = "07:30", end = "07:50"}, {grade = "2", start = "07:50", end = "08:10"}]
+`
+
+func TestParseConfig(t *testing.T) {
+	c, err := ParseConfig(goodConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GateID != "north-1" || c.Temperature.StableReadings != 3 || len(c.Arrival.Windows) != 2 || c.Roles[Pupil].Admit != true {
+		t.Errorf("config = %+v", c)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	for text, want := range map[string]string{
+		`gate_id = "north-1"` + "\n" + `[temperature]` + "\n" + `treshold_c = 38`: "temperature.treshold_c",
+		`gate_id = "North 1"`: "gate_id",
+		`gate_id = "g"` + "\n" + `[temperature]` + "\n" + `threshold_c = 35`:                               "temperature.threshold_c",
+		`gate_id = "g"` + "\n" + `[temperature.calibration]` + "\n" + `offset_c = -1.0`:                    "temperature.calibration",
+		`gate_id = "g"` + "\n" + `[temperature]` + "\n" + `read_interval = "fast"`:                         "read_interval",
+		`gate_id = "g"` + "\n" + `[arrival]` + "\n" + `windows = [{grade="1", start="8:00", end="07:00"}]`: "arrival.windows[0]",
+		`gate_id = "g"` + "\n" + `[console]` + "\n" + `listen = "0.0.0.0:8080"`:                            "console.pin_hash",
+		`gate_id = "g"` + "\n" + `[roles.janitor]` + "\n" + `admit = true` + "\n" + `temperature = true`:   "roles.janitor",
+		`gate_id = "g"` + "\n" + `[roles.pupil]` + "\n" + `admit = true`:                                   "roles.pupil.temperature",
+		`gate_id = "g"` + "\n" + `[devices]` + "\n" + `sensor = "dht22"`:                                   "devices.sensor",
+		`gate_id = = "g"`: "config",
+	} {
+		_, err := ParseConfig(text)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseConfig(%q) = %v, want an error naming %q", text, err, want)
+		}
+	}
+}
