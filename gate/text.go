@@ -6,17 +6,17 @@ type State string
 
 // The states of the flow, in the order a person meets them.
 const (
-	StateReady     State = "ready"      // waiting for a scan
-	StateIdentify  State = "identify"   // checking the code
-	StatePresence  State = "presence"   // waiting for a forehead
-	StateMeasuring State = "measuring"  // taking a stable reading
-	StateRetest    State = "retest"     // a first reading was high: pause, then measure again
-	StateRetry     State = "retry"      // the reading failed: measure again
-	StateReferred  State = "referred"   // waiting for the guard
-	StateAdmitted  State = "admitted"   // the gate opens
-	StateDenied    State = "denied"     // the gate stays shut
-	StateFault     State = "fault"      // the box cannot admit anyone (journal, sensor)
-	StateEmergency State = "emergency"  // held open by the guard
+	StateReady     State = "ready"     // waiting for a scan
+	StateIdentify  State = "identify"  // checking the code
+	StatePresence  State = "presence"  // waiting for a forehead
+	StateMeasuring State = "measuring" // taking a stable reading
+	StateRetest    State = "retest"    // a first reading was high: pause, then measure again
+	StateRetry     State = "retry"     // the reading failed: measure again
+	StateReferred  State = "referred"  // waiting for the guard
+	StateAdmitted  State = "admitted"  // the gate opens
+	StateDenied    State = "denied"    // the gate stays shut
+	StateFault     State = "fault"     // the box cannot admit anyone (journal, sensor)
+	StateEmergency State = "emergency" // held open by the guard
 )
 
 // Text is one message in both languages.
