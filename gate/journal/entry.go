@@ -1,0 +1,303 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Entry is one decision of the gate, as stored (JSON) and sent to the server.
+// Field names and values follow gate/design notes; V is SchemaVersion.
+//
+// Temperatures are float64 degrees Celsius rounded to 2 decimals on Append
+// (the wire format); callers holding physic.Temperature convert at the edge.
+type Entry struct {
+	V           int          `json:"v"`
+	GateID      string       `json:"gate_id"`
+	Epoch       string       `json:"epoch"`
+	Seq         uint64       `json:"seq"`
+	Time        time.Time    `json:"time"`         // wall clock, RFC 3339 with ns
+	ClockSynced bool         `json:"clock_synced"` // false: Time may be far off
+	MonoNS      int64        `json:"mono_ns"`      // monotonic ns since boot
+	PersonID    string       `json:"person_id"`
+	Role        string       `json:"role"`       // pupil|staff|visitor|parent|unknown
+	Credential  string       `json:"credential"` // pass|card|manual
+	Assurance   string       `json:"assurance"`  // high|low
+	Health      string       `json:"health"`     // green|yellow|red|"" (unknown)
+	Readings    []Reading    `json:"readings"`
+	BodyC       float64      `json:"body_c"`   // final body temperature, °C
+	Decision    string       `json:"decision"` // admit|deny|refer
+	Reason      string       `json:"reason"`   // stable snake_case code
+	Guard       *GuardAction `json:"guard"`
+	Kind        string       `json:"kind"` // entry|midday|override|emergency
+}
+
+// Reading is one temperature measurement, °C.
+type Reading struct {
+	SurfaceC float64   `json:"surface_c"`
+	BodyC    float64   `json:"body_c"`
+	AmbientC float64   `json:"ambient_c"`
+	Sensor   string    `json:"sensor"`
+	At       time.Time `json:"at"`
+}
+
+// GuardAction records which guard acted and why.
+type GuardAction struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+func round2(c float64) float64 { return math.Round(c*100) / 100 }
+
+// Append assigns e.V, e.Seq, e.Epoch and e.GateID (and e.Time if zero) and
+// stores the entry and its outbox key in one fsync'd bbolt commit. It returns
+// only after the commit, so a nil error means the entry survives a power cut.
+// Space errors wrap ErrFull. e is not modified on error.
+//
+// Append never refuses an entry for its labels: a decision that cannot be
+// recorded keeps the gate shut, which would be worse than an odd label.
+func (j *Journal) Append(e *Entry) error {
+	if e == nil {
+		return errors.New("journal: append: nil entry")
+	}
+	rec := *e // readings are copied, not rounded in place: the caller may share them
+	rec.V, rec.Epoch, rec.GateID = SchemaVersion, j.epoch, j.gateID
+	if rec.Time.IsZero() {
+		rec.Time = j.opts.Clock.Now()
+	}
+	rec.Time = rec.Time.Round(0) // strip the monotonic reading; MonoNS carries it
+	rec.BodyC = round2(rec.BodyC)
+	if len(e.Readings) > 0 {
+		rec.Readings = make([]Reading, len(e.Readings))
+		for i, r := range e.Readings {
+			r.SurfaceC, r.BodyC, r.AmbientC = round2(r.SurfaceC), round2(r.BodyC), round2(r.AmbientC)
+			rec.Readings[i] = r
+		}
+	}
+	err := j.update(func(tx *bolt.Tx) error {
+		entries := tx.Bucket(bEntries)
+		seq, err := entries.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec.Seq = seq
+		v, err := json.Marshal(&rec)
+		if err != nil {
+			return fmt.Errorf("encode entry: %w", err)
+		}
+		k := u64(seq)
+		if err := entries.Put(k, v); err != nil {
+			return err
+		}
+		// The outbox value is the entry time so the sync layer can tell how old
+		// its backlog is without decoding entries (and bbolt treats a nil value
+		// as a bucket in Compact).
+		return tx.Bucket(bOutbox).Put(k, u64(uint64(rec.Time.UnixNano())))
+	})
+	if err != nil {
+		return j.wrap("append", err)
+	}
+	e.V, e.Seq, e.Epoch, e.GateID, e.Time = rec.V, rec.Seq, rec.Epoch, rec.GateID, rec.Time
+	return nil
+}
+
+// Pending returns up to limit unacknowledged entries with seq > after, in seq
+// order: the sync layer's outbox.
+func (j *Journal) Pending(after uint64, limit int) ([]Entry, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("journal: pending: limit %d must be > 0", limit)
+	}
+	if after == math.MaxUint64 {
+		return nil, nil
+	}
+	var out []Entry
+	err := j.view(func(tx *bolt.Tx) error {
+		entries := tx.Bucket(bEntries)
+		c := tx.Bucket(bOutbox).Cursor()
+		for k, _ := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
+			v := entries.Get(k)
+			if v == nil {
+				return fmt.Errorf("outbox seq %d has no entry", seqOf(k))
+			}
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode entry %d: %w", seqOf(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, j.wrap("pending", err)
+	}
+	return out, nil
+}
+
+// Ack marks seqs as received by the server and returns how many were newly
+// acknowledged. It is idempotent: acknowledging twice is not an error. An
+// epoch other than Epoch() is refused with ErrEpoch (the server is talking
+// about another file), a seq never assigned with ErrUnknownSeq; in both cases
+// nothing is changed.
+func (j *Journal) Ack(epoch string, seqs ...uint64) (int, error) {
+	if epoch != j.epoch {
+		return 0, fmt.Errorf("journal: ack %s: epoch %q, this file is %q: %w", j.path, epoch, j.epoch, ErrEpoch)
+	}
+	n := 0
+	err := j.update(func(tx *bolt.Tx) error {
+		last := tx.Bucket(bEntries).Sequence()
+		for _, s := range seqs {
+			if s == 0 || s > last {
+				return fmt.Errorf("ack seq %d (last assigned %d): %w", s, last, ErrUnknownSeq)
+			}
+		}
+		ob := tx.Bucket(bOutbox)
+		for _, s := range seqs {
+			k := u64(s)
+			if ob.Get(k) == nil {
+				continue
+			}
+			if err := ob.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		through := last
+		if k, _ := ob.Cursor().First(); k != nil {
+			through = seqOf(k) - 1
+		}
+		return tx.Bucket(bMeta).Put(mAckedThrough, u64(through))
+	})
+	if err != nil {
+		return 0, j.wrap("ack", err)
+	}
+	return n, nil
+}
+
+// Backlog is the number of entries not yet acknowledged.
+func (j *Journal) Backlog() (int, error) {
+	var n int
+	err := j.view(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bOutbox).Stats().KeyN
+		return nil
+	})
+	return n, j.wrap("backlog", err)
+}
+
+// purgeBatch bounds one purge transaction so the gate's Appends never wait
+// long behind it, and so a purge on a nearly full file needs few new pages.
+const purgeBatch = 256
+
+// Purge deletes acknowledged entries older than Opts.Retention before now, in
+// transactions of at most purgeBatch deletions, and drops revocations that
+// ended before now. Unacknowledged entries are kept whatever their age.
+func (j *Journal) Purge(now time.Time) (int, error) {
+	cutoff := now.Add(-j.opts.Retention)
+	total, first := 0, true
+	for next := u64(1); next != nil; first = false {
+		var del [][]byte
+		scanned := 0
+		err := j.update(func(tx *bolt.Tx) error {
+			ob := tx.Bucket(bOutbox)
+			c := tx.Bucket(bEntries).Cursor()
+			k, v := c.Seek(next)
+			for ; k != nil && len(del) < purgeBatch && scanned < 16*purgeBatch; k, v = c.Next() {
+				scanned++
+				if ob.Get(k) != nil {
+					continue
+				}
+				var t struct {
+					Time time.Time `json:"time"`
+				}
+				if err := json.Unmarshal(v, &t); err != nil {
+					return fmt.Errorf("decode entry %d: %w", seqOf(k), err)
+				}
+				if t.Time.Before(cutoff) {
+					del = append(del, bytes.Clone(k))
+				}
+			}
+			next = bytes.Clone(k)
+			for _, k := range del {
+				if err := c.Bucket().Delete(k); err != nil {
+					return err
+				}
+			}
+			if first {
+				return purgeRevocations(tx, now)
+			}
+			return nil
+		})
+		if err != nil {
+			return total, j.wrap("purge", err)
+		}
+		total += len(del)
+	}
+	if total > 0 {
+		j.log.Info("journal purged", "entries", total, "before", cutoff)
+	}
+	return total, nil
+}
+
+// Entries calls fn for every entry with from <= Time < to, in seq order (a
+// zero from or to is unbounded). Entries are read in small batches and fn is
+// called outside any transaction, so fn may be slow or even Append.
+func (j *Journal) Entries(from, to time.Time, fn func(Entry) error) error {
+	next := u64(1)
+	for next != nil {
+		var batch []Entry
+		err := j.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bEntries).Cursor()
+			k, v := c.Seek(next)
+			for ; k != nil && len(batch) < 256; k, v = c.Next() {
+				var e Entry
+				if err := json.Unmarshal(v, &e); err != nil {
+					return fmt.Errorf("decode entry %d: %w", seqOf(k), err)
+				}
+				if (from.IsZero() || !e.Time.Before(from)) && (to.IsZero() || e.Time.Before(to)) {
+					batch = append(batch, e)
+				}
+			}
+			next = bytes.Clone(k)
+			return nil
+		})
+		if err != nil {
+			return j.wrap("entries", err)
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Last returns the n newest entries, newest first (the guard console).
+func (j *Journal) Last(n int) ([]Entry, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	out := make([]Entry, 0, min(n, 64))
+	err := j.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bEntries).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode entry %d: %w", seqOf(k), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, j.wrap("last", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,325 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Person is one roster record, sent down by the school.
+type Person struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	Grade      string `json:"grade,omitempty"`
+	Class      string `json:"class,omitempty"`
+	CardID     string `json:"card_id,omitempty"`
+	Health     string `json:"health,omitempty"`      // green|yellow|red|""
+	HealthDate string `json:"health_date,omitempty"` // YYYY-MM-DD of the health report
+}
+
+// The roster bucket holds two key spaces: person id -> JSON and card id ->
+// person id. Prefixes (not nested buckets) keep any person id legal.
+var (
+	pfxPerson = []byte("p:")
+	pfxCard   = []byte("c:")
+)
+
+// normCard makes card lookups independent of reader formatting (spaces, hex
+// case).
+func normCard(card string) string { return strings.ToUpper(strings.TrimSpace(card)) }
+
+func personKey(id string) []byte { return append(bytes.Clone(pfxPerson), id...) }
+func cardKey(card string) []byte { return append(bytes.Clone(pfxCard), normCard(card)...) }
+
+func validPerson(p *Person) error {
+	if p.ID == "" {
+		return fmt.Errorf("person %q: empty id", p.Name)
+	}
+	if p.HealthDate != "" {
+		if _, err := time.Parse(time.DateOnly, p.HealthDate); err != nil {
+			return fmt.Errorf("person %s: health_date %q: want YYYY-MM-DD", p.ID, p.HealthDate)
+		}
+	}
+	return nil
+}
+
+// putPerson stores p and its card index; a card held by someone else is
+// refused, since it would admit the wrong person.
+func putPerson(b *bolt.Bucket, p *Person) error {
+	if err := validPerson(p); err != nil {
+		return err
+	}
+	if err := deletePerson(b, p.ID); err != nil {
+		return err
+	}
+	if c := normCard(p.CardID); c != "" {
+		ck := cardKey(c)
+		if owner := b.Get(ck); owner != nil && string(owner) != p.ID {
+			return fmt.Errorf("person %s: card %s already belongs to %s", p.ID, c, owner)
+		}
+		if err := b.Put(ck, []byte(p.ID)); err != nil {
+			return err
+		}
+	}
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return b.Put(personKey(p.ID), v)
+}
+
+func deletePerson(b *bolt.Bucket, id string) error {
+	k := personKey(id)
+	old := b.Get(k)
+	if old == nil {
+		return nil
+	}
+	var p Person
+	if err := json.Unmarshal(old, &p); err != nil {
+		return fmt.Errorf("decode person %s: %w", id, err)
+	}
+	if c := normCard(p.CardID); c != "" {
+		if owner := b.Get(cardKey(c)); string(owner) == id {
+			if err := b.Delete(cardKey(c)); err != nil {
+				return err
+			}
+		}
+	}
+	return b.Delete(k)
+}
+
+// ReplaceRoster replaces the whole roster atomically. A version older than the
+// stored one is refused (ErrVersion); the same version is accepted again so a
+// redelivered snapshot is harmless.
+func (j *Journal) ReplaceRoster(version uint64, people []Person) error {
+	err := j.update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if cur := getU64(m, mRosterVersion); version < cur {
+			return fmt.Errorf("roster version %d is older than stored %d: %w", version, cur, ErrVersion)
+		}
+		if err := tx.DeleteBucket(bRoster); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bRoster)
+		if err != nil {
+			return err
+		}
+		seen := make(map[string]bool, len(people))
+		for i := range people {
+			if seen[people[i].ID] {
+				return fmt.Errorf("person %s listed twice", people[i].ID)
+			}
+			seen[people[i].ID] = true
+			if err := putPerson(b, &people[i]); err != nil {
+				return err
+			}
+		}
+		return m.Put(mRosterVersion, u64(version))
+	})
+	return j.wrap("replace roster", err)
+}
+
+// ApplyRosterDelta moves the roster from version from to version to. A from
+// other than the stored version is refused with ErrVersion (the sync layer
+// must then fetch a full snapshot). Removals are applied before upserts.
+func (j *Journal) ApplyRosterDelta(from, to uint64, upsert []Person, remove []string) error {
+	if to <= from {
+		return fmt.Errorf("journal: roster delta %d -> %d does not move forward: %w", from, to, ErrVersion)
+	}
+	err := j.update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if cur := getU64(m, mRosterVersion); cur != from {
+			return fmt.Errorf("roster delta from %d, stored version is %d: %w", from, cur, ErrVersion)
+		}
+		b := tx.Bucket(bRoster)
+		for _, id := range remove {
+			if err := deletePerson(b, id); err != nil {
+				return err
+			}
+		}
+		for i := range upsert {
+			if err := putPerson(b, &upsert[i]); err != nil {
+				return err
+			}
+		}
+		return m.Put(mRosterVersion, u64(to))
+	})
+	return j.wrap("roster delta", err)
+}
+
+// Person looks up a person by id.
+func (j *Journal) Person(id string) (Person, bool, error) {
+	var p Person
+	var ok bool
+	err := j.view(func(tx *bolt.Tx) error {
+		var err error
+		p, ok, err = getPerson(tx.Bucket(bRoster), id)
+		return err
+	})
+	return p, ok, j.wrap("person", err)
+}
+
+// PersonByCard looks up a person by card id (spaces trimmed, case folded).
+func (j *Journal) PersonByCard(card string) (Person, bool, error) {
+	var p Person
+	var ok bool
+	c := normCard(card)
+	if c == "" {
+		return p, false, nil
+	}
+	err := j.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bRoster)
+		id := b.Get(cardKey(c))
+		if id == nil {
+			return nil
+		}
+		var err error
+		p, ok, err = getPerson(b, string(id))
+		return err
+	})
+	return p, ok, j.wrap("person by card", err)
+}
+
+func getPerson(b *bolt.Bucket, id string) (Person, bool, error) {
+	var p Person
+	v := b.Get(personKey(id))
+	if v == nil {
+		return p, false, nil
+	}
+	if err := json.Unmarshal(v, &p); err != nil {
+		return p, false, fmt.Errorf("decode person %s: %w", id, err)
+	}
+	return p, true, nil
+}
+
+// RosterVersion is the version of the stored roster (0: none yet).
+func (j *Journal) RosterVersion() (uint64, error) {
+	var v uint64
+	err := j.view(func(tx *bolt.Tx) error {
+		v = getU64(tx.Bucket(bMeta), mRosterVersion)
+		return nil
+	})
+	return v, j.wrap("roster version", err)
+}
+
+// Revoke records that passID is revoked until the given time (the pass's own
+// expiry is a good value); Purge drops it afterwards.
+func (j *Journal) Revoke(passID string, until time.Time) error {
+	if passID == "" {
+		return errors.New("journal: revoke: empty pass id")
+	}
+	v, err := until.UTC().MarshalText()
+	if err != nil {
+		return fmt.Errorf("journal: revoke %s: %w", passID, err)
+	}
+	return j.wrap("revoke", j.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRevocations).Put([]byte(passID), v)
+	}))
+}
+
+// Revocations returns pass id -> revoked until.
+func (j *Journal) Revocations() (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := j.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRevocations).ForEach(func(k, v []byte) error {
+			var t time.Time
+			if err := t.UnmarshalText(v); err != nil {
+				return fmt.Errorf("decode revocation %s: %w", k, err)
+			}
+			out[string(k)] = t
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, j.wrap("revocations", err)
+	}
+	return out, nil
+}
+
+func purgeRevocations(tx *bolt.Tx, now time.Time) error {
+	b := tx.Bucket(bRevocations)
+	var del [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var t time.Time
+		if t.UnmarshalText(v) == nil && t.Before(now) {
+			del = append(del, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range del {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutKey stores a pass-signing public key (raw bytes in whatever form
+// gate/pass parses) under its key id.
+func (j *Journal) PutKey(kid string, pub []byte) error {
+	if kid == "" || len(pub) == 0 {
+		return fmt.Errorf("journal: put key %q: empty kid or key", kid)
+	}
+	return j.wrap("put key", j.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bKeys).Put([]byte(kid), pub)
+	}))
+}
+
+// Keys returns kid -> public key bytes.
+func (j *Journal) Keys() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := j.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bKeys).ForEach(func(k, v []byte) error {
+			out[string(k)] = bytes.Clone(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, j.wrap("keys", err)
+	}
+	return out, nil
+}
+
+var kConfigDoc = []byte("doc")
+
+// PutConfig stores the gate's configuration document. A version older than
+// the stored one is refused with ErrVersion.
+func (j *Journal) PutConfig(version uint64, doc []byte) error {
+	if len(doc) == 0 {
+		return fmt.Errorf("journal: put config %d: empty document", version)
+	}
+	return j.wrap("put config", j.update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if cur := getU64(m, mConfigVersion); version < cur {
+			return fmt.Errorf("config version %d is older than stored %d: %w", version, cur, ErrVersion)
+		}
+		if err := tx.Bucket(bConfig).Put(kConfigDoc, bytes.Clone(doc)); err != nil {
+			return err
+		}
+		return m.Put(mConfigVersion, u64(version))
+	}))
+}
+
+// Config returns the stored configuration version and document (0, nil: none).
+func (j *Journal) Config() (uint64, []byte, error) {
+	var ver uint64
+	var doc []byte
+	err := j.view(func(tx *bolt.Tx) error {
+		ver = getU64(tx.Bucket(bMeta), mConfigVersion)
+		doc = bytes.Clone(tx.Bucket(bConfig).Get(kConfigDoc))
+		return nil
+	})
+	if err != nil {
+		return 0, nil, j.wrap("config", err)
+	}
+	return ver, doc, nil
+}
