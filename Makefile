@@ -55,7 +55,7 @@ cross-arm6:
 
 # run: the whole system on this machine, with emulated devices behind the real drivers.
 run:
-	$(GO) run ./cmd/gatectl sim
+	$(GO) run ./cmd/gated -simulate -demo 3s
 
 clean:
 	rm -rf $(BIN)

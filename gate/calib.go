@@ -84,3 +84,20 @@ func Celsius(t physic.Temperature) float64 {
 func FromCelsius(c float64) physic.Temperature {
 	return physic.ZeroCelsius + physic.Temperature(math.Round(c*1000))*physic.MilliKelvin
 }
+
+// Surface inverts Body: the surface reading that the calibration turns into
+// body. The simulator uses it to show a requested body temperature; the map is
+// monotonic, so bisection finds the smallest such reading.
+func (c Calibration) Surface(body physic.Temperature) physic.Temperature {
+	want := Celsius(body)
+	lo, hi := want-10, want+10
+	for range 60 {
+		mid := (lo + hi) / 2
+		if c.body(mid) < want {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return FromCelsius(hi)
+}

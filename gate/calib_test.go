@@ -69,3 +69,14 @@ func TestCalibrationProperty(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestCalibrationSurfaceInverts(t *testing.T) {
+	for _, c := range []Calibration{{OffsetC: 0.7}, {Table: [][2]float64{{32, 35.8}, {34, 36.6}, {36, 37.4}}}} {
+		for b := 35.0; b < 40; b += 0.13 {
+			s := c.Surface(FromCelsius(b))
+			if got := Celsius(c.Body(s)); math.Abs(got-b) > 0.002 {
+				t.Errorf("%+v: Body(Surface(%.2f)) = %.3f", c, b, got)
+			}
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"campusgate/device/board"
+	"campusgate/device/gpiosim"
+	"campusgate/device/indicator"
+	"campusgate/device/relay"
+
+	"go.bug.st/serial"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/i2c/i2creg"
+)
+
+func hwList(_ context.Context, e *env, args []string) error {
+	fset := e.flags("hw list")
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	if err := board.Init(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.out, "I²C buses:")
+	buses := i2creg.All()
+	if len(buses) == 0 {
+		fmt.Fprintln(e.out, "  none found: enable I²C (dtparam=i2c_arm=on in /boot/firmware/config.txt, then reboot)")
+		fmt.Fprintln(e.out, "  and make sure /dev/i2c-* exists (modprobe i2c-dev)")
+	}
+	for _, r := range buses {
+		fmt.Fprintf(e.out, "  %-10s number %d aliases %v\n", r.Name, r.Number, r.Aliases)
+		b, err := r.Open()
+		if err != nil {
+			fmt.Fprintf(e.out, "    cannot open: %v\n", board.Explain(err))
+			continue
+		}
+		for _, p := range probeThermometers(b) {
+			fmt.Fprintf(e.out, "    %s\n", p)
+		}
+		_ = b.Close() // read-only probe; nothing to lose on a failed close
+	}
+
+	fmt.Fprintln(e.out, "Serial ports:")
+	ports, err := serial.GetPortsList()
+	if err != nil {
+		fmt.Fprintf(e.out, "  cannot list: %v\n", err)
+	} else if len(ports) == 0 {
+		fmt.Fprintln(e.out, "  none found: for the Pi's own UART set enable_uart=1 (and dtoverlay=disable-bt on Pi 3/4/Zero 2 W)")
+	}
+	for _, p := range ports {
+		fmt.Fprintf(e.out, "  %s\n", p)
+	}
+	listGlob(e, "Stable serial names (/dev/serial/by-id):", "/dev/serial/by-id/*")
+	listGlob(e, "Input devices (keyboard-wedge scanners, /dev/input/by-id):", "/dev/input/by-id/*")
+
+	fmt.Fprintln(e.out, "GPIO:")
+	chips, _ := filepath.Glob("/dev/gpiochip*")
+	pins := gpioreg.All()
+	if len(chips) == 0 && len(pins) == 0 {
+		fmt.Fprintln(e.out, "  no GPIO chip found: this is not a board with GPIO, or /dev/gpiochip* is not accessible")
+	} else {
+		fmt.Fprintf(e.out, "  chips %v, %d pins registered (e.g. %s)\n", chips, len(pins), firstPins(pins, 4))
+	}
+	return nil
+}
+
+func listGlob(e *env, title, pattern string) {
+	fmt.Fprintln(e.out, title)
+	m, _ := filepath.Glob(pattern) // the only error is a bad pattern, and these are constants
+	if len(m) == 0 {
+		fmt.Fprintln(e.out, "  none")
+	}
+	sort.Strings(m)
+	for _, p := range m {
+		target, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			target = err.Error()
+		}
+		fmt.Fprintf(e.out, "  %s -> %s\n", p, target)
+	}
+}
+
+func firstPins(pins []gpio.PinIO, n int) string {
+	var names []string
+	for i, p := range pins {
+		if i == n {
+			names = append(names, "…")
+			break
+		}
+		names = append(names, p.Name())
+	}
+	return strings.Join(names, ", ")
+}
+
+// openPin finds a GPIO pin by name (GPIO17, 11, ...), or a simulated one.
+func openPin(name string, simulate bool) (gpio.PinIO, error) {
+	if simulate {
+		return gpiosim.New(name, 0, nil), nil
+	}
+	p, err := board.Pin(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w; or use -simulate", err)
+	}
+	return p, nil
+}
+
+func hwRelay(ctx context.Context, e *env, args []string) error {
+	fset := e.flags("hw relay")
+	pinName := fset.String("pin", "GPIO17", "GPIO pin of the relay")
+	activeLow := fset.Bool("active-low", false, "the relay board energises on Low (most opto-isolated boards)")
+	pulse := fset.Duration("pulse", relay.DefaultOpts.Pulse, "pulse length")
+	hold := fset.Bool("hold", false, "hold the relay energised until interrupted (Ctrl-C / SIGTERM release it)")
+	release := fset.Bool("release", false, "only drive the relay released (for ExecStopPost)")
+	simulate := fset.Bool("simulate", false, "use a simulated pin")
+	pinLog := fset.String("pin-log", "", "with -simulate: append every level the pin is driven to to this file")
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	p, err := openPin(*pinName, *simulate)
+	if err != nil {
+		return err
+	}
+	if sp, ok := p.(*gpiosim.Pin); ok && *pinLog != "" {
+		f, err := os.OpenFile(*pinLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("pin log: %w", err)
+		}
+		defer f.Close()
+		sp.Mirror(f)
+	}
+	o := relay.DefaultOpts
+	o.ActiveLow = *activeLow
+	if *pulse > o.MaxPulse {
+		o.MaxPulse = *pulse
+	}
+	o.Logger = e.log
+	d, err := relay.New(p, &o) // New drives the relay released
+	if err != nil {
+		return board.Explain(err)
+	}
+	defer d.Halt()
+	switch {
+	case *release:
+		fmt.Fprintf(e.out, "%s released\n", d)
+		return nil
+	case *hold:
+		if err := d.Hold(); err != nil {
+			return board.Explain(err)
+		}
+		fmt.Fprintf(e.out, "%s held open; Ctrl-C releases it\n", d)
+		<-ctx.Done()
+		if err := d.Release(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.out, "%s released\n", d)
+		return nil
+	}
+	start := time.Now()
+	if err := d.Open(*pulse); err != nil {
+		return board.Explain(err)
+	}
+	fmt.Fprintf(e.out, "%s pulsed for %v\n", d, *pulse)
+	for d.Energised() {
+		select {
+		case <-ctx.Done():
+			return d.Release()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(e.out, "released after %v\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func hwLights(ctx context.Context, e *env, args []string) error {
+	fset := e.flags("hw lights")
+	green := fset.String("green", "GPIO5", "GPIO pin of the green light (empty: none)")
+	red := fset.String("red", "GPIO6", "GPIO pin of the red light (empty: none)")
+	buzzer := fset.String("buzzer", "GPIO13", "GPIO pin of the buzzer (empty: none)")
+	activeLow := fset.Bool("active-low", false, "the outputs are on when Low")
+	sigName := fset.String("signal", "pass", "signal to show: ready, pass, stop, retry, fault")
+	hold := fset.Duration("for", 3*time.Second, "how long to show it")
+	simulate := fset.Bool("simulate", false, "use simulated pins")
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	sig, ok := signalByName(*sigName)
+	if !ok {
+		fmt.Fprintf(e.errw, "gatectl hw lights: unknown signal %q\n", *sigName)
+		return errUsage
+	}
+	var pins indicator.Pins
+	for _, o := range []struct {
+		name string
+		out  *indicator.Output
+	}{{*green, &pins.Green}, {*red, &pins.Red}, {*buzzer, &pins.Buzzer}} {
+		if o.name == "" {
+			continue
+		}
+		p, err := openPin(o.name, *simulate)
+		if err != nil {
+			return err
+		}
+		*o.out = indicator.Output{Pin: p, ActiveLow: *activeLow}
+	}
+	d, err := indicator.New(pins, &indicator.Opts{Logger: e.log})
+	if err != nil {
+		return board.Explain(err)
+	}
+	defer d.Halt()
+	if err := d.Show(sig); err != nil {
+		return board.Explain(err)
+	}
+	fmt.Fprintf(e.out, "%s showing %s for %v\n", d, sig, *hold)
+	select {
+	case <-ctx.Done():
+	case <-time.After(*hold):
+	}
+	return d.Halt()
+}
+
+func signalByName(name string) (indicator.Signal, bool) {
+	for s := indicator.Idle; s <= indicator.Fault; s++ {
+		if s.String() == name {
+			return s, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"campusgate/gate"
+	"campusgate/gate/console"
+	"campusgate/gate/journal"
+	"campusgate/gate/pass"
+)
+
+// demoPeople is the simulated school's roster.
+var demoPeople = []journal.Person{
+	{ID: "P20260101", Name: "王小明", Role: "pupil", Grade: "1", Class: "1-2", CardID: "C0101"},
+	{ID: "P20260102", Name: "李华", Role: "pupil", Grade: "1", Class: "1-2", CardID: "C0102"},
+	{ID: "P20260215", Name: "张梓涵", Role: "pupil", Grade: "2", Class: "2-1", CardID: "C0215"},
+	{ID: "T0042", Name: "陈老师", Role: "staff", CardID: "C9042"},
+	{ID: "M0101", Name: "王妈妈", Role: "parent"},
+}
+
+// seedDemo gives a simulated gate a school key (kept beside the journal), the
+// demo roster with today's morning reports, and prints sample passes, so a
+// newcomer can present someone at once.
+func seedDemo(j *journal.Journal, v *pass.Verifier, out io.Writer, cfg gate.Config) error {
+	keyPath := filepath.Join(filepath.Dir(cfg.Journal), "demo-school.key")
+	priv, kid, err := pass.LoadPrivateKey(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		var pub ed25519.PublicKey
+		pub, priv, err = ed25519.GenerateKey(nil)
+		if err != nil {
+			return err
+		}
+		kid = pass.KeyID(pub)
+		err = pass.SavePrivateKey(keyPath, priv, kid)
+	}
+	if err != nil {
+		return fmt.Errorf("demo school key: %w", err)
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	if err := v.Keys.Add(kid, pub); err != nil {
+		return err
+	}
+	today := time.Now().Format(time.DateOnly)
+	people := make([]journal.Person, len(demoPeople))
+	copy(people, demoPeople)
+	for i := range people {
+		if people[i].Role == "pupil" {
+			people[i].Health, people[i].HealthDate = "green", today
+		}
+	}
+	ver, err := j.RosterVersion()
+	if err != nil {
+		return err
+	}
+	if err := j.ReplaceRoster(ver+1, people); err != nil {
+		return err
+	}
+	iss, err := pass.NewIssuer(priv, kid)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "模拟学校 demo school: sample passes (valid 24 h) · present one with:")
+	fmt.Fprintf(out, "  curl -s -X POST http://%s/api/sim/present -H 'Content-Type: application/json' -d '{\"code\": \"<code>\", \"temperature_c\": 36.6}'\n", cfg.Console.Listen)
+	for _, p := range people {
+		health := pass.HealthGreen
+		code, err := iss.Issue(pass.Claims{Issuer: cfg.SchoolID, Subject: p.ID, Role: pass.Role(p.Role), Health: health, Expiry: time.Now().Add(24 * time.Hour)})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %-10s %-4s %-7s %s\n", p.ID, p.Name, p.Role, code)
+	}
+	if cfg.Identity.AllowPlainIDs {
+		fmt.Fprintln(out, "  plain campus card ids are allowed too (low assurance): C0101, C0102, C0215, C9042")
+	}
+	return nil
+}
+
+// demoLoop presents a random demo person every interval, the way a morning at
+// the gate looks: mostly normal temperatures, now and then a fever or a parent.
+func demoLoop(ctx context.Context, p console.Presenter, every time.Duration, out io.Writer) {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	cards := []string{"C0101", "C0102", "C0215", "M0101"}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		card := cards[rng.IntN(len(cards))]
+		temp := 36.2 + rng.Float64()*0.8
+		if rng.IntN(8) == 0 {
+			temp = 37.6 + rng.Float64()*1.0
+		}
+		ev, err := p.Present(ctx, card, temp)
+		if err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(out, "demo: %v\n", err)
+			}
+			continue
+		}
+		name := card
+		if ev.Person != nil && ev.Person.Name != "" {
+			name = ev.Person.Name
+		}
+		fmt.Fprintf(out, "%s %-6s %-5s %.1f °C → %-6s %s · %s\n", time.Now().Format("15:04:05"), card, name, temp, ev.Decision, ev.Message.ZH, ev.Message.EN)
+	}
+}

@@ -1,0 +1,258 @@
+// Command gated is the gate daemon: it runs the admission flow on a gate box,
+// records every entry in its journal before the gate opens, and serves the
+// guard console.
+//
+//	gated -config /etc/campusgate/gated.toml
+//	gated -simulate            # emulated devices behind the real drivers
+//
+// Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage, 125 bad
+// configuration (systemd should not restart a gate whose config is wrong).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"campusgate/gate"
+	"campusgate/gate/console"
+	"campusgate/gate/journal"
+	"campusgate/gate/pass"
+)
+
+const exitBadConfig = 125
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errConfig marks an error in the configuration.
+type errConfig struct{ error }
+
+func (e errConfig) Unwrap() error { return e.error }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gated", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	simulate := fs.Bool("simulate", false, "emulated devices behind the real drivers; a demo school key and roster")
+	listen := fs.String("listen", "", "guard console address (overrides console.listen)")
+	journalPath := fs.String("journal", "", "journal file (overrides journal)")
+	keysDir := fs.String("keys", "", "directory of trusted school public keys (*.pub)")
+	revoked := fs.String("revoked", "", "revocation list file (one pass id per line)")
+	verbose := fs.Bool("v", false, "log debug messages")
+	demo := fs.Duration("demo", 0, "with -simulate: present a random demo person this often (e.g. 3s)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg, err := loadConfig(*cfgPath, *simulate, *listen, *journalPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "gated: %v\n", err)
+		return exitBadConfig
+	}
+	d := &daemon{cfg: cfg, log: log, out: stdout, simulate: *simulate, keysDir: *keysDir, revoked: *revoked, demo: *demo}
+	if err := d.run(ctx); err != nil {
+		fmt.Fprintf(stderr, "gated: %v\n", err)
+		var ce errConfig
+		if errors.As(err, &ce) {
+			return exitBadConfig
+		}
+		return 1
+	}
+	return 0
+}
+
+// loadConfig reads the file, or in simulation starts from a demo configuration.
+func loadConfig(path string, simulate bool, listen, journalPath string) (gate.Config, error) {
+	var cfg gate.Config
+	switch {
+	case path != "":
+		c, err := gate.LoadConfig(path)
+		if err != nil {
+			return cfg, err
+		}
+		cfg = c
+	case simulate:
+		cfg = gate.DefaultConfig()
+		cfg.GateID = "sim-1"
+		cfg.SchoolID = "demo"
+		cfg.Journal = filepath.Join(os.TempDir(), "campusgate-sim", "journal.db")
+		cfg.Identity.AllowPlainIDs = true
+		cfg.Temperature.ReadInterval = gate.Duration{Duration: 20 * time.Millisecond}
+		cfg.Temperature.RetestPause = gate.Duration{Duration: 500 * time.Millisecond}
+		cfg.Identity.DuplicateWindow = gate.Duration{Duration: 2 * time.Second}
+	default:
+		return cfg, errors.New("give -config FILE, or -simulate")
+	}
+	if listen != "" {
+		cfg.Console.Listen = listen
+	}
+	if journalPath != "" {
+		cfg.Journal = journalPath
+	}
+	return cfg, cfg.Validate()
+}
+
+type daemon struct {
+	cfg      gate.Config
+	log      *slog.Logger
+	out      io.Writer
+	simulate bool
+	keysDir  string
+	revoked  string
+	demo     time.Duration
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Dir(d.cfg.Journal), 0o750); err != nil {
+		return fmt.Errorf("journal directory: %w", err)
+	}
+	j, err := journal.Open(d.cfg.Journal, &journal.Opts{GateID: d.cfg.GateID, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+
+	verifier := &pass.Verifier{Keys: &pass.Keyring{}, Revoked: &pass.Revocations{}, Skew: 2 * time.Minute}
+	if err := loadTrust(j, verifier, d.keysDir, d.revoked); err != nil {
+		return errConfig{err}
+	}
+
+	hw, err := d.devices()
+	if err != nil {
+		return err
+	}
+	defer hw.Close()
+	if d.simulate {
+		if err := seedDemo(j, verifier, d.out, d.cfg); err != nil {
+			return err
+		}
+	}
+	if verifier.Keys.Len() == 0 && !d.cfg.Identity.AllowPlainIDs {
+		d.log.Warn("no trusted school key and plain ids not allowed: every code will be refused until keys arrive")
+	}
+
+	flow, err := gate.New(d.cfg, hw.devices, j, &gate.Opts{Verifier: verifier, Logger: d.log})
+	if err != nil {
+		return errConfig{err}
+	}
+	var presenter console.Presenter
+	if d.simulate {
+		presenter = &simPresenter{box: hw.sim, flow: flow, cal: d.cfg.Temperature.Calibration}
+	}
+	srv := &http.Server{
+		Handler: console.New(flow, j, console.Opts{
+			GateID: d.cfg.GateID, PINHash: d.cfg.Console.PINHash, Health: hw.health(j), Presenter: presenter, Logger: d.log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ln, err := net.Listen("tcp", d.cfg.Console.Listen)
+	if err != nil {
+		return fmt.Errorf("guard console: %w", err)
+	}
+	fmt.Fprintf(d.out, "gated %s: guard console on http://%s/ (journal %s)\n", d.cfg.GateID, ln.Addr(), d.cfg.Journal)
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	flowErr := make(chan error, 1)
+	go func() { flowErr <- flow.Run(runCtx) }()
+	if d.simulate && d.demo > 0 {
+		go demoLoop(runCtx, presenter, d.demo, d.out)
+	}
+
+	var result error
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		result = fmt.Errorf("guard console: %w", err)
+	case err := <-flowErr:
+		if ctx.Err() == nil {
+			result = err
+		}
+	}
+	cancel()
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdownCtx) // SSE streams end with the context; nothing to save
+	d.log.Info("gated stopped", "gate", d.cfg.GateID)
+	return result
+}
+
+// loadTrust fills the verifier from the journal (keys and revocations sent down
+// by the school) and from files given on the command line.
+func loadTrust(j *journal.Journal, v *pass.Verifier, keysDir, revokedPath string) error {
+	keys, err := j.Keys()
+	if err != nil {
+		return err
+	}
+	for kid, raw := range keys {
+		pub, _, err := pass.ParsePublicKey(raw)
+		if err != nil {
+			return fmt.Errorf("journal key %s: %w", kid, err)
+		}
+		if err := v.Keys.Add(kid, pub); err != nil {
+			return err
+		}
+	}
+	if keysDir != "" {
+		files, err := filepath.Glob(filepath.Join(keysDir, "*.pub"))
+		if err != nil {
+			return err
+		}
+		if len(files) == 0 {
+			return fmt.Errorf("-keys %s: no *.pub files", keysDir)
+		}
+		for _, f := range files {
+			pub, kid, err := pass.LoadPublicKey(f)
+			if err != nil {
+				return err
+			}
+			if err := v.Keys.Add(kid, pub); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+		}
+	}
+	revs, err := j.Revocations()
+	if err != nil {
+		return err
+	}
+	for id, until := range revs {
+		v.Revoked.Add(id, until)
+	}
+	if revokedPath != "" {
+		f, err := os.Open(revokedPath)
+		if err != nil {
+			return fmt.Errorf("-revoked: %w", err)
+		}
+		defer f.Close()
+		r, err := pass.ParseRevocations(f)
+		if err != nil {
+			return fmt.Errorf("-revoked %s: %w", revokedPath, err)
+		}
+		v.Revoked = r
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+// Package simbox assembles a simulated gate box: emulated chips and a scanner on
+// a pseudo-terminal, driven through the real drivers, with simulated GPIO pins
+// for the relay and lights. `gated -simulate`, `gatectl sim` and the end-to-end
+// tests all run on it, so what they exercise is the driver code a real box runs.
+package simbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"campusgate/device/gpiosim"
+	"campusgate/device/indicator"
+	"campusgate/device/mlx90614"
+	"campusgate/device/mlx90614/mlx90614sim"
+	"campusgate/device/relay"
+	"campusgate/device/scanner"
+	"campusgate/device/scanner/scannersim"
+
+	"periph.io/x/conn/v3/physic"
+)
+
+// Opts chooses the simulated hardware.
+type Opts struct {
+	Sensor string // mlx90614 (default)
+	Quiet  bool   // buzzer off
+	Logger *slog.Logger
+}
+
+// Thermometer is what the gate flow reads.
+type Thermometer interface {
+	Measure(ctx context.Context) (object, ambient physic.Temperature, err error)
+	String() string
+	Halt() error
+}
+
+// Box is a simulated gate box.
+type Box struct {
+	Thermometer Thermometer
+	SensorName  string
+	Scanner     *scanner.Dev
+	Relay       *relay.Dev
+	Lights      *indicator.Dev
+	RelayPin    *gpiosim.Pin
+	GreenPin    *gpiosim.Pin
+	RedPin      *gpiosim.Pin
+	BuzzerPin   *gpiosim.Pin
+
+	chip14   *mlx90614sim.Chip
+	scanSim  *scannersim.Serial
+	dir      string
+	mu       sync.Mutex
+	closed   bool
+}
+
+// New builds the box. Close it to remove its pseudo-terminal.
+func New(opts *Opts) (_ *Box, err error) {
+	o := Opts{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Sensor == "" {
+		o.Sensor = "mlx90614"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	b := &Box{SensorName: o.Sensor}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	switch o.Sensor {
+	case "mlx90614":
+		b.chip14 = mlx90614sim.New(mlx90614.DefaultAddr)
+		d, err := mlx90614.New(b.chip14, nil)
+		if err != nil {
+			return nil, fmt.Errorf("simbox: %w", err)
+		}
+		b.Thermometer = d
+	default:
+		return nil, fmt.Errorf("simbox: unknown sensor %q (mlx90614)", o.Sensor)
+	}
+	if b.dir, err = os.MkdirTemp("", "campusgate-sim"); err != nil {
+		return nil, fmt.Errorf("simbox: %w", err)
+	}
+	so := scanner.DefaultOpts
+	so.Logger = o.Logger
+	if b.scanSim, err = scannersim.NewSerial(b.dir, so.Prefix, so.Suffix); err != nil {
+		return nil, fmt.Errorf("simbox: emulated scanner: %w", err)
+	}
+	if b.Scanner, err = scanner.Open(b.scanSim.Path(), &so); err != nil {
+		return nil, fmt.Errorf("simbox: %w", err)
+	}
+	b.RelayPin = gpiosim.New("GPIO17", 17, nil)
+	b.GreenPin = gpiosim.New("GPIO5", 5, nil)
+	b.RedPin = gpiosim.New("GPIO6", 6, nil)
+	b.BuzzerPin = gpiosim.New("GPIO13", 13, nil)
+	ro := relay.DefaultOpts
+	ro.Logger = o.Logger
+	if b.Relay, err = relay.New(b.RelayPin, &ro); err != nil {
+		return nil, fmt.Errorf("simbox: %w", err)
+	}
+	b.Lights, err = indicator.New(indicator.Pins{
+		Green:  indicator.Output{Pin: b.GreenPin},
+		Red:    indicator.Output{Pin: b.RedPin},
+		Buzzer: indicator.Output{Pin: b.BuzzerPin},
+	}, &indicator.Opts{Logger: o.Logger, Quiet: o.Quiet})
+	if err != nil {
+		return nil, fmt.Errorf("simbox: %w", err)
+	}
+	return b, nil
+}
+
+// SetForehead makes the emulated sensor see an object at t (ambient stays).
+func (b *Box) SetForehead(t physic.Temperature) {
+	if b.chip14 != nil {
+		b.chip14.SetObject(t)
+	}
+}
+
+// SetAmbient sets the emulated sensor's ambient temperature.
+func (b *Box) SetAmbient(t physic.Temperature) {
+	if b.chip14 != nil {
+		b.chip14.SetAmbient(t)
+	}
+}
+
+// Leave makes the forehead go away: the sensor sees the room again.
+func (b *Box) Leave() {
+	b.SetForehead(physic.ZeroCelsius + 24*physic.Celsius)
+}
+
+// Scan types a code into the emulated scanner, framed as the real one frames it.
+func (b *Box) Scan(code string) error { return b.scanSim.Scan(code) }
+
+// ScanRaw writes raw bytes into the emulated scanner's line (garbage, faults).
+func (b *Box) ScanRaw(p []byte) error { return b.scanSim.WriteRaw(p) }
+
+// ScannerPath is the pseudo-terminal the real serial driver opened.
+func (b *Box) ScannerPath() string { return b.scanSim.Path() }
+
+// Close releases the relay first, then everything else.
+func (b *Box) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	var errs []error
+	if b.Relay != nil {
+		errs = append(errs, b.Relay.Halt())
+	}
+	if b.Lights != nil {
+		errs = append(errs, b.Lights.Halt())
+	}
+	if b.Scanner != nil {
+		errs = append(errs, b.Scanner.Close())
+	}
+	if b.scanSim != nil {
+		errs = append(errs, b.scanSim.Close())
+	}
+	if b.dir != "" {
+		errs = append(errs, os.RemoveAll(b.dir))
+	}
+	return errors.Join(errs...)
+}

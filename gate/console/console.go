@@ -1,0 +1,285 @@
+// Package console serves the guard console of a gate box: a small web page that
+// shows who is at the gate, the live flow, the last decisions and the health of
+// the devices, with the guard's actions (admit, deny, handheld reading,
+// emergency open). Live updates are server-sent events.
+//
+// It listens on localhost by default. From the LAN every request needs the
+// guard's id and PIN (HTTP basic authentication against a bcrypt hash), and
+// state-changing requests are protected against cross-site forgery by
+// net/http's CrossOriginProtection.
+package console
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"campusgate/gate"
+	"campusgate/gate/journal"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Flow is what the console needs of the gate's flow.
+type Flow interface {
+	Subscribe() (<-chan gate.Event, func())
+	Current() gate.Event
+	Guard(ctx context.Context, a gate.GuardAction) error
+}
+
+// Recent gives the last decisions from the journal.
+type Recent interface {
+	Last(n int) ([]journal.Entry, error)
+	Backlog() (int, error)
+}
+
+// Presenter sends one simulated person through the gate: it exists only in
+// simulation mode.
+type Presenter interface {
+	Present(ctx context.Context, code string, tempC float64) (gate.Event, error)
+}
+
+// Opts configures the console.
+type Opts struct {
+	GateID    string
+	PINHash   string                   // bcrypt hash; required for requests from beyond loopback
+	Health    func() map[string]string // device name → "ok" or what is wrong
+	Presenter Presenter                // nil outside simulation
+	Logger    *slog.Logger
+}
+
+// Server is the console's HTTP handler.
+type Server struct {
+	flow   Flow
+	recent Recent
+	opts   Opts
+	log    *slog.Logger
+	mux    *http.ServeMux
+	h      http.Handler
+}
+
+//go:embed page.html
+var pageHTML string
+
+var page = template.Must(template.New("page").Parse(pageHTML))
+
+// New returns the console handler.
+func New(flow Flow, recent Recent, opts Opts) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{flow: flow, recent: recent, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.HandleFunc("GET /events", s.events)
+	s.mux.HandleFunc("GET /api/status", s.status)
+	s.mux.HandleFunc("POST /api/guard", s.guard)
+	if opts.Presenter != nil {
+		s.mux.HandleFunc("POST /api/sim/present", s.present)
+	}
+	cop := http.NewCrossOriginProtection()
+	s.h = cop.Handler(s.auth(s.mux))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+func isLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// auth lets loopback through (the box's own screen) and asks everyone else for
+// the guard PIN.
+func (s *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isLoopback(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		user, pin, ok := r.BasicAuth()
+		if !ok || s.opts.PINHash == "" || user == "" ||
+			bcrypt.CompareHashAndPassword([]byte(s.opts.PINHash), []byte(pin)) != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="campusgate guard console", charset="UTF-8"`)
+			http.Error(w, "门卫口令错误 · guard id and PIN required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// guardID is who acts: the basic-auth user from the LAN, or what the form says on the box itself.
+func guardID(r *http.Request, given string) string {
+	if user, _, ok := r.BasicAuth(); ok && !isLoopback(r) {
+		return user
+	}
+	return given
+}
+
+type statusView struct {
+	GateID  string            `json:"gate_id"`
+	Current gate.Event        `json:"current"`
+	Recent  []journal.Entry   `json:"recent"`
+	Backlog int               `json:"backlog"`
+	Health  map[string]string `json:"health"`
+	Sim     bool              `json:"simulation"`
+}
+
+func (s *Server) statusNow() (statusView, error) {
+	v := statusView{GateID: s.opts.GateID, Current: s.flow.Current(), Sim: s.opts.Presenter != nil}
+	var err error
+	if v.Recent, err = s.recent.Last(20); err != nil {
+		return v, err
+	}
+	if v.Backlog, err = s.recent.Backlog(); err != nil {
+		return v, err
+	}
+	if s.opts.Health != nil {
+		v.Health = s.opts.Health()
+	}
+	return v, nil
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	v, err := s.statusNow()
+	if err != nil {
+		s.log.Error("console status", "err", err)
+		http.Error(w, "journal: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := page.Execute(w, v); err != nil {
+		s.log.Warn("console page", "err", err)
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	v, err := s.statusNow()
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// events streams the flow's events as server-sent events.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	ch, cancel := s.flow.Subscribe()
+	defer cancel()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keepalive.C:
+			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			b, _ := json.Marshal(ev) // an Event always marshals
+			if _, err := fmt.Fprintf(w, "event: flow\ndata: %s\n\n", b); err != nil {
+				return
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) guard(w http.ResponseWriter, r *http.Request) {
+	var a gate.GuardAction
+	if err := decodeJSON(r, &a); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	a.GuardID = guardID(r, a.GuardID)
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	err := s.flow.Guard(ctx, a)
+	s.log.Info("guard action", "kind", a.Kind, "guard", a.GuardID, "reason", a.Reason, "err", err)
+	switch {
+	case errors.Is(err, gate.ErrNobodyReferred):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"ok": "true"})
+	}
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		return fmt.Errorf("content type %q: want application/json", ct)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad request body: %w", err)
+	}
+	return nil
+}
+
+type presentReq struct {
+	Code         string  `json:"code"`
+	TemperatureC float64 `json:"temperature_c"`
+}
+
+type presentResp struct {
+	Decision string      `json:"decision"`
+	Reason   gate.Reason `json:"reason"`
+	Message  gate.Text   `json:"message"`
+	State    gate.State  `json:"state"`
+	Seq      uint64      `json:"seq,omitempty"`
+	BodyC    float64     `json:"body_c,omitempty"`
+}
+
+func (s *Server) present(w http.ResponseWriter, r *http.Request) {
+	var req presentReq
+	if err := decodeJSON(r, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	if req.Code == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "code is required"})
+		return
+	}
+	ev, err := s.opts.Presenter.Present(r.Context(), req.Code, req.TemperatureC)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	resp := presentResp{Decision: ev.Decision, Reason: ev.Reason, Message: ev.Message, State: ev.State, Seq: ev.Seq}
+	if n := len(ev.Readings); n > 0 {
+		resp.BodyC = ev.Readings[n-1].BodyC
+	}
+	if ev.State == gate.StateReferred {
+		resp.Decision = "refer"
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,807 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"campusgate/device/indicator"
+	"campusgate/device/scanner"
+	"campusgate/gate/journal"
+	"campusgate/gate/pass"
+
+	"github.com/jonboulle/clockwork"
+	"periph.io/x/conn/v3/physic"
+)
+
+// Thermometer is one forehead sensor: a measurement is an object and an ambient reading.
+type Thermometer interface {
+	Measure(ctx context.Context) (object, ambient physic.Temperature, err error)
+}
+
+// Scanner yields the codes people show at the gate.
+type Scanner interface {
+	Next(ctx context.Context) (scanner.Code, error)
+}
+
+// Actuator is the turnstile or door: a pulse lets one person through.
+type Actuator interface {
+	Open(d time.Duration) error
+	Hold() error
+	Release() error
+}
+
+// Lights shows the person whether to go or stop.
+type Lights interface {
+	Show(s indicator.Signal) error
+}
+
+// Store is the journal as the flow needs it.
+type Store interface {
+	Append(e *journal.Entry) error
+	Person(id string) (journal.Person, bool, error)
+	PersonByCard(card string) (journal.Person, bool, error)
+}
+
+// Verifier checks signed passes.
+type Verifier interface {
+	Verify(code string, now time.Time) (pass.Claims, error)
+}
+
+// Alerter receives fever alerts; it must not block (the sync layer queues them).
+type Alerter interface {
+	Alert(e journal.Entry)
+}
+
+// Devices are the gate box's hardware, behind the interfaces above.
+type Devices struct {
+	Thermometer Thermometer
+	SensorName  string
+	Scanner     Scanner
+	Gate        Actuator
+	Lights      Lights
+}
+
+// Opts are the flow's collaborators that are not hardware.
+type Opts struct {
+	Verifier    Verifier             // nil: only plain ids (if allowed) are accepted
+	Alerter     Alerter              // nil: fevers are only logged and shown
+	Clock       clockwork.Clock      // nil: the real clock
+	Logger      *slog.Logger         // nil: slog.Default()
+	ClockSynced func() bool          // nil: ask the kernel (adjtimex)
+	Uptime      func() time.Duration // nil: CLOCK_BOOTTIME
+	Location    *time.Location       // for arrival windows and "today"; nil: time.Local
+}
+
+// Event is what observers (the guard console, the person's screen) see of the flow.
+type Event struct {
+	At       time.Time         `json:"at"`
+	State    State             `json:"state"`
+	Message  Text              `json:"message"`
+	Person   *PersonView       `json:"person,omitempty"`
+	Decision string            `json:"decision,omitempty"`
+	Reason   Reason            `json:"reason,omitempty"`
+	Readings []journal.Reading `json:"readings,omitempty"`
+	Seq      uint64            `json:"seq,omitempty"` // journal sequence of the decision
+	Guard    bool              `json:"guard_needed,omitempty"`
+}
+
+// PersonView is who is at the gate, as far as the flow knows.
+type PersonView struct {
+	ID         string `json:"id"`
+	Name       string `json:"name,omitempty"`
+	Role       Role   `json:"role"`
+	Grade      string `json:"grade,omitempty"`
+	Class      string `json:"class,omitempty"`
+	Credential string `json:"credential"`
+	Assurance  string `json:"assurance"`
+	Health     string `json:"health,omitempty"`
+}
+
+// GuardKind is what the guard does.
+type GuardKind string
+
+// Guard actions.
+const (
+	GuardAdmit          GuardKind = "admit"           // let the referred person in
+	GuardDeny           GuardKind = "deny"            // refuse the referred person
+	GuardReading        GuardKind = "reading"         // a handheld thermometer's reading for the referred person
+	GuardEmergencyOpen  GuardKind = "emergency_open"  // hold the gate open
+	GuardEmergencyClose GuardKind = "emergency_close" // end the emergency
+)
+
+// GuardAction is one action of the guard, always with who and why.
+type GuardAction struct {
+	Kind     GuardKind `json:"kind"`
+	GuardID  string    `json:"guard_id"`
+	Reason   string    `json:"reason"`
+	ReadingC float64   `json:"reading_c,omitempty"`
+}
+
+// ErrNobodyReferred is returned for admit/deny/reading when no one waits for the guard.
+var ErrNobodyReferred = errors.New("gate: nobody is waiting for the guard")
+
+type guardReq struct {
+	a     GuardAction
+	reply chan error
+}
+
+// Flow is the admission state machine of one gate.
+type Flow struct {
+	cfg    Config
+	dev    Devices
+	store  Store
+	opts   Opts
+	clock  clockwork.Clock
+	log    *slog.Logger
+	guardC chan guardReq
+
+	mu                  sync.Mutex
+	subs                map[chan Event]struct{}
+	last                Event
+	referred            bool
+	emergency           bool
+	lastCode            string
+	lastAt              time.Time
+	inside              map[string]bool // anti-passback: admitted and not seen leaving
+	busyFrom, busyUntil time.Time       // real time span of the last person's handling: scans in it are stale
+}
+
+// New validates the configuration and returns a flow; it does no I/O.
+func New(cfg Config, dev Devices, store Store, opts *Opts) (*Flow, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if dev.Thermometer == nil || dev.Scanner == nil || dev.Gate == nil || dev.Lights == nil || store == nil {
+		return nil, errors.New("gate: a thermometer, a scanner, a gate actuator, lights and a store are all required")
+	}
+	o := Opts{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ClockSynced == nil {
+		o.ClockSynced = ClockSynced
+	}
+	if o.Uptime == nil {
+		o.Uptime = Uptime
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	f := &Flow{
+		cfg: cfg, dev: dev, store: store, opts: o, clock: o.Clock,
+		log:    o.Logger.With("gate", cfg.GateID),
+		guardC: make(chan guardReq),
+		subs:   map[chan Event]struct{}{},
+		inside: map[string]bool{},
+	}
+	f.last = Event{At: f.clock.Now(), State: StateReady, Message: StateReady.Message()}
+	return f, nil
+}
+
+// Subscribe returns a channel of events, starting with the current one. A slow
+// reader misses events rather than slowing the gate. cancel ends the subscription.
+func (f *Flow) Subscribe() (<-chan Event, func()) {
+	c := make(chan Event, 32)
+	f.mu.Lock()
+	f.subs[c] = struct{}{}
+	c <- f.last
+	f.mu.Unlock()
+	return c, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if _, ok := f.subs[c]; ok {
+			delete(f.subs, c)
+			close(c)
+		}
+	}
+}
+
+// Current returns the latest event.
+func (f *Flow) Current() Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
+func (f *Flow) emit(ev Event) {
+	ev.At = f.clock.Now()
+	if ev.Message == (Text{}) {
+		ev.Message = ev.State.Message()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = ev
+	for c := range f.subs {
+		select {
+		case c <- ev:
+		default:
+		}
+	}
+}
+
+func (f *Flow) show(s indicator.Signal) {
+	if err := f.dev.Lights.Show(s); err != nil {
+		f.log.Warn("lights", "err", err)
+	}
+}
+
+// Run admits people until ctx ends. Codes scanned while a person is being
+// handled are dropped: the next person scans again when the screen says so.
+func (f *Flow) Run(ctx context.Context) error {
+	codes := make(chan scanner.Code, 1)
+	scanErr := make(chan error, 1)
+	go func() {
+		for {
+			c, err := f.dev.Scanner.Next(ctx)
+			var fe *scanner.FrameError
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.As(err, &fe):
+				f.log.Info("unreadable scan", "err", err)
+				f.emit(Event{State: StateReady, Message: Reason(pass.ReasonMalformed).Message(), Reason: Reason(pass.ReasonMalformed)})
+				continue
+			case err != nil:
+				scanErr <- fmt.Errorf("gate: scanner: %w", err)
+				return
+			}
+			// The newest scan wins: a pending older one is replaced.
+			c.At = time.Now()
+			for {
+				select {
+				case codes <- c:
+				default:
+					select {
+					case <-codes:
+					default:
+					}
+					continue
+				}
+				break
+			}
+		}
+	}()
+	f.ready()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-scanErr:
+			f.emit(Event{State: StateFault, Reason: ReasonSensorError})
+			f.show(indicator.Fault)
+			return err
+		case r := <-f.guardC:
+			r.reply <- ErrNobodyReferred
+		case c := <-codes:
+			f.mu.Lock()
+			stale := !c.At.Before(f.busyFrom) && c.At.Before(f.busyUntil)
+			f.mu.Unlock()
+			if stale {
+				// Scanned while the previous person was still being handled: the
+				// screen did not ask for it, so it is not taken as the next person.
+				f.log.Info("scan dropped: gate was busy", "len", len(c.Text))
+				continue
+			}
+			f.handle(ctx, c.Text)
+			f.ready()
+		}
+	}
+}
+
+func (f *Flow) ready() {
+	f.mu.Lock()
+	emergency := f.emergency
+	f.mu.Unlock()
+	if emergency {
+		return
+	}
+	f.show(indicator.Ready)
+	f.emit(Event{State: StateReady})
+}
+
+// identity is what the identity step found out.
+type identity struct {
+	view     PersonView
+	person   journal.Person
+	onRoster bool
+	passID   string
+	daily    bool // a pass issued today, or a morning report dated today
+}
+
+// handle takes one person from scan to decision.
+func (f *Flow) handle(ctx context.Context, code string) {
+	now := f.clock.Now()
+	f.mu.Lock()
+	f.busyFrom, f.busyUntil = time.Now(), time.Now().Add(24*time.Hour)
+	defer func() {
+		f.mu.Lock()
+		if f.busyUntil.After(time.Now()) { // no decision was shown (duplicate, fault)
+			f.busyUntil = time.Now()
+		}
+		f.mu.Unlock()
+	}()
+	dup := code == f.lastCode && now.Sub(f.lastAt) < f.cfg.Identity.DuplicateWindow.Duration
+	f.lastCode, f.lastAt = code, now
+	f.mu.Unlock()
+	if dup {
+		f.log.Debug("duplicate scan ignored")
+		return
+	}
+	f.emit(Event{State: StateIdentify})
+	id, reason := f.identify(code, now)
+	e := f.newEntry(id, now)
+	if reason == "" {
+		reason = f.policy(&id, now)
+	}
+	if reason != "" && reason != ReasonOutsideWindowOK {
+		f.decide(e, &id, "deny", reason)
+		return
+	}
+	warned := reason
+	_, reason = f.temperature(ctx, &id, e)
+	switch {
+	case ctx.Err() != nil:
+		f.decide(e, &id, "deny", ReasonTimeout)
+	case reason == ReasonOK && warned != "":
+		f.decide(e, &id, "admit", warned)
+	case reason == ReasonOK:
+		f.decide(e, &id, "admit", ReasonOK)
+	case reason == ReasonFever:
+		f.decide(e, &id, "deny", ReasonFever)
+	case reason == ReasonTimeout:
+		f.decide(e, &id, "deny", ReasonTimeout)
+	default:
+		f.refer(ctx, e, &id, reason)
+	}
+}
+
+func (f *Flow) newEntry(id identity, now time.Time) *journal.Entry {
+	return &journal.Entry{
+		Time:        now,
+		ClockSynced: f.opts.ClockSynced(),
+		MonoNS:      int64(f.opts.Uptime()),
+		PersonID:    id.view.ID,
+		Role:        string(id.view.Role),
+		Credential:  id.view.Credential,
+		Assurance:   id.view.Assurance,
+		Health:      id.view.Health,
+		Kind:        "entry",
+	}
+}
+
+func (f *Flow) identify(code string, now time.Time) (identity, Reason) {
+	id := identity{view: PersonView{Role: "unknown", Credential: "pass", Assurance: "high"}}
+	if strings.HasPrefix(code, pass.Prefix) {
+		if f.opts.Verifier == nil {
+			return id, Reason(pass.ReasonUnknownKey)
+		}
+		claims, err := f.opts.Verifier.Verify(code, now)
+		if claims.Subject != "" {
+			id.view.ID, id.view.Role, id.view.Health, id.passID = claims.Subject, Role(claims.Role), string(claims.Health), claims.PassID
+		}
+		if err != nil {
+			r := pass.ReasonOf(err)
+			if r == "" {
+				r = pass.ReasonMalformed
+			}
+			return id, Reason(r)
+		}
+		id.daily = sameDay(claims.IssuedAt, now, f.opts.Location)
+		p, ok, err := f.store.Person(claims.Subject)
+		if err != nil {
+			f.log.Error("roster lookup", "err", err)
+			return id, ReasonJournalError
+		}
+		if ok {
+			f.fromRoster(&id, p, now)
+		} else if id.view.Role != Visitor {
+			// Visitors are registered by the pass itself; everyone else must be on the roster.
+			return id, Reason(pass.ReasonNotOnRoster)
+		}
+		return id, ""
+	}
+	id.view.Credential, id.view.Assurance = "card", "low"
+	if !f.cfg.Identity.AllowPlainIDs || code == "" || len(code) > 64 {
+		return id, Reason(pass.ReasonMalformed)
+	}
+	p, ok, err := f.store.PersonByCard(code)
+	if err == nil && !ok {
+		p, ok, err = f.store.Person(code)
+	}
+	if err != nil {
+		f.log.Error("roster lookup", "err", err)
+		return id, ReasonJournalError
+	}
+	if !ok {
+		id.view.ID = code
+		return id, Reason(pass.ReasonNotOnRoster)
+	}
+	id.view.Role = Role(p.Role)
+	f.fromRoster(&id, p, now)
+	return id, ""
+}
+
+// fromRoster fills in what the roster knows; its health status counts when it is
+// from today's morning report.
+func (f *Flow) fromRoster(id *identity, p journal.Person, now time.Time) {
+	id.person, id.onRoster = p, true
+	id.view.ID, id.view.Name, id.view.Grade, id.view.Class = p.ID, p.Name, p.Grade, p.Class
+	if id.view.Role == "unknown" || id.view.Role == "" {
+		id.view.Role = Role(p.Role)
+	}
+	if p.HealthDate == now.In(f.opts.Location).Format(time.DateOnly) {
+		id.daily = true
+		if p.Health != "" {
+			id.view.Health = p.Health
+		}
+	} else if id.view.Health == "" {
+		id.view.Health = p.Health
+	}
+}
+
+func sameDay(a, b time.Time, loc *time.Location) bool {
+	return a.In(loc).Format(time.DateOnly) == b.In(loc).Format(time.DateOnly)
+}
+
+// policy applies the role's rules, the arrival windows and anti-passback.
+func (f *Flow) policy(id *identity, now time.Time) Reason {
+	rp, ok := f.cfg.Roles[id.view.Role]
+	if !ok || !rp.Admit {
+		return Reason(pass.ReasonRoleNotAllowed)
+	}
+	if rp.GreenHealth {
+		switch id.view.Health {
+		case "green":
+		case "red":
+			return ReasonHealthRed
+		case "yellow":
+			return ReasonHealthYellow
+		default:
+			return ReasonHealthUnknown
+		}
+	} else if id.view.Health == "red" {
+		return ReasonHealthRed
+	}
+	if rp.DailyPass && !id.daily {
+		return ReasonNoDailyPass
+	}
+	if f.cfg.AntiPass.Enabled && f.cfg.AntiPass.Direction == "in" {
+		f.mu.Lock()
+		in := f.inside[id.view.ID]
+		f.mu.Unlock()
+		if in {
+			return ReasonAntiPassback
+		}
+	}
+	if w, ok := f.window(id.view.Grade); ok {
+		local := now.In(f.opts.Location)
+		hm := local.Format("15:04")
+		if hm < w.Start || hm >= w.End {
+			if f.cfg.Arrival.Policy == "deny" {
+				return ReasonOutsideWindow
+			}
+			return ReasonOutsideWindowOK
+		}
+	}
+	return ""
+}
+
+func (f *Flow) window(grade string) (Window, bool) {
+	if grade == "" {
+		return Window{}, false
+	}
+	for _, w := range f.cfg.Arrival.Windows {
+		if w.Grade == grade {
+			return w, true
+		}
+	}
+	return Window{}, false
+}
+
+// RecordExit tells an entry gate with anti-passback that a person left through
+// the paired exit gate.
+func (f *Flow) RecordExit(personID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.inside, personID)
+}
+
+// temperature runs the measuring step with its retries and the fever retest,
+// adding every reading to e. It returns the final reading and ReasonOK, fever,
+// timeout (nobody came to the sensor), or the reason to call the guard.
+func (f *Flow) temperature(ctx context.Context, id *identity, e *journal.Entry) (journal.Reading, Reason) {
+	tc := f.cfg.Temperature
+	r, reason := f.measureWithRetries(ctx, id, e)
+	if reason != ReasonOK {
+		return r, reason
+	}
+	if r.BodyC < tc.ThresholdC {
+		return r, ReasonOK
+	}
+	f.emit(Event{State: StateRetest, Person: &id.view, Readings: e.Readings})
+	f.show(indicator.Retry)
+	select {
+	case <-ctx.Done():
+		return r, ReasonTimeout
+	case <-f.clock.After(tc.RetestPause.Duration):
+	}
+	r2, reason := f.measureWithRetries(ctx, id, e)
+	if reason != ReasonOK {
+		return r2, reason
+	}
+	if r2.BodyC >= tc.ThresholdC {
+		return r2, ReasonFever
+	}
+	return r2, ReasonOK
+}
+
+func (f *Flow) measureWithRetries(ctx context.Context, id *identity, e *journal.Entry) (journal.Reading, Reason) {
+	var (
+		r      journal.Reading
+		reason Reason
+	)
+	for attempt := 0; attempt <= f.cfg.Temperature.Retries; attempt++ {
+		if attempt > 0 {
+			f.emit(Event{State: StateRetry, Person: &id.view, Reason: reason, Readings: e.Readings})
+			f.show(indicator.Retry)
+		}
+		r, reason = f.measureOnce(ctx, id, e)
+		if reason == ReasonOK || reason == ReasonTimeout || ctx.Err() != nil {
+			return r, reason
+		}
+	}
+	return r, reason
+}
+
+// measureOnce waits for a forehead, then for a stable window of readings.
+func (f *Flow) measureOnce(ctx context.Context, id *identity, e *journal.Entry) (journal.Reading, Reason) {
+	tc := f.cfg.Temperature
+	f.emit(Event{State: StatePresence, Person: &id.view, Readings: e.Readings})
+	f.show(indicator.Ready)
+	var lastErr error
+	deadline := f.clock.Now().Add(tc.PresenceTimeout.Duration)
+	for {
+		obj, amb, err := f.dev.Thermometer.Measure(ctx)
+		if err == nil && Celsius(obj)-Celsius(amb) >= tc.PresenceDeltaC {
+			break
+		}
+		lastErr = err
+		if f.clock.Now().After(deadline) || !f.sleep(ctx, tc.ReadInterval.Duration) {
+			if lastErr != nil {
+				f.log.Warn("thermometer", "err", lastErr)
+				return journal.Reading{}, ReasonSensorError
+			}
+			return journal.Reading{}, ReasonTimeout
+		}
+	}
+	f.emit(Event{State: StateMeasuring, Person: &id.view, Readings: e.Readings})
+	var surf, ambs []float64
+	lastErr = nil
+	deadline = f.clock.Now().Add(tc.MeasureTimeout.Duration)
+	for {
+		obj, amb, err := f.dev.Thermometer.Measure(ctx)
+		if err != nil {
+			lastErr = err
+		} else {
+			surf, ambs = append(surf, Celsius(obj)), append(ambs, Celsius(amb))
+			if n := tc.StableReadings; len(surf) >= n && spread(surf[len(surf)-n:]) <= tc.StableSpreadC {
+				s, a := mean(surf[len(surf)-n:]), mean(ambs[len(ambs)-n:])
+				body := Celsius(tc.Calibration.Body(FromCelsius(s)))
+				r := journal.Reading{SurfaceC: round2(s), BodyC: round2(body), AmbientC: round2(a), Sensor: f.dev.SensorName, At: f.clock.Now()}
+				e.Readings = append(e.Readings, r)
+				if body < tc.MinValidC || body > tc.MaxValidC {
+					return r, ReasonImplausible
+				}
+				return r, ReasonOK
+			}
+		}
+		if f.clock.Now().After(deadline) || !f.sleep(ctx, tc.ReadInterval.Duration) {
+			if lastErr != nil && len(surf) == 0 {
+				f.log.Warn("thermometer", "err", lastErr)
+				return journal.Reading{}, ReasonSensorError
+			}
+			return journal.Reading{}, ReasonImplausible
+		}
+	}
+}
+
+func (f *Flow) sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-f.clock.After(d):
+		return true
+	}
+}
+
+func spread(v []float64) float64 {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range v {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	return hi - lo
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func round2(c float64) float64 { return math.Round(c*100) / 100 }
+
+// refer calls the guard and waits for an action or the guard timeout.
+func (f *Flow) refer(ctx context.Context, e *journal.Entry, id *identity, why Reason) {
+	f.mu.Lock()
+	f.referred = true
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.referred = false
+		f.mu.Unlock()
+	}()
+	f.emit(Event{State: StateReferred, Person: &id.view, Reason: why, Readings: e.Readings, Guard: true})
+	f.show(indicator.Fault)
+	timeout := f.clock.After(f.cfg.Guard.Timeout.Duration)
+	for {
+		select {
+		case <-ctx.Done():
+			f.decide(e, id, "deny", why)
+			return
+		case <-timeout:
+			f.decide(e, id, "deny", why)
+			return
+		case req := <-f.guardC:
+			a := req.a
+			e.Guard = &journal.GuardAction{ID: a.GuardID, Reason: a.Reason}
+			switch a.Kind {
+			case GuardAdmit:
+				req.reply <- nil
+				f.decide(e, id, "admit", ReasonGuardAdmit)
+				return
+			case GuardDeny:
+				req.reply <- nil
+				f.decide(e, id, "deny", ReasonGuardDeny)
+				return
+			case GuardReading:
+				if a.ReadingC < f.cfg.Temperature.MinValidC || a.ReadingC > f.cfg.Temperature.MaxValidC {
+					e.Guard = nil
+					req.reply <- fmt.Errorf("gate: handheld reading %.2f °C is not plausible", a.ReadingC)
+					continue
+				}
+				req.reply <- nil
+				e.Readings = append(e.Readings, journal.Reading{SurfaceC: round2(a.ReadingC), BodyC: round2(a.ReadingC), Sensor: "handheld", At: f.clock.Now()})
+				if a.ReadingC >= f.cfg.Temperature.ThresholdC {
+					f.decide(e, id, "deny", ReasonFever)
+				} else {
+					f.decide(e, id, "admit", ReasonOK)
+				}
+				return
+			default:
+				req.reply <- fmt.Errorf("gate: unknown guard action %q", a.Kind)
+			}
+		}
+	}
+}
+
+// decide records the entry durably, then, and only then, moves the gate.
+func (f *Flow) decide(e *journal.Entry, id *identity, decision string, reason Reason) {
+	e.Decision, e.Reason = decision, string(reason)
+	e.PersonID, e.Role, e.Health = id.view.ID, string(id.view.Role), id.view.Health
+	if n := len(e.Readings); n > 0 {
+		e.BodyC = e.Readings[n-1].BodyC
+	}
+	if decision == "admit" && e.Guard != nil && reason != ReasonOK {
+		e.Kind = "override"
+	}
+	if err := f.store.Append(e); err != nil {
+		f.log.Error("journal append failed: the gate stays shut", "err", err, "person", e.PersonID)
+		f.emit(Event{State: StateFault, Person: &id.view, Decision: "deny", Reason: ReasonJournalError,
+			Message: Text{ZH: "设备故障（记录失败），请联系门卫", EN: "Out of order (cannot record): please see the guard"}})
+		f.show(indicator.Fault)
+		return
+	}
+	f.mu.Lock()
+	f.busyUntil = time.Now() // the person is told the result: the next may scan
+	f.mu.Unlock()
+	ev := Event{Person: &id.view, Decision: decision, Reason: reason, Readings: e.Readings, Seq: e.Seq, Message: reason.Message()}
+	if decision == "admit" {
+		if err := f.dev.Gate.Open(0); err != nil {
+			f.log.Error("gate did not open", "err", err)
+		}
+		if f.cfg.AntiPass.Enabled && f.cfg.AntiPass.Direction == "in" {
+			f.mu.Lock()
+			f.inside[id.view.ID] = true
+			f.mu.Unlock()
+		}
+		ev.State = StateAdmitted
+		f.show(indicator.Pass)
+	} else {
+		ev.State = StateDenied
+		f.show(indicator.Stop)
+	}
+	f.emit(ev)
+	if reason == ReasonFever && f.opts.Alerter != nil {
+		f.opts.Alerter.Alert(*e)
+	}
+	if reason == ReasonFever {
+		f.log.Warn("fever", "person", e.PersonID, "body_c", e.BodyC, "seq", e.Seq)
+	}
+}
+
+// Guard carries out a guard action. Admit, deny and reading apply to the person
+// referred to the guard; emergency open and close apply at any time.
+func (f *Flow) Guard(ctx context.Context, a GuardAction) error {
+	if strings.TrimSpace(a.GuardID) == "" || strings.TrimSpace(a.Reason) == "" {
+		return errors.New("gate: a guard action needs the guard's id and a reason")
+	}
+	switch a.Kind {
+	case GuardEmergencyOpen, GuardEmergencyClose:
+		return f.emergencyAction(a)
+	}
+	f.mu.Lock()
+	referred := f.referred
+	f.mu.Unlock()
+	if !referred {
+		return ErrNobodyReferred
+	}
+	req := guardReq{a: a, reply: make(chan error, 1)}
+	select {
+	case f.guardC <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.clock.After(time.Second):
+		return ErrNobodyReferred
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *Flow) emergencyAction(a GuardAction) error {
+	now := f.clock.Now()
+	e := &journal.Entry{Time: now, ClockSynced: f.opts.ClockSynced(), MonoNS: int64(f.opts.Uptime()),
+		Kind: "emergency", Decision: "admit", Reason: string(ReasonEmergencyOpen), Guard: &journal.GuardAction{ID: a.GuardID, Reason: a.Reason}}
+	if a.Kind == GuardEmergencyClose {
+		e.Decision, e.Reason = "deny", string(ReasonEmergencyClose)
+	}
+	// The record comes first here too: an emergency opening nobody can account
+	// for later is what the journal exists to prevent. If it cannot be written the
+	// guard is told, and can still open the gate by hand.
+	if err := f.store.Append(e); err != nil {
+		return fmt.Errorf("gate: record %s: %w", a.Kind, err)
+	}
+	f.mu.Lock()
+	f.emergency = a.Kind == GuardEmergencyOpen
+	f.mu.Unlock()
+	if a.Kind == GuardEmergencyOpen {
+		if err := f.dev.Gate.Hold(); err != nil {
+			return fmt.Errorf("gate: emergency open: %w", err)
+		}
+		f.show(indicator.Pass)
+		f.emit(Event{State: StateEmergency, Reason: ReasonEmergencyOpen, Seq: e.Seq, Decision: "admit"})
+		return nil
+	}
+	if err := f.dev.Gate.Release(); err != nil {
+		return fmt.Errorf("gate: emergency close: %w", err)
+	}
+	f.ready()
+	return nil
+}
