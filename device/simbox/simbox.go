@@ -49,11 +49,11 @@ type Box struct {
 	RedPin      *gpiosim.Pin
 	BuzzerPin   *gpiosim.Pin
 
-	chip14   *mlx90614sim.Chip
-	scanSim  *scannersim.Serial
-	dir      string
-	mu       sync.Mutex
-	closed   bool
+	chip14  *mlx90614sim.Chip
+	scanSim *scannersim.Serial
+	dir     string
+	mu      sync.Mutex
+	closed  bool
 }
 
 // New builds the box. Close it to remove its pseudo-terminal.
