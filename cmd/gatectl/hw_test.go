@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"periph.io/x/conn/v3/i2c/i2creg"
+)
+
+func gatectl(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHwTempSimulated(t *testing.T) {
+	code, out, errs := gatectl(t, "hw", "temp", "-simulate", "-n", "5", "-interval", "1ms")
+	if code != 0 || !strings.Contains(out, "object  36.6") || !strings.Contains(out, "5 readings, 0 errors") || !strings.Contains(out, "read time min/avg/max") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+func TestHwWithoutHardware(t *testing.T) {
+	code, out, _ := gatectl(t, "hw", "list")
+	if code != 0 || !strings.Contains(out, "I²C buses:") || !strings.Contains(out, "Serial ports:") {
+		t.Fatalf("hw list: exit %d\n%s", code, out)
+	}
+	if len(i2creg.All()) > 0 {
+		t.Skip("this machine has an I²C bus")
+	}
+	code, _, errs := gatectl(t, "hw", "temp")
+	if code != 1 || !strings.Contains(errs, "no I²C bus on this machine") || !strings.Contains(errs, "dtparam=i2c_arm=on") {
+		t.Fatalf("hw temp without a bus: exit %d: %s", code, errs)
+	}
+	code, _, errs = gatectl(t, "hw", "relay", "-pin", "GPIO17")
+	if code != 1 || !strings.Contains(errs, "GPIO17") {
+		t.Fatalf("hw relay without GPIO: exit %d: %s", code, errs)
+	}
+	code, _, errs = gatectl(t, "hw", "scan", "-port", "/dev/does-not-exist")
+	if code != 1 || errs == "" {
+		t.Fatalf("hw scan on a missing port: exit %d: %s", code, errs)
+	}
+}
+
+func TestHwUsage(t *testing.T) {
+	for _, args := range [][]string{{}, {"hw"}, {"hw", "bogus"}, {"bogus"}, {"hw", "temp", "-addr", "0x1ff"}, {"hw", "temp", "-n", "0"},
+		{"hw", "scan"}, {"hw", "scan", "-suffix", "tab", "-simulate"}, {"hw", "lights", "-signal", "dance", "-simulate"}, {"hw", "temp", "extra"}} {
+		if code, _, _ := gatectl(t, args...); code != 2 {
+			t.Errorf("gatectl %q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestHwScanSimulated(t *testing.T) {
+	code, out, errs := gatectl(t, "hw", "scan", "-simulate")
+	if code != 0 || !strings.Contains(out, `"CG1:PUPIL-20260001"`) || !strings.Contains(out, "健康码:绿码") || !strings.Contains(out, "bad frame") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+func TestHwRelayAndLightsSimulated(t *testing.T) {
+	code, out, errs := gatectl(t, "hw", "relay", "-simulate", "-pulse", "20ms")
+	if code != 0 || !strings.Contains(out, "released after") {
+		t.Fatalf("relay: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = gatectl(t, "hw", "lights", "-simulate", "-signal", "stop", "-for", "10ms")
+	if code != 0 || !strings.Contains(out, "showing stop") {
+		t.Fatalf("lights: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestRelayReleasedOnSIGTERM runs the real command, holds the relay, stops it
+// the way systemd does, and reads the pin's history from the mirror file.
+func TestRelayReleasedOnSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gatectl")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	log := filepath.Join(dir, "pin.log")
+	cmd := exec.Command(bin, "hw", "relay", "-simulate", "-hold", "-active-low", "-pin-log", log)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(readFile(log), "Low") { // active-low: held = Low
+		if time.Now().After(deadline) {
+			t.Fatalf("relay never held: %q", readFile(log))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(readFile(log)), "\n")
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, "High") {
+		t.Fatalf("pin history %q: the relay was not released on SIGTERM", lines)
+	}
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
