@@ -106,7 +106,7 @@ func (s failStore) Append(e *journal.Entry) error {
 }
 
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	flow   *Flow
 	therm  *fakeTherm
 	scan   *fakeScanner
@@ -131,7 +131,7 @@ func testConfig() Config {
 	return c
 }
 
-func newRig(t *testing.T, cfg Config, store func(*journal.Journal) Store) *rig {
+func newRig(t testing.TB, cfg Config, store func(*journal.Journal) Store) *rig {
 	t.Helper()
 	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: cfg.GateID})
 	if err != nil {
