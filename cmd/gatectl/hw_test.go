@@ -28,6 +28,13 @@ func TestHwTempSimulated(t *testing.T) {
 	}
 }
 
+func TestHwTempSimulated632(t *testing.T) {
+	code, out, errs := gatectl(t, "hw", "temp", "-simulate", "-chip", "mlx90632", "-n", "2", "-interval", "1ms")
+	if code != 0 || !strings.Contains(out, "object  36.60 °C") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
 func TestHwWithoutHardware(t *testing.T) {
 	code, out, _ := gatectl(t, "hw", "list")
 	if code != 0 || !strings.Contains(out, "I²C buses:") || !strings.Contains(out, "Serial ports:") {

@@ -10,6 +10,8 @@ import (
 	"campusgate/device/board"
 	"campusgate/device/mlx90614"
 	"campusgate/device/mlx90614/mlx90614sim"
+	"campusgate/device/mlx90632"
+	"campusgate/device/mlx90632/mlx90632sim"
 
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
@@ -36,6 +38,12 @@ func newThermometer(b i2c.Bus, chip string, addr uint16) (thermometer, error) {
 			return nil, err
 		}
 		return d, nil
+	case "mlx90632":
+		o := mlx90632.DefaultOpts
+		if addr != 0 {
+			o.Addr = addr
+		}
+		return mlx90632.New(b, &o)
 	}
 	return nil, fmt.Errorf("unknown chip %q (mlx90614 or mlx90632)", chip)
 }
@@ -47,6 +55,10 @@ func simulatedBus(chip string, obj physic.Temperature) (i2c.Bus, error) {
 		c := mlx90614sim.New(mlx90614.DefaultAddr)
 		c.SetObject(obj)
 		return c, nil
+	case "mlx90632":
+		c := mlx90632sim.New(mlx90632.DefaultAddr)
+		c.SetObject(obj)
+		return c, nil
 	}
 	return nil, fmt.Errorf("unknown chip %q (mlx90614 or mlx90632)", chip)
 }
@@ -54,7 +66,7 @@ func simulatedBus(chip string, obj physic.Temperature) (i2c.Bus, error) {
 // probeThermometers says which of our chips answer at their default addresses.
 func probeThermometers(b i2c.Bus) []string {
 	var found []string
-	for _, chip := range []string{"mlx90614"} {
+	for _, chip := range []string{"mlx90614", "mlx90632"} {
 		t, err := newThermometer(b, chip, 0)
 		if err != nil {
 			found = append(found, fmt.Sprintf("%s: not found (%v)", chip, err))

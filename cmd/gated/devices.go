@@ -11,6 +11,7 @@ import (
 	"campusgate/device/board"
 	"campusgate/device/indicator"
 	"campusgate/device/mlx90614"
+	"campusgate/device/mlx90632"
 	"campusgate/device/relay"
 	"campusgate/device/scanner"
 	"campusgate/device/simbox"
@@ -114,8 +115,19 @@ func realHardware(d *daemon) (_ *hardware, err error) {
 			return nil, board.Explain(err)
 		}
 		therm = dev
-	default:
-		return nil, errConfig{fmt.Errorf("devices.sensor %q: this build has no driver for it", dc.Sensor)}
+	case "mlx90632":
+		o := mlx90632.DefaultOpts
+		if dc.Addr != 0 {
+			o.Addr = dc.Addr
+		}
+		o.Emissivity = dc.Emissivity
+		o.Logger = d.log
+		dev, err := mlx90632.New(bus, &o)
+		if err != nil {
+			return nil, board.Explain(err)
+		}
+		h.closers = append(h.closers, dev.Halt)
+		therm = dev
 	}
 	h.therm = &watchedTherm{Thermometer: therm}
 

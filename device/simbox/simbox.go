@@ -16,6 +16,8 @@ import (
 	"campusgate/device/indicator"
 	"campusgate/device/mlx90614"
 	"campusgate/device/mlx90614/mlx90614sim"
+	"campusgate/device/mlx90632"
+	"campusgate/device/mlx90632/mlx90632sim"
 	"campusgate/device/relay"
 	"campusgate/device/scanner"
 	"campusgate/device/scanner/scannersim"
@@ -25,7 +27,7 @@ import (
 
 // Opts chooses the simulated hardware.
 type Opts struct {
-	Sensor string // mlx90614 (default)
+	Sensor string // mlx90614 (default) or mlx90632
 	Quiet  bool   // buzzer off
 	Logger *slog.Logger
 }
@@ -50,6 +52,7 @@ type Box struct {
 	BuzzerPin   *gpiosim.Pin
 
 	chip14  *mlx90614sim.Chip
+	chip32  *mlx90632sim.Chip
 	scanSim *scannersim.Serial
 	dir     string
 	mu      sync.Mutex
@@ -82,8 +85,15 @@ func New(opts *Opts) (_ *Box, err error) {
 			return nil, fmt.Errorf("simbox: %w", err)
 		}
 		b.Thermometer = d
+	case "mlx90632":
+		b.chip32 = mlx90632sim.New(mlx90632.DefaultAddr)
+		d, err := mlx90632.New(b.chip32, nil)
+		if err != nil {
+			return nil, fmt.Errorf("simbox: %w", err)
+		}
+		b.Thermometer = d
 	default:
-		return nil, fmt.Errorf("simbox: unknown sensor %q (mlx90614)", o.Sensor)
+		return nil, fmt.Errorf("simbox: unknown sensor %q (mlx90614 or mlx90632)", o.Sensor)
 	}
 	if b.dir, err = os.MkdirTemp("", "campusgate-sim"); err != nil {
 		return nil, fmt.Errorf("simbox: %w", err)
@@ -121,12 +131,18 @@ func (b *Box) SetForehead(t physic.Temperature) {
 	if b.chip14 != nil {
 		b.chip14.SetObject(t)
 	}
+	if b.chip32 != nil {
+		b.chip32.SetObject(t)
+	}
 }
 
 // SetAmbient sets the emulated sensor's ambient temperature.
 func (b *Box) SetAmbient(t physic.Temperature) {
 	if b.chip14 != nil {
 		b.chip14.SetAmbient(t)
+	}
+	if b.chip32 != nil {
+		b.chip32.SetAmbient(t)
 	}
 }
 
