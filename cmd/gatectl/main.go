@@ -26,6 +26,7 @@ const usage = `gatectl — campusgate operator's tool
   gatectl hw lights [flags]             show a signal on the lights and buzzer
   gatectl sim       [flags]             the simulated gate box: emulated devices behind the real drivers
   gatectl pass keygen|issue|verify      school signing keys, and signed passes for people
+  gatectl journal check|export|compact  a gate's journal, while gated is stopped
 
 Every hw command takes -simulate to run against emulated devices. "gatectl hw temp -h" shows a command's flags.
 `
@@ -71,6 +72,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return sim(ctx, e, args[1:])
 	case "pass":
 		return passCmd(ctx, e, args[1:])
+	case "journal":
+		return journalCmd(ctx, e, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.out, usage)
 		return nil

@@ -179,6 +179,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer cancel()
 	flowErr := make(chan error, 1)
 	go func() { flowErr <- flow.Run(runCtx) }()
+	go retention(runCtx, j, d.log)
 	if d.simulate && d.demo > 0 {
 		go demoLoop(runCtx, presenter, d.demo, d.out)
 	}
@@ -255,4 +256,24 @@ func loadTrust(j *journal.Journal, v *pass.Verifier, keysDir, revokedPath string
 		v.Revoked = r
 	}
 	return nil
+}
+
+// retention purges acknowledged entries past the retention period, at start and
+// then hourly: health data of children is not kept longer than the school needs.
+func retention(ctx context.Context, j *journal.Journal, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := j.Purge(time.Now())
+		if err != nil {
+			log.Warn("journal purge", "err", err)
+		} else if n > 0 {
+			log.Info("journal purged", "entries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
