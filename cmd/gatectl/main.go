@@ -1,5 +1,6 @@
 // Command gatectl is the operator's tool for campusgate: hardware smoke tests on a
-// real gate box (gatectl hw ...) and the simulated gate (gatectl sim).
+// real gate box (gatectl hw ...), passes (gatectl pass ...) and journal
+// maintenance (gatectl journal ...). The simulated gate is gated -simulate.
 //
 // Exit codes: 0 success, 1 the command failed (hardware missing, bad reading),
 // 2 bad usage.
@@ -24,7 +25,6 @@ const usage = `gatectl — campusgate operator's tool
   gatectl hw scan   [flags]             print every frame a scanner sends
   gatectl hw relay  [flags]             pulse, hold or release the gate relay
   gatectl hw lights [flags]             show a signal on the lights and buzzer
-  gatectl sim       [flags]             the simulated gate box: emulated devices behind the real drivers
   gatectl pass keygen|issue|verify      school signing keys, and signed passes for people
   gatectl journal check|export|compact  a gate's journal, while gated is stopped
 
@@ -68,8 +68,6 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	switch args[0] {
 	case "hw":
 		return hw(ctx, e, args[1:])
-	case "sim":
-		return sim(ctx, e, args[1:])
 	case "pass":
 		return passCmd(ctx, e, args[1:])
 	case "journal":

@@ -12,6 +12,7 @@ import (
 	"campusgate/device/mlx90614/mlx90614sim"
 	"campusgate/device/mlx90632"
 	"campusgate/device/mlx90632/mlx90632sim"
+	"campusgate/gate"
 
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
@@ -75,10 +76,6 @@ func probeThermometers(b i2c.Bus) []string {
 		found = append(found, fmt.Sprintf("%s: answers", t))
 	}
 	return found
-}
-
-func celsius(t physic.Temperature) float64 {
-	return float64(t-physic.ZeroCelsius) / float64(physic.Celsius)
 }
 
 func hwTemp(ctx context.Context, e *env, args []string) error {
@@ -146,8 +143,8 @@ func hwTemp(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.out, "#%-3d error after %v: %v\n", i, took.Round(time.Microsecond), err)
 		} else {
 			ok++
-			c := celsius(obj)
-			fmt.Fprintf(e.out, "#%-3d object %6.2f °C  ambient %6.2f °C  read %v\n", i, c, celsius(amb), took.Round(time.Microsecond))
+			c := gate.Celsius(obj)
+			fmt.Fprintf(e.out, "#%-3d object %6.2f °C  ambient %6.2f °C  read %v\n", i, c, gate.Celsius(amb), took.Round(time.Microsecond))
 			minT, maxT, sumT = math.Min(minT, c), math.Max(maxT, c), sumT+c
 			if ok == 1 || took < minD {
 				minD = took
