@@ -158,7 +158,7 @@ func New(b i2c.Bus, opts *Opts) (*Dev, error) {
 	d.skip = [3]int{o.Discard, o.Discard, o.Discard}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, err := d.read(&regEmissivity, true)
+	v, err := d.read(context.Background(), &regEmissivity, true)
 	if err != nil {
 		return nil, fmt.Errorf("%s: probe on %s: %w", name, b, err)
 	}
@@ -185,7 +185,7 @@ func (d *Dev) Halt() error { return nil }
 func (d *Dev) ObjectTemp() (physic.Temperature, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	t, err := d.temp(&regTobj1)
+	t, err := d.temp(context.Background(), &regTobj1)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", d.name, err)
 	}
@@ -198,7 +198,7 @@ func (d *Dev) ObjectTemp() (physic.Temperature, error) {
 func (d *Dev) ObjectTemp2() (physic.Temperature, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	t, err := d.temp(&regTobj2)
+	t, err := d.temp(context.Background(), &regTobj2)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", d.name, err)
 	}
@@ -209,7 +209,7 @@ func (d *Dev) ObjectTemp2() (physic.Temperature, error) {
 func (d *Dev) AmbientTemp() (physic.Temperature, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	t, err := d.temp(&regTa)
+	t, err := d.temp(context.Background(), &regTa)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", d.name, err)
 	}
@@ -217,20 +217,22 @@ func (d *Dev) AmbientTemp() (physic.Temperature, error) {
 }
 
 // Measure returns the object and the ambient temperature read back to back,
-// with no other reader in between.
+// with no other reader in between. ctx is checked before each read and
+// between retries; the wait for another caller's EEPROM write is not
+// interruptible.
 func (d *Dev) Measure(ctx context.Context) (object, ambient physic.Temperature, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, fmt.Errorf("%s: measure: %w", d.name, err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if object, err = d.temp(&regTobj1); err != nil {
+	if object, err = d.temp(ctx, &regTobj1); err != nil {
 		return 0, 0, fmt.Errorf("%s: %w", d.name, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, 0, fmt.Errorf("%s: measure: %w", d.name, err)
 	}
-	if ambient, err = d.temp(&regTa); err != nil {
+	if ambient, err = d.temp(ctx, &regTa); err != nil {
 		return 0, 0, fmt.Errorf("%s: %w", d.name, err)
 	}
 	return object, ambient, nil
@@ -241,7 +243,7 @@ func (d *Dev) Measure(ctx context.Context) (object, ambient physic.Temperature, 
 func (d *Dev) Emissivity() (float64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, err := d.read(&regEmissivity, true)
+	v, err := d.read(context.Background(), &regEmissivity, true)
 	if err == nil {
 		var e float64
 		if e, err = emissivity(v); err == nil {
@@ -269,7 +271,7 @@ func (d *Dev) SetEmissivity(e float64) error {
 	want := uint16(math.Round(e * 65535))
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cur, err := d.read(&regEmissivity, true)
+	cur, err := d.read(context.Background(), &regEmissivity, true)
 	if err != nil {
 		return fmt.Errorf("%s: set emissivity %.4f: %w", d.name, e, err)
 	}
@@ -283,7 +285,7 @@ func (d *Dev) SetEmissivity(e float64) error {
 	if err := d.write(&regEmissivity, want); err != nil {
 		return fmt.Errorf("%s: set emissivity %.4f: %w", d.name, e, err)
 	}
-	got, err := d.read(&regEmissivity, true)
+	got, err := d.read(context.Background(), &regEmissivity, true)
 	if err != nil {
 		return fmt.Errorf("%s: set emissivity %.4f: verify: %w", d.name, e, err)
 	}
@@ -296,14 +298,14 @@ func (d *Dev) SetEmissivity(e float64) error {
 
 // temp reads a temperature register, after throwing away the readings still
 // to discard. d.mu is held.
-func (d *Dev) temp(r *register) (physic.Temperature, error) {
+func (d *Dev) temp(ctx context.Context, r *register) (physic.Temperature, error) {
 	for d.skip[r.slot] > 0 {
-		if _, err := d.read(r, false); err != nil {
+		if _, err := d.read(ctx, r, false); err != nil {
 			return 0, err
 		}
 		d.skip[r.slot]--
 	}
-	v, err := d.read(r, true)
+	v, err := d.read(ctx, r, true)
 	if err != nil {
 		return 0, err
 	}
@@ -313,11 +315,21 @@ func (d *Dev) temp(r *register) (physic.Temperature, error) {
 // read does a Read Word of r with up to 1+Retries attempts. Without check
 // only the bus transaction has to succeed: the bytes are a reading being
 // discarded. d.mu is held.
-func (d *Dev) read(r *register, check bool) (uint16, error) {
+func (d *Dev) read(ctx context.Context, r *register, check bool) (uint16, error) {
 	attempts := 1 + d.opts.Retries
 	var err error
 	busErr := false
 	for i := 1; i <= attempts; i++ {
+		if i > 1 {
+			// A caller with a deadline (Measure) would rather have the last
+			// cause now than wait out every retry.
+			if e := ctx.Err(); e != nil {
+				if busErr {
+					d.skip = [3]int{d.opts.Discard, d.opts.Discard, d.opts.Discard}
+				}
+				return 0, fmt.Errorf("read %s (0x%02X): %w after %d of %d attempts, last: %w", r.name, r.cmd, e, i-1, attempts, err)
+			}
+		}
 		d.w[0] = r.cmd
 		d.r = [3]byte{} // a bus that returns short must not leave the last frame behind
 		if e := d.bus.Tx(d.opts.Addr, d.w[:1], d.r[:]); e != nil {

@@ -705,3 +705,45 @@ func (b *fixedBus) Tx(_ uint16, _, r []byte) error {
 	r[0], r[1], r[2] = 0xD2, 0x3A, 0x30
 	return nil
 }
+
+// hookBus runs hook before passing each transaction on to the emulated chip.
+type hookBus struct {
+	*mlx90614sim.Chip
+	hook func()
+}
+
+func (b *hookBus) Tx(addr uint16, w, r []byte) error {
+	if b.hook != nil {
+		b.hook()
+	}
+	return b.Chip.Tx(addr, w, r)
+}
+
+func TestMeasureCancelledBetweenRetries(t *testing.T) {
+	c := mlx90614sim.New(0x5A)
+	b := &hookBus{Chip: c}
+	d, err := mlx90614.New(b, opts(func(o *mlx90614.Opts) { o.Retries, o.Discard = 5, 0 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The first attempt fails and the caller gives up while it is on the wire.
+	c.Inject(mlx90614sim.FaultNACK, 6)
+	b.hook = cancel
+	_, _, err = d.Measure(ctx)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, mlx90614sim.ErrNACK) {
+		t.Errorf("Measure = %v; want both context.Canceled and the NACK that caused the retry", err)
+	}
+	if err != nil && !strings.Contains(err.Error(), "Tobj1 (0x07)") {
+		t.Errorf("error %q does not name the register", err)
+	}
+	if s := c.Stats(); s.NACKs != 1 {
+		t.Errorf("%d transactions NACKed; want 1 (no retries after the cancel)", s.NACKs)
+	}
+	// The 5 NACKs still armed are retried through (6 attempts) without a cancel.
+	b.hook = nil
+	if _, _, err := d.Measure(context.Background()); err != nil {
+		t.Errorf("Measure after the cancel: %v", err)
+	}
+}
