@@ -7,12 +7,18 @@
 // (fdatasync) before Append returns; the gate opens only after that, so an
 // admission the gate acted on survives a power cut or SIGKILL.
 //
+// The outbox is the sync layer's work list: Pending(after, limit) pages
+// through unacknowledged entries in seq order, Ack(epoch, seqs...) removes
+// them (idempotent, any order, refused for another file's epoch), and Backlog
+// counts them. Meta.AckedThrough is the highest seq below which everything is
+// acknowledged, a resume point for the server.
+//
 // Layout (buckets):
 //
 //	entries      8-byte big-endian seq (bucket NextSequence) -> Entry JSON
 //	outbox       seq -> entry time (unix ns, 8 bytes BE); deleted on Ack
 //	roster       "p:"+person id -> Person JSON; "c:"+card id -> person id
-//	revocations  pass id -> revoked-until (RFC 3339)
+//	revocations  pass id -> revoked-until (RFC 3339; zero time: for ever)
 //	keys         kid -> public key bytes
 //	config       "doc" -> configuration document
 //	meta         epoch, gate_id, created, schema, roster_version,
@@ -24,9 +30,34 @@
 //
 // # Caveats
 //
+//   - fsync on SD cards: an Append is one bbolt commit, which writes about 7
+//     pages (28 KiB: entries and outbox leaves, branches, freelist, meta) and
+//     calls fdatasync twice (data pages, then the meta page). On the
+//     development machine that is ~0.3 ms; on a Pi's SD card it is typically
+//     several ms to tens of ms, with stalls of 100 ms or more while the card
+//     erases blocks. That is the price of "durable before the gate opens" and
+//     is fine at one person a second. Use a high-endurance card (3000 entries
+//     a day write ~100 MB a day) and never put the file on tmpfs or a RAM
+//     overlay, where fsync means nothing.
+//   - db.Batch is not used. It saves fsyncs only when several goroutines
+//     write at once; the gate has one lane writing one entry at a time, so it
+//     would only add its MaxBatchDelay (10 ms) to every Append. And when one
+//     call in a batch fails (ErrFull) the whole commit is rolled back, the
+//     others are rerun and the failing one retried alone, so who hit the limit
+//     and in which order seqs were given is no longer simply the call order.
+//   - 32-bit MaxSize: bbolt maps the whole file, and a 32-bit process has
+//     about 2-3 GiB of address space shared with everything else, so the
+//     default MaxSize is 256 MiB (about 250 000 entries of ~600 bytes, 80
+//     school days of a busy gate that cannot reach its server). Raise it only
+//     on arm64. InitialMmapSize is min(MaxSize, 16 MiB): weeks of entries
+//     without remapping, yet small on a 32-bit Pi. Growing past it remaps,
+//     which waits for open read transactions; Entries, Export and Purge
+//     therefore read in short transactions and call back outside them.
 //   - Temperatures are float64 degrees Celsius rounded to 2 decimals, not
 //     physic.Temperature as gate-design.md says for the Go API: the entry is a
-//     wire record and the flow already works in °C. Convert at the edge.
+//     wire record, the flow already works in °C (gate.Celsius), and a float
+//     field keeps the JSON the same in Go and on the server. Convert at the
+//     edge.
 //   - Opts.MaxSize is bbolt's hard limit. At the limit, Append returns an error
 //     wrapping ErrFull and the journal stays readable. Ack and Purge free pages
 //     for reuse; the file never shrinks (use Compact offline). Because bbolt
@@ -35,14 +66,14 @@
 //   - Unacknowledged entries are never purged, however old: a gate offline for
 //     months fills up and then fails safe (shut, "journal full") rather than
 //     losing records.
+//   - Revocations are dropped by Purge a day after their until (the pass
+//     verifier allows some clock skew past a pass's expiry); a zero until is
+//     kept for ever. Revoked fails closed: an unreadable journal reports every
+//     pass revoked.
 //   - A second Open of the same file fails with ErrLocked: immediately in the
 //     same process, after Opts.Timeout from another process (flock). bbolt
 //     locks are advisory: copying the file while it is open gives a torn copy;
 //     use Compact.
-//   - InitialMmapSize is min(MaxSize, 16 MiB), so the map stays small on a
-//     32-bit Pi; growing past it remaps, which waits for open read
-//     transactions. Entries and Export therefore read in batches and call back
-//     outside transactions.
 //   - Time is the wall clock and may be wrong before NTP sync (ClockSynced);
 //     Entries/Export/Purge filter by it, while seq order is the true order.
 //   - A journal file belongs to one gate id; opening it with another is

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,9 +21,22 @@ func MustOpen(t testing.TB, opts *Opts) *Journal {
 }
 
 // MustOpenAt opens (or creates) the journal at path, with the same cleanup.
+// Without a Logger in opts it logs to the test's output (shown with -v), or
+// nowhere in a benchmark, whose result lines a log line would split.
 func MustOpenAt(t testing.TB, path string, opts *Opts) *Journal {
 	t.Helper()
-	j, err := Open(path, opts)
+	var o Opts
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		if _, bench := t.(*testing.B); bench {
+			o.Logger = slog.New(slog.DiscardHandler)
+		} else {
+			o.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+		}
+	}
+	j, err := Open(path, &o)
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)
 	}

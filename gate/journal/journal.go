@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,8 +26,9 @@ const SchemaVersion = 1
 // Sentinel errors; every returned error wraps one of these where a caller must
 // branch, and names the file or the record that failed.
 var (
-	// ErrLocked: another Journal (in this or another process) holds the file.
-	ErrLocked = errors.New("journal file is locked by another process")
+	// ErrLocked: another Journal (another gated, or this process) holds the
+	// file.
+	ErrLocked = errors.New("journal file is locked: already open")
 	// ErrFull: the file reached Opts.MaxSize or the disk is full. The flow
 	// must fail safe (keep the gate shut) and say why.
 	ErrFull = errors.New("journal full")
@@ -106,6 +108,8 @@ type Journal struct {
 
 	mu     sync.Mutex // guards closed
 	closed bool
+
+	lastWarn atomic.Int64 // unix ns of the last rate-limited warning
 }
 
 // Meta describes the journal file.
@@ -193,13 +197,9 @@ func Open(path string, opts *Opts) (*Journal, error) {
 		return nil, fmt.Errorf("journal: %s does not exist and Opts.GateID is empty: cannot create it", abs)
 	}
 	if _, dup := openFiles.LoadOrStore(abs, struct{}{}); dup {
-		return nil, fmt.Errorf("journal: open %s: already open in this process: %w", abs, ErrLocked)
+		return nil, fmt.Errorf("journal: open %s: held by another Journal in this process: %w", abs, ErrLocked)
 	}
-	db, err := bolt.Open(abs, 0o600, &bolt.Options{
-		Timeout:         o.Timeout,
-		MaxSize:         o.MaxSize,
-		InitialMmapSize: min(o.MaxSize, initialMmapSize),
-	})
+	db, err := bolt.Open(abs, 0o600, boltOptions(&o))
 	if err != nil {
 		openFiles.Delete(abs)
 		if errors.Is(err, berrors.ErrTimeout) {
@@ -214,6 +214,27 @@ func Open(path string, opts *Opts) (*Journal, error) {
 		return nil, err
 	}
 	return j, nil
+}
+
+// boltOptions are the bbolt options for o (defaults applied). NoSync stays
+// false: every commit is fdatasync'd, which is the point of the journal.
+func boltOptions(o *Opts) *bolt.Options {
+	return &bolt.Options{
+		Timeout:         o.Timeout,
+		MaxSize:         o.MaxSize,
+		InitialMmapSize: min(o.MaxSize, initialMmapSize),
+	}
+}
+
+// warnLimited logs at most one warning a minute: a broken journal is asked
+// on every scan and would otherwise flood the log.
+func (j *Journal) warnLimited(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := j.lastWarn.Load()
+	if now-last < int64(time.Minute) || !j.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	j.log.Warn(msg, args...)
 }
 
 // init creates missing buckets and the meta record of a new file, and reads

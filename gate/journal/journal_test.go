@@ -227,8 +227,10 @@ func TestPurgeKeepsUnacked(t *testing.T) {
 	if _, err := j.Ack(j.Epoch(), ack...); err != nil {
 		t.Fatal(err)
 	}
-	j.Revoke("expired-pass", now.Add(-time.Hour))
+	j.Revoke("expired-pass", now.Add(-revocationGrace-time.Hour))
+	j.Revoke("skew-pass", now.Add(-time.Hour)) // expired, but within the grace
 	j.Revoke("live-pass", now.Add(time.Hour))
+	j.Revoke("forever-pass", time.Time{})
 	n, err := j.Purge(now)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +251,7 @@ func TestPurgeKeepsUnacked(t *testing.T) {
 		t.Fatalf("second purge deleted %d", n)
 	}
 	revs, _ := j.Revocations()
-	if _, ok := revs["expired-pass"]; ok || len(revs) != 1 {
+	if _, ok := revs["expired-pass"]; ok || len(revs) != 3 || !revs["forever-pass"].IsZero() {
 		t.Fatalf("revocations after purge: %v", revs)
 	}
 	// seqs keep counting after a purge.
@@ -534,5 +536,82 @@ func TestClosed(t *testing.T) {
 	}
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRevoked(t *testing.T) {
+	j := MustOpen(t, nil)
+	exp := t0.Add(24 * time.Hour)
+	if j.Revoked("p1") {
+		t.Fatal("empty list revokes")
+	}
+	if err := j.Revoke("p1", exp); err != nil {
+		t.Fatal(err)
+	}
+	// A redelivered older revocation must not shorten it; a later one extends.
+	j.Revoke("p1", exp.Add(-time.Hour))
+	if r, _ := j.Revocations(); !r["p1"].Equal(exp) {
+		t.Fatalf("older until won: %v", r["p1"])
+	}
+	j.Revoke("p1", exp.Add(time.Hour))
+	if r, _ := j.Revocations(); !r["p1"].Equal(exp.Add(time.Hour)) {
+		t.Fatalf("later until lost: %v", r["p1"])
+	}
+	// Zero means for ever and beats any time, as in gate/pass.Revocations.
+	j.Revoke("p2", time.Time{})
+	j.Revoke("p2", exp)
+	if r, _ := j.Revocations(); !r["p2"].IsZero() {
+		t.Fatalf("for-ever revocation shortened to %v", r["p2"])
+	}
+	if !j.Revoked("p1") || !j.Revoked("p2") || j.Revoked("p3") {
+		t.Fatal("Revoked")
+	}
+	if _, err := j.Purge(exp.Add(100 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if j.Revoked("p1") || !j.Revoked("p2") {
+		t.Fatal("purge: dated revocation kept or for-ever one dropped")
+	}
+	j.Close()
+	if !j.Revoked("p3") {
+		t.Fatal("Revoked on a closed journal must fail closed")
+	}
+}
+
+func TestEntryTime(t *testing.T) {
+	j := MustOpen(t, nil)
+	for _, at := range []time.Time{t0, t0.Add(123456789 * time.Nanosecond).UTC(), time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -5*3600))} {
+		e := sampleEntry(at)
+		e.PersonID = `"time":"1999-01-01T00:00:00Z"` // a quote in a value is escaped, never a key
+		e.Guard.Reason = `x","time":"1999-01-01T00:00:00Z`
+		rec := stored(e, j.Epoch(), "north-1", t0)
+		v, err := json.Marshal(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := entryTime(v)
+		if err != nil || !got.Equal(at) {
+			t.Errorf("entryTime = %v %v, want %v", got, err, at)
+		}
+	}
+	// Other field orders (an older or foreign writer) fall back to decoding.
+	got, err := entryTime([]byte(`{"seq":1, "time" : "2025-09-01T07:30:00+08:00"}`))
+	if err != nil || !got.Equal(t0) {
+		t.Errorf("fallback: %v %v", got, err)
+	}
+	if _, err := entryTime([]byte(`{"time":`)); err == nil {
+		t.Error("torn record accepted")
+	}
+}
+
+func TestReadingsAlwaysList(t *testing.T) {
+	j := MustOpen(t, nil)
+	mustAppend(t, j, &Entry{Time: t0, Decision: "deny", Reason: "not_on_roster", Kind: "entry"})
+	var buf bytes.Buffer
+	if err := j.Export(&buf, "jsonl", time.Time{}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"readings":[]`) || !strings.Contains(buf.String(), `"guard":null`) {
+		t.Fatalf("stored: %s", buf.String())
 	}
 }

@@ -208,8 +208,16 @@ func (j *Journal) RosterVersion() (uint64, error) {
 	return v, j.wrap("roster version", err)
 }
 
-// Revoke records that passID is revoked until the given time (the pass's own
-// expiry is a good value); Purge drops it afterwards.
+// revocationGrace keeps a revocation this long past its until before Purge
+// drops it. until is normally the pass's expiry, but the verifier accepts a
+// pass a clock-skew allowance (minutes) past it; a day covers any allowance
+// and any gate clock that is somewhat behind.
+const revocationGrace = 24 * time.Hour
+
+// Revoke records that passID is revoked. until is when the record may be
+// dropped (normally the pass's own expiry; zero: never). As in
+// gate/pass.Revocations.Add, revoking again keeps the later until and zero
+// beats any time, so a redelivered or reordered list never shortens one.
 func (j *Journal) Revoke(passID string, until time.Time) error {
 	if passID == "" {
 		return errors.New("journal: revoke: empty pass id")
@@ -218,12 +226,38 @@ func (j *Journal) Revoke(passID string, until time.Time) error {
 	if err != nil {
 		return fmt.Errorf("journal: revoke %s: %w", passID, err)
 	}
-	return j.wrap("revoke", j.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bRevocations).Put([]byte(passID), v)
+	return j.wrap("revoke "+passID, j.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bRevocations)
+		if old := b.Get([]byte(passID)); old != nil {
+			var t time.Time
+			if t.UnmarshalText(old) == nil && (t.IsZero() || (!until.IsZero() && !until.After(t))) {
+				return nil
+			}
+		}
+		return b.Put([]byte(passID), v)
 	}))
 }
 
-// Revocations returns pass id -> revoked until.
+// Revoked reports whether passID is on the revocation list, whatever its
+// until (an expired pass is refused as expired anyway). It fails closed: if
+// the journal cannot be read it reports true and logs (rate-limited), since
+// admitting a revoked pass is worse than refusing a valid one to a gate that
+// cannot record the admission anyway.
+func (j *Journal) Revoked(passID string) bool {
+	var found bool
+	err := j.view(func(tx *bolt.Tx) error {
+		found = tx.Bucket(bRevocations).Get([]byte(passID)) != nil
+		return nil
+	})
+	if err != nil {
+		j.warnLimited("journal: revocation lookup failed, treating pass as revoked", "pass", passID, "err", err)
+		return true
+	}
+	return found
+}
+
+// Revocations returns pass id -> until (zero: kept for ever), in the form
+// gate/pass.Revocations.Add takes.
 func (j *Journal) Revocations() (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	err := j.view(func(tx *bolt.Tx) error {
@@ -242,25 +276,19 @@ func (j *Journal) Revocations() (map[string]time.Time, error) {
 	return out, nil
 }
 
-func purgeRevocations(tx *bolt.Tx, now time.Time) error {
-	b := tx.Bucket(bRevocations)
+// expiredRevocations lists the revocations whose until is more than
+// revocationGrace before now; zero until is never listed.
+func expiredRevocations(tx *bolt.Tx, now time.Time) [][]byte {
+	cutoff := now.Add(-revocationGrace)
 	var del [][]byte
-	err := b.ForEach(func(k, v []byte) error {
+	c := tx.Bucket(bRevocations).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var t time.Time
-		if t.UnmarshalText(v) == nil && t.Before(now) {
+		if t.UnmarshalText(v) == nil && !t.IsZero() && t.Before(cutoff) {
 			del = append(del, bytes.Clone(k))
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
-	for _, k := range del {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return del
 }
 
 // PutKey stores a pass-signing public key (raw bytes in whatever form
