@@ -11,8 +11,8 @@
 //
 // # Caveats
 //
-//   - Only DSPv5 parts in medical mode are supported; an extended-range part is
-//     refused at New rather than computed with the wrong formulas.
+//   - Only DSPv5 parts are supported, in medical mode; parts that can also do
+//     extended range (EEPROM version 0x85xx) are used in medical mode.
 //   - Emissivity is a host-side parameter; skin is about 0.98.
 //   - Each Measure waits for a measurement that ends after it began: at the
 //     factory refresh rate (2 Hz) that is up to 500 ms.

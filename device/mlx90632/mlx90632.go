@@ -34,10 +34,10 @@ const (
 	statusEEBusy    = 1 << 9
 	statusBusy      = 1 << 10
 
+	// dspV5 is the low byte of the EEPROM version. The high byte says which
+	// measurement modes the part supports (production parts read 0x8505, which
+	// includes extended range); this driver uses the medical mode all of them have.
 	dspV5 = 0x05
-	// extRangeKey in the EEPROM version marks a part set up for extended range,
-	// which uses other formulas: refused rather than misread.
-	extRangeKey = 0x0500
 )
 
 // Sentinel errors, wrapped with the register and the I²C cause.
@@ -118,8 +118,6 @@ func New(b i2c.Bus, opts *Opts) (*Dev, error) {
 		return nil, fmt.Errorf("%s: EEPROM version %#04x: %w (blank or not an MLX90632)", d, ver, ErrEEPROM)
 	case ver&0x00FF != dspV5:
 		return nil, fmt.Errorf("%s: EEPROM version %#04x: %w (DSP v%d, this driver does DSPv5)", d, ver, ErrEEPROM, ver&0xFF)
-	case ver&0x7F00 == extRangeKey:
-		return nil, fmt.Errorf("%s: EEPROM version %#04x: %w (extended range part)", d, ver, ErrEEPROM)
 	}
 	if err := d.readCalib(); err != nil {
 		return nil, err

@@ -207,6 +207,13 @@ func TestFaults(t *testing.T) {
 	if _, _, err := d.Measure(ctx); err != nil {
 		t.Errorf("after replug: %v", err)
 	}
+	for ver, ok := range map[uint16]bool{0x8505: true, 0x0105: true, 0x0503: false, 0x8504: false} {
+		part := mlx90632sim.New(mlx90632.DefaultAddr)
+		part.SetEEVersion(ver)
+		if _, err := mlx90632.New(part, nil); (err == nil) != ok {
+			t.Errorf("EEPROM version %#04x: %v, want accepted=%v", ver, err, ok)
+		}
+	}
 	blank := mlx90632sim.New(mlx90632.DefaultAddr)
 	blank.Blank()
 	if _, err := mlx90632.New(blank, nil); !errors.Is(err, mlx90632.ErrEEPROM) {

@@ -54,8 +54,8 @@ type Chip struct {
 func New(addr uint16) *Chip {
 	c := &Chip{addr: addr, regs: map[uint16]uint16{}, period: 5 * time.Millisecond, cycle: 1, obj: 25, amb: 25}
 	c.writeEEPROM(Calibration)
-	c.regs[mlx90632.RegEEVersion] = 0x0105
-	c.regs[mlx90632.RegControl] = 0x0006 // continuous, medical
+	c.regs[mlx90632.RegEEVersion] = 0x8505 // as production parts read
+	c.regs[mlx90632.RegControl] = 0x0006   // continuous, medical
 	c.regs[mlx90632.RegStatus] = 0
 	c.readyAt = time.Now().Add(c.period)
 	c.update()
@@ -83,6 +83,13 @@ func (c *Chip) writeEEPROM(k mlx90632.Calib) {
 	c.regs[0x242F] = uint16(k.Ka)
 	c.regs[0x2481] = uint16(k.Ha)
 	c.regs[0x2482] = uint16(k.Hb)
+}
+
+// SetEEVersion sets the EEPROM version word (0x8505 on production parts).
+func (c *Chip) SetEEVersion(v uint16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.regs[mlx90632.RegEEVersion] = v
 }
 
 // SetPeriod sets the measurement period.
