@@ -568,14 +568,17 @@ func (f *Flow) measureWithRetries(ctx context.Context, id *identity, e *journal.
 // measureOnce waits for a forehead, then for a stable window of readings.
 func (f *Flow) measureOnce(ctx context.Context, id *identity, e *journal.Entry) (journal.Reading, Reason) {
 	tc := f.cfg.Temperature
-	f.emit(Event{State: StatePresence, Person: &id.view, Readings: e.Readings})
-	f.show(indicator.Ready)
 	var lastErr error
 	deadline := f.clock.Now().Add(tc.PresenceTimeout.Duration)
-	for {
+	for first := true; ; first = false {
 		obj, amb, err := f.dev.Thermometer.Measure(ctx)
 		if err == nil && Celsius(obj)-Celsius(amb) >= tc.PresenceDeltaC {
 			break
+		}
+		if first {
+			// Only someone not yet at the sensor is asked to step up to it.
+			f.emit(Event{State: StatePresence, Person: &id.view, Readings: e.Readings})
+			f.show(indicator.Ready)
 		}
 		lastErr = err
 		if f.clock.Now().After(deadline) || !f.sleep(ctx, tc.ReadInterval.Duration) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -60,7 +61,7 @@ func (s *fakeScanner) Next(ctx context.Context) (scanner.Code, error) {
 // fakeGate checks, at the moment it opens, that the entry is already durable.
 type fakeGate struct {
 	mu      sync.Mutex
-	j       *journal.Journal
+	j       *journal.Journal // nil: no durability check (benchmarks)
 	opens   int
 	held    bool
 	undurab int // opens with no committed entry behind them
@@ -70,6 +71,9 @@ func (g *fakeGate) Open(time.Duration) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.opens++
+	if g.j == nil {
+		return nil
+	}
 	last, err := g.j.Last(1)
 	if err != nil || len(last) == 0 || last[0].Decision != "admit" {
 		g.undurab++
@@ -133,7 +137,11 @@ func testConfig() Config {
 
 func newRig(t testing.TB, cfg Config, store func(*journal.Journal) Store) *rig {
 	t.Helper()
-	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: cfg.GateID})
+	logger := slog.Default()
+	if _, bench := t.(*testing.B); bench {
+		logger = slog.New(slog.DiscardHandler) // log lines would split the benchmark's result lines
+	}
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: cfg.GateID, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,12 +167,15 @@ func newRig(t testing.TB, cfg Config, store func(*journal.Journal) Store) *rig {
 	}
 	r := &rig{t: t, therm: &fakeTherm{obj: 24, amb: 24}, scan: &fakeScanner{c: make(chan string, 4)}, j: j, issuer: iss, alerts: &alerts{}}
 	r.gate = &fakeGate{j: j}
+	if _, bench := t.(*testing.B); bench {
+		r.gate.j = nil // its check is a read transaction the gate itself does not make
+	}
 	var s Store = j
 	if store != nil {
 		s = store(j)
 	}
 	f, err := New(cfg, Devices{Thermometer: r.therm, SensorName: "fake", Scanner: r.scan, Gate: r.gate, Lights: fakeLights{}}, s,
-		&Opts{Verifier: &pass.Verifier{Keys: ring, Revoked: &pass.Revocations{}}, Alerter: r.alerts})
+		&Opts{Verifier: &pass.Verifier{Keys: ring, Revoked: &pass.Revocations{}, Cache: pass.NewCache(4096)}, Alerter: r.alerts, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,13 +10,17 @@
 // The outbox is the sync layer's work list: Pending(after, limit) pages
 // through unacknowledged entries in seq order, Ack(epoch, seqs...) removes
 // them (idempotent, any order, refused for another file's epoch), and Backlog
-// counts them. Meta.AckedThrough is the highest seq below which everything is
-// acknowledged, a resume point for the server.
+// counts them. It is not a bucket of its own: Meta.AckedThrough is the highest
+// seq up to which everything is acknowledged, and the acked bucket holds the
+// acknowledgements above it that came out of order (a pipelined sender's acks
+// can). So Append writes the entries bucket only, and an entry is pending
+// simply by being above the cursor without an acked record.
 //
 // Layout (buckets):
 //
 //	entries      8-byte big-endian seq (bucket NextSequence) -> Entry JSON
-//	outbox       seq -> entry time (unix ns, 8 bytes BE); deleted on Ack
+//	acked        seq -> ack time (unix ns, 8 bytes BE), for seqs above
+//	             acked_through only; folded into it once contiguous
 //	roster       "p:"+person id -> Person JSON; "c:"+card id -> person id
 //	revocations  pass id -> revoked-until (RFC 3339; zero time: for ever)
 //	keys         kid -> public key bytes
@@ -31,7 +35,8 @@
 // # Caveats
 //
 //   - fsync on SD cards: an Append is one bbolt commit, which writes about 7
-//     pages (28 KiB: entries and outbox leaves, branches, freelist, meta) and
+//     pages (entries leaf and branches, the root page that holds the bucket's
+//     sequence, freelist, meta) and
 //     calls fdatasync twice (data pages, then the meta page). On the
 //     development machine that is ~0.3 ms; on a Pi's SD card it is typically
 //     several ms to tens of ms, with stalls of 100 ms or more while the card

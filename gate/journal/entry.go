@@ -54,7 +54,7 @@ type GuardAction struct {
 
 func round2(c float64) float64 { return math.Round(c*100) / 100 }
 
-// appendFill is the page fill of the entries and outbox buckets in Append.
+// appendFill is the page fill of the entries bucket in Append.
 // Their keys only ever grow, so a page left behind by a split is never
 // written again, and bbolt's default of half a page wastes space: with
 // ~600-byte entries it packs 3 per 4 KiB page, this 4 (bbolt keeps two keys
@@ -82,7 +82,9 @@ func stored(e *Entry, epoch, gateID string, now time.Time) Entry {
 }
 
 // Append assigns e.V, e.Seq, e.Epoch and e.GateID (and e.Time if zero) and
-// stores the entry and its outbox key in one fsync'd bbolt commit. It returns
+// stores the entry in one fsync'd bbolt commit, which writes only the entries
+// bucket (the outbox is every seq above the acknowledged ones, so an entry is
+// pending by being there). It returns
 // only after the commit, so a nil error means the entry survives a power cut.
 // Space errors wrap ErrFull. e is not modified on error.
 //
@@ -94,8 +96,8 @@ func (j *Journal) Append(e *Entry) error {
 	}
 	rec := stored(e, j.epoch, j.gateID, j.opts.Clock.Now())
 	err := j.update(func(tx *bolt.Tx) error {
-		entries, outbox := tx.Bucket(bEntries), tx.Bucket(bOutbox)
-		entries.FillPercent, outbox.FillPercent = appendFill, appendFill
+		entries := tx.Bucket(bEntries)
+		entries.FillPercent = appendFill
 		seq, err := entries.NextSequence()
 		if err != nil {
 			return err
@@ -105,14 +107,7 @@ func (j *Journal) Append(e *Entry) error {
 		if err != nil {
 			return fmt.Errorf("encode entry: %w", err)
 		}
-		k := u64(seq)
-		if err := entries.Put(k, v); err != nil {
-			return err
-		}
-		// The outbox value is the entry time so the sync layer can tell how old
-		// its backlog is without decoding entries (and bbolt treats a nil value
-		// as a bucket in Compact).
-		return outbox.Put(k, u64(uint64(rec.Time.UnixNano())))
+		return entries.Put(u64(seq), v)
 	})
 	if err != nil {
 		return j.wrap("append", err)
@@ -132,12 +127,12 @@ func (j *Journal) Pending(after uint64, limit int) ([]Entry, error) {
 	}
 	var out []Entry
 	err := j.view(func(tx *bolt.Tx) error {
-		entries := tx.Bucket(bEntries)
-		c := tx.Bucket(bOutbox).Cursor()
-		for k, _ := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, _ = c.Next() {
-			v := entries.Get(k)
-			if v == nil {
-				return fmt.Errorf("outbox seq %d has no entry", seqOf(k))
+		acked := tx.Bucket(bAcked)
+		from := max(after, getU64(tx.Bucket(bMeta), mAckedThrough)) + 1
+		c := tx.Bucket(bEntries).Cursor()
+		for k, v := c.Seek(u64(from)); k != nil && len(out) < limit; k, v = c.Next() {
+			if acked.Get(k) != nil {
+				continue
 			}
 			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {
@@ -170,13 +165,15 @@ func (j *Journal) Ack(epoch string, seqs ...uint64) (int, error) {
 				return fmt.Errorf("ack seq %d (last assigned %d): %w", s, last, ErrUnknownSeq)
 			}
 		}
-		ob := tx.Bucket(bOutbox)
+		meta, acked := tx.Bucket(bMeta), tx.Bucket(bAcked)
+		through := getU64(meta, mAckedThrough)
+		stamp := u64(uint64(j.opts.Clock.Now().UnixNano()))
 		for _, s := range seqs {
 			k := u64(s)
-			if ob.Get(k) == nil {
+			if s <= through || acked.Get(k) != nil {
 				continue
 			}
-			if err := ob.Delete(k); err != nil {
+			if err := acked.Put(k, stamp); err != nil {
 				return err
 			}
 			n++
@@ -184,11 +181,16 @@ func (j *Journal) Ack(epoch string, seqs ...uint64) (int, error) {
 		if n == 0 {
 			return nil
 		}
-		through := last
-		if k, _ := ob.Cursor().First(); k != nil {
-			through = seqOf(k) - 1
+		// Fold the acknowledgements that now follow on from the cursor into it,
+		// so the acked bucket only holds those that arrived out of order.
+		c := acked.Cursor()
+		for k, _ := c.First(); k != nil && seqOf(k) == through+1; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			through++
 		}
-		return tx.Bucket(bMeta).Put(mAckedThrough, u64(through))
+		return meta.Put(mAckedThrough, u64(through))
 	})
 	if err != nil {
 		return 0, j.wrap("ack", err)
@@ -200,7 +202,8 @@ func (j *Journal) Ack(epoch string, seqs ...uint64) (int, error) {
 func (j *Journal) Backlog() (int, error) {
 	var n int
 	err := j.view(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bOutbox).Stats().KeyN
+		last, through := tx.Bucket(bEntries).Sequence(), getU64(tx.Bucket(bMeta), mAckedThrough)
+		n = int(last-through) - tx.Bucket(bAcked).Stats().KeyN
 		return nil
 	})
 	return n, j.wrap("backlog", err)
@@ -229,12 +232,12 @@ func (j *Journal) Purge(now time.Time) (int, error) {
 	for next := u64(1); next != nil; {
 		var old [][]byte
 		err := j.view(func(tx *bolt.Tx) error {
-			ob := tx.Bucket(bOutbox)
+			through, acked := getU64(tx.Bucket(bMeta), mAckedThrough), tx.Bucket(bAcked)
 			c := tx.Bucket(bEntries).Cursor()
 			k, v := c.Seek(next)
 			for n := 0; k != nil && n < purgeScan; k, v = c.Next() {
 				n++
-				if ob.Get(k) != nil {
+				if seqOf(k) > through && acked.Get(k) == nil {
 					continue
 				}
 				t, err := entryTime(v)
@@ -286,16 +289,19 @@ func (j *Journal) Purge(now time.Time) (int, error) {
 }
 
 // deleteAcked deletes the entries keys, checking again under the write lock
-// that each is still out of the outbox: deleting an unacknowledged entry is
-// the one thing Purge must never do.
+// that each is still acknowledged: deleting an unacknowledged entry is the one
+// thing Purge must never do.
 func (j *Journal) deleteAcked(keys [][]byte) (int, error) {
 	n := 0
 	err := j.update(func(tx *bolt.Tx) error {
-		entries, ob := tx.Bucket(bEntries), tx.Bucket(bOutbox)
+		entries, acked := tx.Bucket(bEntries), tx.Bucket(bAcked)
+		through := getU64(tx.Bucket(bMeta), mAckedThrough)
 		for _, k := range keys {
-			if ob.Get(k) != nil || entries.Get(k) == nil {
+			if (seqOf(k) > through && acked.Get(k) == nil) || entries.Get(k) == nil {
 				continue
 			}
+			// Its acked record stays: Backlog counts every seq above the cursor
+			// that has none.
 			if err := entries.Delete(k); err != nil {
 				return err
 			}

@@ -80,13 +80,14 @@ const (
 
 var (
 	bEntries     = []byte("entries")
-	bOutbox      = []byte("outbox")
+	bAcked       = []byte("acked")
+	bOldOutbox   = []byte("outbox") // pre-release layout: seqs not yet acknowledged
 	bRoster      = []byte("roster")
 	bRevocations = []byte("revocations")
 	bKeys        = []byte("keys")
 	bConfig      = []byte("config")
 	bMeta        = []byte("meta")
-	allBuckets   = [][]byte{bEntries, bOutbox, bRoster, bRevocations, bKeys, bConfig, bMeta}
+	allBuckets   = [][]byte{bEntries, bAcked, bRoster, bRevocations, bKeys, bConfig, bMeta}
 
 	mEpoch         = []byte("epoch")
 	mGateID        = []byte("gate_id")
@@ -247,6 +248,9 @@ func (j *Journal) init() error {
 			}
 		}
 		m := tx.Bucket(bMeta)
+		if err := migrateOutbox(tx); err != nil {
+			return fmt.Errorf("migrate outbox: %w", err)
+		}
 		if ep := m.Get(mEpoch); ep != nil {
 			if s := getU64(m, mSchema); s > SchemaVersion {
 				return fmt.Errorf("schema %d > %d: %w", s, SchemaVersion, ErrSchema)
@@ -394,4 +398,32 @@ func seqOf(k []byte) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(k)
+}
+
+// migrateOutbox turns the pre-release layout, a bucket listing every seq not
+// yet acknowledged, into the acknowledged cursor plus the acked bucket.
+func migrateOutbox(tx *bolt.Tx) error {
+	ob := tx.Bucket(bOldOutbox)
+	if ob == nil {
+		return nil
+	}
+	last := tx.Bucket(bEntries).Sequence()
+	through := last
+	if k, _ := ob.Cursor().First(); k != nil {
+		through = seqOf(k) - 1
+	}
+	acked := tx.Bucket(bAcked)
+	stamp := u64(0)
+	// Every seq, not every entry: an acknowledged entry may have been purged.
+	for seq := through + 1; seq <= last; seq++ {
+		if k := u64(seq); ob.Get(k) == nil {
+			if err := acked.Put(k, stamp); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Bucket(bMeta).Put(mAckedThrough, u64(through)); err != nil {
+		return err
+	}
+	return tx.DeleteBucket(bOldOutbox)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	bolt "go.etcd.io/bbolt"
 )
 
 var t0 = time.Date(2025, 9, 1, 7, 30, 0, 0, time.FixedZone("CST", 8*3600))
@@ -254,9 +255,83 @@ func TestPurgeKeepsUnacked(t *testing.T) {
 	if _, ok := revs["expired-pass"]; ok || len(revs) != 3 || !revs["forever-pass"].IsZero() {
 		t.Fatalf("revocations after purge: %v", revs)
 	}
+	if b, _ := j.Backlog(); b != 5 {
+		t.Fatalf("backlog after purge %d, want 5 (seqs 100..500)", b)
+	}
 	// seqs keep counting after a purge.
 	if s := mustAppend(t, j, sampleEntry(now)); s != nOld+6 {
 		t.Fatalf("seq after purge %d", s)
+	}
+	if _, err := j.Ack(j.Epoch(), 100, 200, 300, 400, 500, nOld+6); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := j.Meta(); m.AckedThrough != nOld+6 {
+		t.Fatalf("acked through %d after the gaps were acknowledged, want %d", m.AckedThrough, nOld+6)
+	}
+	if b, _ := j.Backlog(); b != 0 {
+		t.Fatalf("backlog %d, want 0", b)
+	}
+}
+
+// TestMigrateOutbox opens a file in the pre-release layout (an outbox bucket
+// of unacknowledged seqs) and finds the same entries pending.
+func TestMigrateOutbox(t *testing.T) {
+	j := MustOpen(t, nil)
+	for i := range 6 {
+		mustAppend(t, j, sampleEntry(t0.Add(time.Duration(i)*time.Second)))
+	}
+	path, epoch := j.Path(), j.Epoch()
+	j.Close()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		// Entries 1, 2 and 4 acknowledged and 1 already purged; 3, 5, 6 pending.
+		if err := tx.Bucket(bEntries).Delete(u64(1)); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bAcked); err != nil {
+			return err
+		}
+		ob, err := tx.CreateBucket(bOldOutbox)
+		if err != nil {
+			return err
+		}
+		for _, s := range []uint64{3, 5, 6} {
+			if err := ob.Put(u64(s), u64(1)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put(mAckedThrough, u64(0))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = MustOpenAt(t, path, nil)
+	if j.Epoch() != epoch {
+		t.Fatal("epoch changed")
+	}
+	var got []uint64
+	p, _ := j.Pending(0, 10)
+	for _, e := range p {
+		got = append(got, e.Seq)
+	}
+	if !equal(got, 3, 5, 6) {
+		t.Fatalf("pending after migration %v, want [3 5 6]", got)
+	}
+	if b, _ := j.Backlog(); b != 3 {
+		t.Fatalf("backlog %d, want 3", b)
+	}
+	if m, _ := j.Meta(); m.AckedThrough != 2 {
+		t.Fatalf("acked through %d, want 2", m.AckedThrough)
+	}
+	if _, err := j.Ack(epoch, 3); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := j.Meta(); m.AckedThrough != 4 {
+		t.Fatalf("acked through %d after acking 3, want 4", m.AckedThrough)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // concurrent use.
 type Keyring struct {
 	mu   sync.RWMutex
-	keys map[string]ringKey
+	keys map[string]*ringKey
 }
 
 type ringKey struct {
@@ -48,9 +48,9 @@ func (k *Keyring) Add(kid string, pub ed25519.PublicKey) error {
 		return fmt.Errorf("pass: keyring add %s: kid already in use for another key", kid)
 	}
 	if k.keys == nil {
-		k.keys = make(map[string]ringKey)
+		k.keys = make(map[string]*ringKey)
 	}
-	k.keys[kid] = ringKey{pub: pub, v: v}
+	k.keys[kid] = &ringKey{pub: pub, v: v}
 	return nil
 }
 
@@ -68,7 +68,10 @@ func (k *Keyring) Lookup(kid string) (ed25519.PublicKey, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	rk, ok := k.keys[kid]
-	return slices.Clone(rk.pub), ok
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(rk.pub), true
 }
 
 // KeyIDs returns the trusted kids, sorted.
@@ -90,13 +93,15 @@ func (k *Keyring) Len() int {
 	return len(k.keys)
 }
 
-// verifier looks a kid up straight from the header bytes (no allocation).
-func (k *Keyring) verifier(kid []byte) (cose.Verifier, bool) {
+// verifier looks a kid up straight from the header bytes (no allocation). The
+// entry's identity tells a cached verification whether the key is still the
+// one that checked it.
+func (k *Keyring) verifier(kid []byte) (*ringKey, bool) {
 	if k == nil {
 		return nil, false
 	}
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	rk, ok := k.keys[string(kid)]
-	return rk.v, ok
+	return rk, ok
 }

@@ -22,6 +22,9 @@ type Verifier struct {
 	// Skew is how far the gate's clock may be off: a pass is accepted from
 	// nbf-Skew until exp+Skew. Zero allows none; negative counts as zero.
 	Skew time.Duration
+	// Cache, if set, remembers passes whose signature was good, so a pass
+	// scanned again skips the Ed25519 check; see Cache.
+	Cache *Cache
 }
 
 // Verify decodes and checks code at time now. It returns the claims, or an
@@ -38,49 +41,69 @@ type Verifier struct {
 // claims are returned with the error so the journal can say whose pass it was;
 // for the other reasons the claims are zero.
 func (v *Verifier) Verify(code string, now time.Time) (Claims, error) {
+	if c, cti, ok := v.Cache.get(code, v.Keys); ok {
+		return v.checkTimes(c, cti, now)
+	}
+	c, cti, rk, err := v.signed(code)
+	if err != nil {
+		return Claims{}, err
+	}
+	v.Cache.put(code, c, cti, rk)
+	return v.checkTimes(c, cti, now)
+}
+
+// signed decodes code and checks everything that does not depend on the time
+// or the revocation list: the envelope, the kid, the signature and the claims'
+// shape. It returns the verifier that accepted the signature.
+func (v *Verifier) signed(code string) (Claims, []byte, *ringKey, error) {
 	msg, err := decode(code)
 	if err != nil {
-		return Claims{}, refuse(ReasonMalformed, err)
+		return Claims{}, nil, nil, refuse(ReasonMalformed, err)
 	}
 	alg, err := msg.Headers.Protected.Algorithm()
 	if err != nil {
-		return Claims{}, refuse(ReasonMalformed, fmt.Errorf("protected header alg: %w", err))
+		return Claims{}, nil, nil, refuse(ReasonMalformed, fmt.Errorf("protected header alg: %w", err))
 	}
 	if alg != cose.AlgorithmEdDSA {
-		return Claims{}, refuse(ReasonMalformed, fmt.Errorf("protected header alg %v (%d), want EdDSA (-8)", alg, int64(alg)))
+		return Claims{}, nil, nil, refuse(ReasonMalformed, fmt.Errorf("protected header alg %v (%d), want EdDSA (-8)", alg, int64(alg)))
 	}
 	if _, ok := msg.Headers.Protected[cose.HeaderLabelCritical]; ok {
-		return Claims{}, refuse(ReasonMalformed, errors.New("protected header has crit parameters, none are understood"))
+		return Claims{}, nil, nil, refuse(ReasonMalformed, errors.New("protected header has crit parameters, none are understood"))
 	}
 	kid, ok := msg.Headers.Protected[cose.HeaderLabelKeyID].([]byte)
 	if !ok || len(kid) == 0 {
-		return Claims{}, refuse(ReasonMalformed, errors.New("protected header has no kid"))
+		return Claims{}, nil, nil, refuse(ReasonMalformed, errors.New("protected header has no kid"))
 	}
-	cv, ok := v.Keys.verifier(kid)
+	rk, ok := v.Keys.verifier(kid)
 	if !ok {
-		return Claims{}, refuse(ReasonUnknownKey, fmt.Errorf("kid %.64q is not in the keyring", kid))
+		return Claims{}, nil, nil, refuse(ReasonUnknownKey, fmt.Errorf("kid %.64q is not in the keyring", kid))
 	}
-	if err := msg.Verify(nil, cv); err != nil {
+	if err := msg.Verify(nil, rk.v); err != nil {
 		if errors.Is(err, cose.ErrVerification) {
-			return Claims{}, refuse(ReasonBadSignature, fmt.Errorf("kid %s: %w", kid, err))
+			return Claims{}, nil, nil, refuse(ReasonBadSignature, fmt.Errorf("kid %s: %w", kid, err))
 		}
-		return Claims{}, refuse(ReasonMalformed, fmt.Errorf("COSE_Sign1: %w", err))
+		return Claims{}, nil, nil, refuse(ReasonMalformed, fmt.Errorf("COSE_Sign1: %w", err))
 	}
 
 	var w wireClaims
 	if err := claimsDec.Unmarshal(msg.Payload, &w); err != nil {
-		return Claims{}, refuse(ReasonMalformed, fmt.Errorf("CWT claims: %w", err))
+		return Claims{}, nil, nil, refuse(ReasonMalformed, fmt.Errorf("CWT claims: %w", err))
 	}
 	if err := w.check(); err != nil {
-		return Claims{}, refuse(ReasonMalformed, fmt.Errorf("CWT claims: %w", err))
+		return Claims{}, nil, nil, refuse(ReasonMalformed, fmt.Errorf("CWT claims: %w", err))
 	}
-	c := w.claims(string(kid))
+	return w.claims(string(kid)), w.Cti, rk, nil
+}
+
+// checkTimes applies expiry, revocation and not-before, which change with the
+// clock and the list and so are checked on every scan, cached or not.
+func (v *Verifier) checkTimes(c Claims, cti []byte, now time.Time) (Claims, error) {
 	skew := max(v.Skew, 0)
 	if !now.Before(c.Expiry.Add(skew)) {
 		return c, refuse(ReasonExpired, fmt.Errorf("pass %s expired at %s; now %s, skew %s",
 			c.PassID, c.Expiry.Format(time.RFC3339), now.UTC().Format(time.RFC3339), skew))
 	}
-	if v.Revoked.containsBytes(w.Cti) {
+	if v.Revoked.containsBytes(cti) {
 		return c, refuse(ReasonRevoked, fmt.Errorf("pass %s is on the revocation list", c.PassID))
 	}
 	if now.Add(skew).Before(c.NotBefore) {
