@@ -35,10 +35,15 @@ type Flow interface {
 	Guard(ctx context.Context, a gate.GuardAction) error
 }
 
-// Recent gives the last decisions from the journal.
+// Recent gives the last decisions from the journal. If it also has
+// Person(id) (the journal does), the table shows names from the roster.
 type Recent interface {
 	Last(n int) ([]journal.Entry, error)
 	Backlog() (int, error)
+}
+
+type roster interface {
+	Person(id string) (journal.Person, bool, error)
 }
 
 // Presenter sends one simulated person through the gate: it exists only in
@@ -131,17 +136,39 @@ func guardID(r *http.Request, given string) string {
 type statusView struct {
 	GateID  string            `json:"gate_id"`
 	Current gate.Event        `json:"current"`
-	Recent  []journal.Entry   `json:"recent"`
+	Recent  []recentRow       `json:"recent"`
 	Backlog int               `json:"backlog"`
 	Health  map[string]string `json:"health"`
 	Sim     bool              `json:"simulation"`
 }
 
+// recentRow is a journal entry as the guard reads it: with the name and
+// class from the roster and the reason in words.
+type recentRow struct {
+	journal.Entry
+	Name       string    `json:"name,omitempty"`
+	Class      string    `json:"class,omitempty"`
+	ReasonText gate.Text `json:"reason_text"`
+}
+
 func (s *Server) statusNow() (statusView, error) {
 	v := statusView{GateID: s.opts.GateID, Current: s.flow.Current(), Sim: s.opts.Presenter != nil}
-	var err error
-	if v.Recent, err = s.recent.Last(20); err != nil {
+	last, err := s.recent.Last(20)
+	if err != nil {
 		return v, err
+	}
+	names, _ := s.recent.(roster)
+	for _, e := range last {
+		row := recentRow{Entry: e, ReasonText: gate.Reason(e.Reason).Message()}
+		if e.Reason == string(gate.ReasonOK) {
+			row.ReasonText = gate.Text{ZH: "正常", EN: "normal"}
+		}
+		if names != nil && e.PersonID != "" {
+			if p, ok, err := names.Person(e.PersonID); err == nil && ok {
+				row.Name, row.Class = p.Name, p.Class
+			}
+		}
+		v.Recent = append(v.Recent, row)
 	}
 	if v.Backlog, err = s.recent.Backlog(); err != nil {
 		return v, err

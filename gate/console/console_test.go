@@ -58,6 +58,12 @@ func (fakeRecent) Last(int) ([]journal.Entry, error) {
 	return []journal.Entry{{PersonID: "P20260101", Decision: "admit", Reason: "ok", BodyC: 36.6, Time: time.Now()}}, nil
 }
 func (fakeRecent) Backlog() (int, error) { return 3, nil }
+func (fakeRecent) Person(id string) (journal.Person, bool, error) {
+	if id == "P20260101" {
+		return journal.Person{ID: id, Name: "王小明", Class: "1-2"}, true, nil
+	}
+	return journal.Person{}, false, nil
+}
 
 func newServer(t *testing.T) (*Server, *fakeFlow) {
 	t.Helper()
@@ -94,6 +100,9 @@ func TestPageFromLoopback(t *testing.T) {
 	var st statusView
 	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || st.Backlog != 3 || st.Health["sensor"] != "ok" {
 		t.Fatalf("status %s %v", w.Body, err)
+	}
+	if len(st.Recent) != 1 || st.Recent[0].Name != "王小明" || st.Recent[0].ReasonText.ZH != "正常" {
+		t.Fatalf("recent rows lack the roster name or the reason in words: %+v", st.Recent)
 	}
 }
 
