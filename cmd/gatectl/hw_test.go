@@ -16,8 +16,14 @@ import (
 
 func gatectl(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return gatectlIn(t, "", args...)
+}
+
+// gatectlIn runs gatectl with stdin.
+func gatectlIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb)
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -27,6 +27,7 @@ const usage = `gatectl — campusgate operator's tool
   gatectl hw lights [flags]             show a signal on the lights and buzzer
   gatectl pass keygen|issue|verify      school signing keys, and signed passes for people
   gatectl journal check|export|compact  a gate's journal, while gated is stopped
+  gatectl pin < FILE                    bcrypt hash of the guard console PIN, for console.pin_hash
 
 Every hw command takes -simulate to run against emulated devices. "gatectl hw temp -h" shows a command's flags.
 `
@@ -37,17 +38,18 @@ var errUsage = errors.New("usage")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // env is what every subcommand gets: where to write, and a logger on stderr.
 type env struct {
+	in        io.Reader
 	out, errw io.Writer
 	log       *slog.Logger
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{out: stdout, errw: stderr, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{in: stdin, out: stdout, errw: stderr, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	err := dispatch(ctx, e, args)
 	switch {
 	case err == nil:
@@ -72,6 +74,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return passCmd(ctx, e, args[1:])
 	case "journal":
 		return journalCmd(ctx, e, args[1:])
+	case "pin":
+		return pinHash(ctx, e, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.out, usage)
 		return nil

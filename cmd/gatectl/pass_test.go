@@ -15,7 +15,7 @@ import (
 func gatectlPass(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"pass"}, args...), &out, &errb)
+	code = run(context.Background(), append([]string{"pass"}, args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

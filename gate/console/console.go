@@ -19,13 +19,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"campusgate/gate"
 	"campusgate/gate/journal"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // Flow is what the console needs of the gate's flow.
@@ -59,6 +58,7 @@ type Opts struct {
 	Health    func() map[string]string // device name → "ok" or what is wrong
 	Presenter Presenter                // nil outside simulation
 	Logger    *slog.Logger
+	Now       func() time.Time // nil: time.Now (the PIN lockout's clock)
 }
 
 // Server is the console's HTTP handler.
@@ -69,6 +69,7 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	h      http.Handler
+	pins   *pinGuard
 }
 
 //go:embed page.html
@@ -81,7 +82,11 @@ func New(flow Flow, recent Recent, opts Opts) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{flow: flow, recent: recent, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{flow: flow, recent: recent, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
+		pins: newPINGuard(opts.PINHash, opts.Now)}
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /api/status", s.status)
@@ -115,8 +120,18 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			return
 		}
 		user, pin, ok := r.BasicAuth()
-		if !ok || s.opts.PINHash == "" || user == "" ||
-			bcrypt.CompareHashAndPassword([]byte(s.opts.PINHash), []byte(pin)) != nil {
+		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+		var wait time.Duration
+		if ok {
+			ok, wait = s.pins.check(ip, user, pin)
+		}
+		switch {
+		case wait > 0:
+			s.log.Warn("guard console: too many wrong PINs, client locked out", "client", ip, "for", wait)
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)))
+			http.Error(w, "口令错误次数过多，请稍后再试 · too many wrong PINs, try again later", http.StatusTooManyRequests)
+			return
+		case !ok:
 			w.Header().Set("WWW-Authenticate", `Basic realm="campusgate guard console", charset="UTF-8"`)
 			http.Error(w, "门卫口令错误 · guard id and PIN required", http.StatusUnauthorized)
 			return

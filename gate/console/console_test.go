@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -183,5 +184,45 @@ func TestEventsStream(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].State != gate.StateReady || got[1].Reason != gate.ReasonFever {
 		t.Fatalf("events %+v", got)
+	}
+}
+
+func TestPINLockout(t *testing.T) {
+	now := time.Date(2026, 9, 1, 7, 30, 0, 0, time.UTC)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("246810"), bcrypt.MinCost)
+	s := New(&fakeFlow{}, fakeRecent{}, Opts{GateID: "north-1", PINHash: string(hash), Now: func() time.Time { return now }})
+	try := func(ip, pin string) int {
+		r := httptest.NewRequest("GET", "/api/status", nil)
+		r.RemoteAddr = ip + ":5000"
+		r.SetBasicAuth("guard7", pin)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w.Code
+	}
+	for i := range maxFails - 1 {
+		if c := try("192.168.1.20", fmt.Sprint(100000+i)); c != http.StatusUnauthorized {
+			t.Fatalf("wrong PIN %d: %d", i, c)
+		}
+	}
+	if c := try("192.168.1.20", "999999"); c != http.StatusTooManyRequests {
+		t.Fatalf("wrong PIN %d: %d, want 429", maxFails, c)
+	}
+	if c := try("192.168.1.20", "246810"); c != http.StatusTooManyRequests {
+		t.Fatalf("the right PIN during the lockout: %d, want 429", c)
+	}
+	if c := try("192.168.1.21", "246810"); c != http.StatusOK {
+		t.Fatalf("another client is not locked out: %d", c)
+	}
+	now = now.Add(lockout + time.Second)
+	if c := try("192.168.1.20", "246810"); c != http.StatusOK {
+		t.Fatalf("after the lockout: %d", c)
+	}
+	// Remembered, then forgotten after goodFor; a changed PIN is never taken from the cache.
+	if c := try("192.168.1.20", "246811"); c != http.StatusUnauthorized {
+		t.Fatalf("wrong PIN after a good one: %d", c)
+	}
+	now = now.Add(goodFor + time.Second)
+	if c := try("192.168.1.20", "246810"); c != http.StatusOK {
+		t.Fatalf("good PIN after the cache expired: %d", c)
 	}
 }

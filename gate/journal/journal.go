@@ -111,6 +111,9 @@ type Journal struct {
 	closed bool
 
 	lastWarn atomic.Int64 // unix ns of the last rate-limited warning
+
+	rosterGen atomic.Uint64 // bumped after every roster write
+	roster    atomic.Pointer[rosterIdx]
 }
 
 // Meta describes the journal file.

@@ -5,9 +5,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -688,5 +690,54 @@ func TestReadingsAlwaysList(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"readings":[]`) || !strings.Contains(buf.String(), `"guard":null`) {
 		t.Fatalf("stored: %s", buf.String())
+	}
+}
+
+// TestRosterLookupsFollowWrites reads the roster from other goroutines while
+// deltas land: once a write has returned, no lookup may see the roster before it.
+func TestRosterLookupsFollowWrites(t *testing.T) {
+	j := MustOpen(t, nil)
+	if err := j.ReplaceRoster(1, []Person{{ID: "p1", Name: "v1", Role: "pupil", CardID: "c1"}}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, _, err := j.PersonByCard("C1"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for v := uint64(2); v <= 60; v++ {
+		name := fmt.Sprint("v", v)
+		if err := j.ApplyRosterDelta(v-1, v, []Person{{ID: "p1", Name: name, Role: "pupil", CardID: "c1"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if p, ok, err := j.PersonByCard(" c1 "); err != nil || !ok || p.Name != name {
+			t.Fatalf("after delta %d: %+v %v %v", v, p, ok, err)
+		}
+	}
+	if err := j.ApplyRosterDelta(60, 61, nil, []string{"p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := j.Person("p1"); ok {
+		t.Fatal("removed person still found")
+	}
+	close(stop)
+	wg.Wait()
+	j.Close()
+	if _, _, err := j.Person("p1"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("lookup on a closed journal: %v", err)
 	}
 }

@@ -122,6 +122,7 @@ func (j *Journal) ReplaceRoster(version uint64, people []Person) error {
 		}
 		return m.Put(mRosterVersion, u64(version))
 	})
+	j.rosterChanged()
 	return j.wrap("replace roster", err)
 }
 
@@ -150,53 +151,80 @@ func (j *Journal) ApplyRosterDelta(from, to uint64, upsert []Person, remove []st
 		}
 		return m.Put(mRosterVersion, u64(to))
 	})
+	j.rosterChanged()
 	return j.wrap("roster delta", err)
 }
 
 // Person looks up a person by id.
 func (j *Journal) Person(id string) (Person, bool, error) {
-	var p Person
-	var ok bool
-	err := j.view(func(tx *bolt.Tx) error {
-		var err error
-		p, ok, err = getPerson(tx.Bucket(bRoster), id)
-		return err
-	})
-	return p, ok, j.wrap("person", err)
+	idx, err := j.rosterIndex()
+	if err != nil {
+		return Person{}, false, j.wrap("person", err)
+	}
+	p, ok := idx.byID[id]
+	return p, ok, nil
 }
 
 // PersonByCard looks up a person by card id (spaces trimmed, case folded).
 func (j *Journal) PersonByCard(card string) (Person, bool, error) {
-	var p Person
-	var ok bool
 	c := normCard(card)
 	if c == "" {
-		return p, false, nil
+		return Person{}, false, nil
 	}
-	err := j.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bRoster)
-		id := b.Get(cardKey(c))
-		if id == nil {
-			return nil
-		}
-		var err error
-		p, ok, err = getPerson(b, string(id))
-		return err
-	})
-	return p, ok, j.wrap("person by card", err)
+	idx, err := j.rosterIndex()
+	if err != nil {
+		return Person{}, false, j.wrap("person by card", err)
+	}
+	p, ok := idx.byID[idx.byCard[c]]
+	return p, ok, nil
 }
 
-func getPerson(b *bolt.Bucket, id string) (Person, bool, error) {
-	var p Person
-	v := b.Get(personKey(id))
-	if v == nil {
-		return p, false, nil
-	}
-	if err := json.Unmarshal(v, &p); err != nil {
-		return p, false, fmt.Errorf("decode person %s: %w", id, err)
-	}
-	return p, true, nil
+// rosterIdx is the roster in memory. Every scan looks a person up, and a read
+// transaction plus a JSON decode per scan is most of the identity step's time;
+// a school's roster (a few thousand people) is a few hundred KiB.
+type rosterIdx struct {
+	gen    uint64 // rosterGen when it was read
+	byID   map[string]Person
+	byCard map[string]string // normalised card id → person id
 }
+
+// rosterIndex returns the in-memory roster, reading it from the file when a
+// write has changed it since. A writer bumps rosterGen after its commit, and
+// an index remembers the generation it was read under, so an index read
+// before a commit is never taken for one read after it.
+func (j *Journal) rosterIndex() (*rosterIdx, error) {
+	if j.isClosed() {
+		return nil, ErrClosed
+	}
+	gen := j.rosterGen.Load()
+	if idx := j.roster.Load(); idx != nil && idx.gen == gen {
+		return idx, nil
+	}
+	idx := &rosterIdx{gen: gen, byID: map[string]Person{}, byCard: map[string]string{}}
+	err := j.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRoster).ForEach(func(k, v []byte) error {
+			switch {
+			case bytes.HasPrefix(k, pfxPerson):
+				var p Person
+				if err := json.Unmarshal(v, &p); err != nil {
+					return fmt.Errorf("decode person %s: %w", k[len(pfxPerson):], err)
+				}
+				idx.byID[p.ID] = p
+			case bytes.HasPrefix(k, pfxCard):
+				idx.byCard[string(k[len(pfxCard):])] = string(v)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	j.roster.Store(idx)
+	return idx, nil
+}
+
+// rosterChanged makes the next lookup read the roster again.
+func (j *Journal) rosterChanged() { j.rosterGen.Add(1) }
 
 // RosterVersion is the version of the stored roster (0: none yet).
 func (j *Journal) RosterVersion() (uint64, error) {
