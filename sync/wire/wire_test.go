@@ -1,0 +1,178 @@
+package wire
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"campusgate/gate/journal"
+)
+
+func TestTopics(t *testing.T) {
+	if got := GateTopic("hz-001", "north-1", KindEntry); got != "campusgate/v1/hz-001/north-1/entry" {
+		t.Fatal(got)
+	}
+	if got := ReportTopic("hz-001"); got != "campusgate/v1/hz-001/report/daily" {
+		t.Fatal(got)
+	}
+	if got := SharedFilter("campusd", KindAlert); got != "$share/campusd/campusgate/v1/+/+/alert" {
+		t.Fatal(got)
+	}
+	tp, err := ParseTopic("campusgate/v1/hz-001/north-1/ack")
+	if err != nil || tp != (Topic{"hz-001", "north-1", KindAck}) || !tp.Kind.IsDownlink() || tp.Kind.IsUplink() {
+		t.Fatalf("%+v %v", tp, err)
+	}
+	for _, bad := range []string{
+		"campusgate/v2/hz/north-1/entry", "campusgate/v1/hz/north-1", "campusgate/v1/hz/north-1/entry/x",
+		"campusgate/v1/hz/+/entry", "campusgate/v1/hz/#/entry", "campusgate/v1/hz/north-1/bogus",
+		"campusgate/v1/hz/report/entry", "campusgate/v1//north-1/entry", "campusgate/v1/hz/../entry",
+		"campusgate/v1/" + strings.Repeat("x", 65) + "/g/entry", "campusgate/v1/学校/g/entry",
+	} {
+		if _, err := ParseTopic(bad); !errors.Is(err, ErrTopic) {
+			t.Errorf("%q accepted: %v", bad, err)
+		}
+	}
+}
+
+func entry(seq uint64) journal.Entry {
+	return journal.Entry{V: 1, GateID: "north-1", Epoch: "e1", Seq: seq, Time: time.Date(2026, 9, 1, 7, 31, 0, 0, time.UTC),
+		PersonID: "P1", Role: "pupil", Decision: "admit", Reason: "ok", Kind: "entry",
+		Readings: []journal.Reading{{SurfaceC: 34.9, BodyC: 36.6, AmbientC: 24, Sensor: "mlx90614"}}}
+}
+
+func TestEntryBatch(t *testing.T) {
+	m := EntryBatch{V: Version, Gate: "north-1", Epoch: "e1", Entries: []journal.Entry{entry(3), entry(4)}}
+	got, err := DecodeEntryBatch(Encode(m), "north-1")
+	if err != nil || len(got.Entries) != 2 || got.Entries[1].Seq != 4 || got.Entries[0].Readings[0].BodyC != 36.6 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	mut := func(f func(*EntryBatch)) []byte {
+		c := m
+		c.Entries = []journal.Entry{entry(3), entry(4)}
+		f(&c)
+		return Encode(c)
+	}
+	for name, b := range map[string][]byte{
+		"other gate":     mut(func(c *EntryBatch) { c.Gate = "south-2" }),
+		"entry of other": mut(func(c *EntryBatch) { c.Entries[1].GateID = "south-2" }),
+		"other epoch":    mut(func(c *EntryBatch) { c.Entries[0].Epoch = "e0" }),
+		"seq order":      mut(func(c *EntryBatch) { c.Entries[1].Seq = 3 }),
+		"seq zero":       mut(func(c *EntryBatch) { c.Entries[0].Seq = 0 }),
+		"decision":       mut(func(c *EntryBatch) { c.Entries[0].Decision = "maybe" }),
+		"no time":        mut(func(c *EntryBatch) { c.Entries[0].Time = time.Time{} }),
+		"empty":          mut(func(c *EntryBatch) { c.Entries = nil }),
+		"version":        mut(func(c *EntryBatch) { c.V = 2 }),
+		"no version":     []byte(`{"gate":"north-1","epoch":"e1","entries":[]}`),
+		"not json":       []byte("\x00\x01garbage"),
+		"two values":     append(Encode(m), []byte(` {}`)...),
+		"too big":        []byte(`{"v":1,"gate":"` + strings.Repeat("x", MaxMessage) + `"}`),
+	} {
+		if _, err := DecodeEntryBatch(b, "north-1"); !errors.Is(err, ErrMessage) {
+			t.Errorf("%s: accepted (%v)", name, err)
+		}
+	}
+}
+
+func TestAckRanges(t *testing.T) {
+	r := Ranges([]uint64{7, 3, 4, 5, 5, 9, 8, 12})
+	want := [][2]uint64{{3, 5}, {7, 9}, {12, 12}}
+	if len(r) != len(want) {
+		t.Fatalf("%v", r)
+	}
+	for i := range r {
+		if r[i] != want[i] {
+			t.Fatalf("%v, want %v", r, want)
+		}
+	}
+	a, err := DecodeAck(Encode(Ack{V: 1, Epoch: "e1", Ranges: r}))
+	if err != nil || len(a.Seqs()) != 7 {
+		t.Fatalf("%+v %v", a, err)
+	}
+	for _, b := range []string{`{"v":1,"epoch":"e1","ranges":[[5,3]]}`, `{"v":1,"epoch":"e1","ranges":[[0,3]]}`,
+		`{"v":1,"epoch":"","ranges":[[1,3]]}`, `{"v":1,"epoch":"e1","ranges":[]}`, `{"v":1,"epoch":"e1","ranges":[[1,99999999]]}`} {
+		if _, err := DecodeAck([]byte(b)); !errors.Is(err, ErrMessage) {
+			t.Errorf("%s accepted", b)
+		}
+	}
+}
+
+func TestOtherMessages(t *testing.T) {
+	at := time.Date(2026, 9, 1, 7, 31, 0, 0, time.UTC)
+	if _, err := DecodeAlert(Encode(Alert{V: 1, Kind: AlertFever, Gate: "north-1", At: at, Epoch: "e1", Seq: 3, PersonID: "P1", BodyC: 38.2}), "north-1"); err != nil {
+		t.Error(err)
+	}
+	if _, err := DecodeAlert(Encode(Alert{V: 1, Kind: AlertFever, Gate: "north-1", At: at}), "north-1"); err == nil {
+		t.Error("fever alert without its entry accepted")
+	}
+	if _, err := DecodeAlert(Encode(Alert{V: 1, Kind: AlertDevice, Gate: "south-2", At: at, Device: "sensor"}), "north-1"); err == nil {
+		t.Error("alert of another gate accepted")
+	}
+	if _, err := DecodeStatus(Encode(Status{V: 1, State: "online", At: at})); err != nil {
+		t.Error(err)
+	}
+	if _, err := DecodeStatus(Encode(Status{V: 1, State: "sleepy", At: at})); err == nil {
+		t.Error("bad state accepted")
+	}
+	if _, err := DecodeTelemetry(Encode(Telemetry{V: 1, At: at, Backlog: 3})); err != nil {
+		t.Error(err)
+	}
+	if _, err := DecodeRoster(Encode(Roster{V: 1, Kind: "snapshot", Version: 4, Chunk: 1, Chunks: 2, People: []journal.Person{{ID: "P1"}}})); err != nil {
+		t.Error(err)
+	}
+	for _, r := range []Roster{
+		{V: 1, Kind: "snapshot", Version: 4, Chunk: 3, Chunks: 2},
+		{V: 1, Kind: "delta", Version: 4, From: 4},
+		{V: 1, Kind: "delta", Version: 5, From: 4, People: []journal.Person{{Name: "无名"}}},
+		{V: 1, Kind: "bulk", Version: 5},
+	} {
+		if _, err := DecodeRoster(Encode(r)); err == nil {
+			t.Errorf("roster %+v accepted", r)
+		}
+	}
+	if _, err := DecodeKeys(Encode(Keys{V: 1, Keys: []Key{{KID: "k1", Public: make([]byte, 32)}}})); err != nil {
+		t.Error(err)
+	}
+	if _, err := DecodeKeys(Encode(Keys{V: 1, Keys: []Key{{KID: "k1", Public: make([]byte, 31)}}})); err == nil {
+		t.Error("short key accepted")
+	}
+	if _, err := DecodeRevocations(Encode(Revocations{V: 1, Passes: []Revocation{{ID: ""}}})); err == nil {
+		t.Error("revocation without id accepted")
+	}
+	if _, err := DecodeConfig(Encode(Config{V: 1, Version: 0})); err == nil {
+		t.Error("config version 0 accepted")
+	}
+	if _, err := DecodeCmd(Encode(Cmd{V: 1})); err == nil {
+		t.Error("empty cmd accepted")
+	}
+}
+
+// FuzzDecoders feeds the same bytes to every decoder: none may panic, and a
+// message one accepts must survive a round trip.
+func FuzzDecoders(f *testing.F) {
+	f.Add(Encode(EntryBatch{V: 1, Gate: "north-1", Epoch: "e1", Entries: []journal.Entry{entry(1)}}))
+	f.Add(Encode(Ack{V: 1, Epoch: "e1", Ranges: [][2]uint64{{1, 4}}}))
+	f.Add(Encode(Roster{V: 1, Kind: "delta", Version: 2, From: 1, Remove: []string{"P1"}}))
+	f.Add([]byte(`{"v":1,"state":"online"}`))
+	f.Add([]byte(`{"v":1,"kind":"fever","gate":"north-1","at":"2026-09-01T07:31:00Z","epoch":"e","seq":1,"person_id":"P"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, err := DecodeEntryBatch(b, "north-1"); err == nil {
+			if _, err := DecodeEntryBatch(Encode(m), "north-1"); err != nil {
+				t.Fatalf("entry batch does not round-trip: %v", err)
+			}
+		}
+		if m, err := DecodeAck(b); err == nil {
+			if _, err := DecodeAck(Encode(m)); err != nil {
+				t.Fatalf("ack does not round-trip: %v", err)
+			}
+		}
+		_, _ = DecodeAlert(b, "north-1")
+		_, _ = DecodeStatus(b)
+		_, _ = DecodeTelemetry(b)
+		_, _ = DecodeRoster(b)
+		_, _ = DecodeKeys(b)
+		_, _ = DecodeRevocations(b)
+		_, _ = DecodeConfig(b)
+		_, _ = DecodeCmd(b)
+	})
+}
