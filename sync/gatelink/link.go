@@ -1,0 +1,434 @@
+package gatelink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/wire"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// Store is the journal as the link needs it.
+type Store interface {
+	Epoch() string
+	Pending(after uint64, limit int) ([]journal.Entry, error)
+	Ack(epoch string, seqs ...uint64) (int, error)
+	Backlog() (int, error)
+	Meta() (journal.Meta, error)
+	ReplaceRoster(version uint64, people []journal.Person) error
+	ApplyRosterDelta(from, to uint64, upsert []journal.Person, remove []string) error
+}
+
+// Handlers apply what the school sends beyond the roster, and describe the
+// gate for telemetry. Each may be nil. They run on the link's goroutine, one
+// at a time, never on the MQTT client's.
+type Handlers struct {
+	Keys        func(wire.Keys) error
+	Revocations func(wire.Revocations) error
+	Config      func(wire.Config) error
+	Command     func(wire.Cmd) error
+	// Telemetry fills in devices, counters, ambient and clock state; the link
+	// adds the time, the backlog and the versions.
+	Telemetry func() wire.Telemetry
+}
+
+// Opts configures a Link. School, Gate, Dial and Store are required.
+type Opts struct {
+	School, Gate string
+	Dial         Dialer
+	Store        Store
+	Handlers     Handlers
+	Version      string // gated's build, in the status message
+
+	Batch          int           // entries per message; default 50
+	Window         int           // messages awaiting the server's ack; default 8
+	AckTimeout     time.Duration // resend a message not acknowledged by then; default 20 s
+	TelemetryEvery time.Duration // default 30 s
+	MinBackoff     time.Duration // first reconnect delay; default 500 ms
+	MaxBackoff     time.Duration // default 30 s
+
+	Clock  clockwork.Clock
+	Logger *slog.Logger
+}
+
+// Stats are the link's counters.
+type Stats struct {
+	Connected   bool
+	Connects    int64 // successful connections
+	Sent        int64 // entry messages published (first sends)
+	Resent      int64 // entry messages published again after AckTimeout or a reconnect
+	Acked       int64 // entries newly acknowledged by the server
+	Alerts      int64 // alerts published
+	BadDownlink int64 // downlink messages refused (malformed, out of step)
+	Dropped     int64 // downlink messages dropped because the link was behind
+}
+
+// Link moves a gate's journal to the school server over MQTT and applies what
+// the server sends down. See the package documentation.
+type Link struct {
+	o     Opts
+	log   *slog.Logger
+	clock clockwork.Clock
+
+	kick   chan struct{}
+	alerts chan wire.Alert
+	down   chan downMsg
+
+	connected                                               atomic.Bool
+	connects, sent, resent, acked, nalerts, bad, dropped atomic.Int64
+
+	mu     sync.Mutex // guards roster assembly
+	chunks map[uint64]*assembly
+}
+
+type downMsg struct {
+	kind    wire.Kind
+	payload []byte
+}
+
+type assembly struct {
+	chunks int
+	parts  map[int][]journal.Person
+}
+
+// New checks opts and returns a link; Run starts it.
+func New(o Opts) (*Link, error) {
+	if err := wire.ValidID(o.School); err != nil {
+		return nil, fmt.Errorf("gatelink: school: %w", err)
+	}
+	if err := wire.ValidGateID(o.Gate); err != nil {
+		return nil, fmt.Errorf("gatelink: gate: %w", err)
+	}
+	if o.Dial == nil || o.Store == nil {
+		return nil, errors.New("gatelink: Dial and Store are required")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Batch <= 0 {
+		o.Batch = 50
+	}
+	o.Batch = min(o.Batch, wire.MaxBatch)
+	if o.Window <= 0 {
+		o.Window = 8
+	}
+	def(&o.AckTimeout, 20*time.Second)
+	def(&o.TelemetryEvery, 30*time.Second)
+	def(&o.MinBackoff, 500*time.Millisecond)
+	def(&o.MaxBackoff, 30*time.Second)
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Link{
+		o: o, log: o.Logger.With("gate", o.Gate), clock: o.Clock,
+		kick:   make(chan struct{}, 1),
+		alerts: make(chan wire.Alert, 64),
+		down:   make(chan downMsg, 1024),
+		chunks: map[uint64]*assembly{},
+	}, nil
+}
+
+// Kick tells the link that an entry was appended. It never blocks.
+func (l *Link) Kick() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Alert raises a fever alert for e (gate.Alerter). It never blocks: the
+// entry itself is durable and reaches the server in its batch, where the
+// server raises the alert too if this one was lost.
+func (l *Link) Alert(e journal.Entry) {
+	l.raise(wire.Alert{V: wire.Version, Kind: wire.AlertFever, Gate: l.o.Gate, At: e.Time, Epoch: e.Epoch, Seq: e.Seq,
+		PersonID: e.PersonID, Role: e.Role, BodyC: e.BodyC, Readings: e.Readings})
+}
+
+// DeviceAlert raises an alert about a device fault.
+func (l *Link) DeviceAlert(device, detail string) {
+	l.raise(wire.Alert{V: wire.Version, Kind: wire.AlertDevice, Gate: l.o.Gate, At: l.clock.Now(), Device: device, Detail: detail})
+}
+
+func (l *Link) raise(a wire.Alert) {
+	select {
+	case l.alerts <- a:
+	default:
+		l.log.Warn("alert queue full: alert dropped (the server still sees the entry)", "kind", a.Kind, "seq", a.Seq)
+	}
+}
+
+// Stats returns the counters.
+func (l *Link) Stats() Stats {
+	return Stats{Connected: l.connected.Load(), Connects: l.connects.Load(), Sent: l.sent.Load(), Resent: l.resent.Load(),
+		Acked: l.acked.Load(), Alerts: l.nalerts.Load(), BadDownlink: l.bad.Load(), Dropped: l.dropped.Load()}
+}
+
+// Run connects, keeps the link up and drains the outbox until ctx ends.
+func (l *Link) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		offline := wire.Encode(wire.Status{V: wire.Version, State: "offline", At: l.clock.Now(), Version: l.o.Version})
+		conn, err := l.o.Dial(ctx, Will{Topic: l.topic(wire.KindStatus), Payload: offline})
+		if err == nil {
+			failures = 0
+			l.connects.Add(1)
+			l.connected.Store(true)
+			err = l.session(ctx, conn)
+			l.connected.Store(false)
+			conn.Close()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failures++
+		d := l.backoff(failures)
+		l.log.Warn("link down, reconnecting", "err", err, "in", d.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.clock.After(d):
+		}
+	}
+}
+
+// backoff is exponential with full jitter in its upper half, so a school's
+// gates that lost the broker together do not all return in the same second.
+func (l *Link) backoff(failures int) time.Duration {
+	d := l.o.MinBackoff << min(failures-1, 16)
+	d = min(d, l.o.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (l *Link) topic(k wire.Kind) string { return wire.GateTopic(l.o.School, l.o.Gate, k) }
+
+// flight is an entry message awaiting the server's ack.
+type flight struct {
+	left   map[uint64]bool
+	sentAt time.Time
+}
+
+// session runs one connection: it returns when the connection is lost or
+// ctx ends.
+func (l *Link) session(ctx context.Context, conn Conn) error {
+	topics := map[string]byte{}
+	for _, k := range wire.Downlink {
+		topics[l.topic(k)] = 1
+	}
+	if err := conn.Subscribe(ctx, topics, l.enqueue); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	pubErr := make(chan error, 1)
+	publish := func(k wire.Kind, qos byte, retained bool, payload []byte) {
+		done := conn.Publish(l.topic(k), qos, retained, payload)
+		go func() {
+			if err := <-done; err != nil {
+				select {
+				case pubErr <- fmt.Errorf("publish %s: %w", k, err):
+				default:
+				}
+			}
+		}()
+	}
+	publish(wire.KindStatus, 1, true, wire.Encode(wire.Status{V: wire.Version, State: "online", At: l.clock.Now(), Version: l.o.Version, Epoch: l.o.Store.Epoch()}))
+	l.sendTelemetry(publish)
+	l.log.Info("link up")
+
+	inflight := map[uint64]*flight{} // first seq → flight
+	owner := map[uint64]uint64{}     // seq → its flight's first seq
+	var next uint64                  // highest seq sent in this session
+	epoch := l.o.Store.Epoch()
+
+	send := func(entries []journal.Entry, resend bool) {
+		publish(wire.KindEntry, 1, false, wire.Encode(wire.EntryBatch{V: wire.Version, Gate: l.o.Gate, Epoch: epoch, Entries: entries}))
+		if resend {
+			l.resent.Add(1)
+		} else {
+			l.sent.Add(1)
+		}
+	}
+	fill := func() error {
+		for len(inflight) < l.o.Window {
+			es, err := l.o.Store.Pending(next, l.o.Batch)
+			if err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
+			if len(es) == 0 {
+				return nil
+			}
+			f := &flight{left: make(map[uint64]bool, len(es)), sentAt: l.clock.Now()}
+			for _, e := range es {
+				f.left[e.Seq] = true
+				owner[e.Seq] = es[0].Seq
+			}
+			inflight[es[0].Seq] = f
+			next = es[len(es)-1].Seq
+			send(es, false)
+		}
+		return nil
+	}
+	onAck := func(a wire.Ack) {
+		if a.Epoch != epoch {
+			l.log.Warn("ack for another journal file ignored", "epoch", a.Epoch, "ours", epoch)
+			l.bad.Add(1)
+			return
+		}
+		seqs := a.Seqs()
+		n, err := l.o.Store.Ack(epoch, seqs...)
+		if err != nil {
+			l.log.Warn("ack refused", "err", err)
+			l.bad.Add(1)
+			return
+		}
+		l.acked.Add(int64(n))
+		for _, s := range seqs {
+			first, ok := owner[s]
+			if !ok {
+				continue
+			}
+			delete(owner, s)
+			if f := inflight[first]; f != nil {
+				delete(f.left, s)
+				if len(f.left) == 0 {
+					delete(inflight, first)
+				}
+			}
+		}
+	}
+	resend := func() error {
+		now := l.clock.Now()
+		for first, f := range inflight {
+			if now.Sub(f.sentAt) < l.o.AckTimeout {
+				continue
+			}
+			es, err := l.o.Store.Pending(first-1, len(f.left)+l.o.Batch)
+			if err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
+			var again []journal.Entry
+			for _, e := range es {
+				if f.left[e.Seq] {
+					again = append(again, e)
+				}
+			}
+			if len(again) == 0 { // acknowledged in another way (a re-sync)
+				delete(inflight, first)
+				continue
+			}
+			f.sentAt = now
+			send(again, true)
+		}
+		return nil
+	}
+
+	if err := fill(); err != nil {
+		return err
+	}
+	tele := l.clock.NewTicker(l.o.TelemetryEvery)
+	defer tele.Stop()
+	check := l.clock.NewTicker(max(l.o.AckTimeout/4, 50*time.Millisecond))
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// A clean goodbye: the Will is not sent on DISCONNECT, so say it.
+			done := conn.Publish(l.topic(wire.KindStatus), 1, true,
+				wire.Encode(wire.Status{V: wire.Version, State: "offline", At: l.clock.Now(), Version: l.o.Version}))
+			select {
+			case <-done:
+			case <-time.After(time.Second):
+			}
+			return ctx.Err()
+		case <-conn.Lost():
+			return errors.New("connection lost")
+		case err := <-pubErr:
+			return err
+		case a := <-l.alerts:
+			publish(wire.KindAlert, 1, false, wire.Encode(a))
+			l.nalerts.Add(1)
+		case <-l.kick:
+		case <-tele.Chan():
+			l.sendTelemetry(publish)
+			continue
+		case <-check.Chan():
+			if err := resend(); err != nil {
+				return err
+			}
+		case m := <-l.down:
+			if m.kind == wire.KindAck {
+				a, err := wire.DecodeAck(m.payload)
+				if err != nil {
+					l.log.Warn("bad ack", "err", err)
+					l.bad.Add(1)
+					continue
+				}
+				onAck(a)
+			} else if l.apply(m) {
+				l.sendTelemetry(publish) // tells the server the versions now held
+			}
+		}
+		// Alerts first: anything queued while the outbox filled goes now.
+		for drained := false; !drained; {
+			select {
+			case a := <-l.alerts:
+				publish(wire.KindAlert, 1, false, wire.Encode(a))
+				l.nalerts.Add(1)
+			default:
+				drained = true
+			}
+		}
+		if err := fill(); err != nil {
+			return err
+		}
+	}
+}
+
+// enqueue is the MQTT message handler: it only queues, so the client is never
+// held up by the journal.
+func (l *Link) enqueue(topic string, payload []byte) {
+	t, err := wire.ParseTopic(topic)
+	if err != nil || t.Gate != l.o.Gate || t.School != l.o.School || !t.Kind.IsDownlink() {
+		l.log.Warn("message on an unexpected topic ignored", "topic", topic)
+		l.bad.Add(1)
+		return
+	}
+	select {
+	case l.down <- downMsg{kind: t.Kind, payload: payload}:
+	default:
+		l.dropped.Add(1)
+		l.log.Warn("downlink queue full: message dropped", "kind", t.Kind)
+	}
+}
+
+func (l *Link) sendTelemetry(publish func(wire.Kind, byte, bool, []byte)) {
+	var t wire.Telemetry
+	if l.o.Handlers.Telemetry != nil {
+		t = l.o.Handlers.Telemetry()
+	}
+	t.V, t.At = wire.Version, l.clock.Now()
+	if n, err := l.o.Store.Backlog(); err == nil {
+		t.Backlog = n
+	}
+	if m, err := l.o.Store.Meta(); err == nil {
+		t.RosterVersion, t.ConfigVersion = m.RosterVersion, m.ConfigVersion
+	}
+	if t.Devices == nil {
+		t.Devices = map[string]string{}
+	}
+	publish(wire.KindTelemetry, 0, false, wire.Encode(t))
+}

@@ -1,0 +1,332 @@
+package gatelink
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/wire"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// testBroker is an in-process MQTT broker that lets everyone in, with a fake
+// school server on its inline client.
+type testBroker struct {
+	srv   *mqtt.Server
+	addr  string
+	close sync.Once
+}
+
+func (b *testBroker) stop() { b.close.Do(func() { _ = b.srv.Close() }) }
+
+func startBroker(t *testing.T, addr string) *testBroker {
+	t.Helper()
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	b := &testBroker{srv: srv, addr: l.Address()}
+	t.Cleanup(b.stop)
+	return b
+}
+
+// fakeServer stores what gates send and acks it, as campusd does.
+type fakeServer struct {
+	t       *testing.T
+	b       *testBroker
+	mu      sync.Mutex
+	seen    map[uint64]int // seq → times received
+	alerts  []wire.Alert
+	order   []string // "entry" / "alert", in arrival order
+	tele    []wire.Telemetry
+	status  []wire.Status
+	noAck   int // ignore this many batches before acking
+	ackWith func(wire.EntryBatch) wire.Ack
+}
+
+func newFakeServer(t *testing.T, b *testBroker) *fakeServer {
+	s := &fakeServer{t: t, b: b, seen: map[uint64]int{}}
+	sub := func(kind wire.Kind, id int, fn func(tp wire.Topic, payload []byte)) {
+		err := b.srv.Subscribe(wire.Root+"/+/+/"+string(kind), id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+			tp, err := wire.ParseTopic(pk.TopicName)
+			if err != nil {
+				t.Errorf("topic %q: %v", pk.TopicName, err)
+				return
+			}
+			fn(tp, pk.Payload)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub(wire.KindEntry, 1, func(tp wire.Topic, p []byte) {
+		m, err := wire.DecodeEntryBatch(p, tp.Gate)
+		if err != nil {
+			t.Errorf("entry batch: %v", err)
+			return
+		}
+		s.mu.Lock()
+		s.order = append(s.order, "entry")
+		for _, e := range m.Entries {
+			s.seen[e.Seq]++
+		}
+		skip := s.noAck > 0
+		if skip {
+			s.noAck--
+		}
+		s.mu.Unlock()
+		if skip {
+			return
+		}
+		var seqs []uint64
+		for _, e := range m.Entries {
+			seqs = append(seqs, e.Seq)
+		}
+		ack := wire.Ack{V: 1, Epoch: m.Epoch, Ranges: wire.Ranges(seqs)}
+		// Publishing from inside the inline handler would hold up the broker's delivery loop.
+		go func() { _ = b.srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), wire.Encode(ack), false, 1) }()
+	})
+	sub(wire.KindAlert, 2, func(tp wire.Topic, p []byte) {
+		a, err := wire.DecodeAlert(p, tp.Gate)
+		if err != nil {
+			t.Errorf("alert: %v", err)
+			return
+		}
+		s.mu.Lock()
+		s.alerts = append(s.alerts, a)
+		s.order = append(s.order, "alert")
+		s.mu.Unlock()
+	})
+	sub(wire.KindTelemetry, 3, func(_ wire.Topic, p []byte) {
+		m, err := wire.DecodeTelemetry(p)
+		if err != nil {
+			t.Errorf("telemetry: %v", err)
+			return
+		}
+		s.mu.Lock()
+		s.tele = append(s.tele, m)
+		s.mu.Unlock()
+	})
+	sub(wire.KindStatus, 4, func(_ wire.Topic, p []byte) {
+		m, err := wire.DecodeStatus(p)
+		if err != nil {
+			t.Errorf("status: %v", err)
+			return
+		}
+		s.mu.Lock()
+		s.status = append(s.status, m)
+		s.mu.Unlock()
+	})
+	return s
+}
+
+func (s *fakeServer) count() (distinct, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.seen {
+		distinct++
+		total += n
+	}
+	return
+}
+
+func openJournal(t *testing.T) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: "north-1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+func appendN(t *testing.T, j *journal.Journal, n int) {
+	t.Helper()
+	for range n {
+		if err := j.Append(&journal.Entry{Time: time.Now(), PersonID: "P1", Role: "pupil", Decision: "admit", Reason: "ok", Kind: "entry", BodyC: 36.5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func startLink(t *testing.T, addr string, j *journal.Journal, mod func(*Opts)) (*Link, context.CancelFunc) {
+	t.Helper()
+	dial, err := PahoDialer(PahoOpts{Broker: "tcp://" + addr, ClientID: "north-1", KeepAlive: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Opts{School: "hz-001", Gate: "north-1", Dial: dial, Store: j, Logger: quiet,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, AckTimeout: 2 * time.Second}
+	if mod != nil {
+		mod(&o)
+	}
+	l, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l, cancel
+}
+
+func eventually(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func backlog(j *journal.Journal) int {
+	n, _ := j.Backlog()
+	return n
+}
+
+func TestDrainUntilAcked(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	srv := newFakeServer(t, b)
+	j := openJournal(t)
+	appendN(t, j, 1234)
+	l, _ := startLink(t, b.addr, j, nil)
+	eventually(t, "backlog drained", 20*time.Second, func() bool { return backlog(j) == 0 })
+	if d, _ := srv.count(); d != 1234 {
+		t.Fatalf("server saw %d distinct entries, want 1234", d)
+	}
+	// New entries go as they come.
+	appendN(t, j, 3)
+	l.Kick()
+	eventually(t, "new entries acked", 5*time.Second, func() bool { return backlog(j) == 0 })
+	if m, _ := j.Meta(); m.AckedThrough != 1237 {
+		t.Fatalf("acked through %d", m.AckedThrough)
+	}
+	st := l.Stats()
+	if !st.Connected || st.Acked != 1237 || st.Sent < 1237/50 {
+		t.Fatalf("stats %+v", st)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.status) == 0 || srv.status[0].State != "online" || len(srv.tele) == 0 {
+		t.Fatalf("status %v telemetry %d", srv.status, len(srv.tele))
+	}
+}
+
+func TestResendWhenNotAcked(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	srv := newFakeServer(t, b)
+	srv.noAck = 2 // the server "loses" the first two batches
+	j := openJournal(t)
+	appendN(t, j, 120)
+	l, _ := startLink(t, b.addr, j, func(o *Opts) { o.AckTimeout = 300 * time.Millisecond })
+	eventually(t, "backlog drained", 10*time.Second, func() bool { return backlog(j) == 0 })
+	if l.Stats().Resent < 2 {
+		t.Fatalf("stats %+v: nothing resent", l.Stats())
+	}
+	if d, total := srv.count(); d != 120 || total <= 120 {
+		t.Fatalf("distinct %d total %d", d, total)
+	}
+}
+
+func TestBrokerDownThenUp(t *testing.T) {
+	// Reserve an address, start the gate against nothing, then bring the broker up there.
+	first := startBroker(t, "127.0.0.1:0")
+	addr := first.addr
+	first.stop()
+	j := openJournal(t)
+	appendN(t, j, 300)
+	l, _ := startLink(t, addr, j, nil)
+	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	if l.Stats().Connected {
+		t.Fatal("connected to nothing")
+	}
+	b := startBroker(t, addr)
+	srv := newFakeServer(t, b)
+	eventually(t, "backlog drained after the broker came back", 15*time.Second, func() bool { return backlog(j) == 0 })
+	if d, _ := srv.count(); d != 300 {
+		t.Fatalf("server saw %d", d)
+	}
+}
+
+func TestFeverAlertAheadOfBacklog(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	srv := newFakeServer(t, b)
+	j := openJournal(t)
+	appendN(t, j, 3000)
+	fever := journal.Entry{Time: time.Now(), PersonID: "P9", Role: "pupil", Decision: "deny", Reason: "fever", Kind: "entry", BodyC: 38.4}
+	if err := j.Append(&fever); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := startLink(t, b.addr, j, func(o *Opts) { o.Window = 2 })
+	l.Alert(fever)
+	eventually(t, "alert", 10*time.Second, func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.alerts) == 1 })
+	srv.mu.Lock()
+	entriesBefore := 0
+	for _, o := range srv.order {
+		if o == "alert" {
+			break
+		}
+		entriesBefore++
+	}
+	a := srv.alerts[0]
+	srv.mu.Unlock()
+	if a.Seq != fever.Seq || a.PersonID != "P9" || a.BodyC != 38.4 {
+		t.Fatalf("alert %+v", a)
+	}
+	// 3001 entries are 61 batches; the alert must not wait for them.
+	if entriesBefore > 3 {
+		t.Fatalf("the alert came after %d entry batches", entriesBefore)
+	}
+	eventually(t, "backlog drained", 20*time.Second, func() bool { return backlog(j) == 0 })
+}
+
+func TestRosterDownlink(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	srv := newFakeServer(t, b)
+	j := openJournal(t)
+	startLink(t, b.addr, j, nil)
+	eventually(t, "online", 5*time.Second, func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.status) > 0 })
+	pub := func(m wire.Roster) {
+		t.Helper()
+		if err := b.srv.Publish(wire.GateTopic("hz-001", "north-1", wire.KindRoster), wire.Encode(m), false, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub(wire.Roster{V: 1, Kind: "snapshot", Version: 5, Chunk: 2, Chunks: 2, People: []journal.Person{{ID: "P2", Name: "李华", Role: "pupil"}}})
+	time.Sleep(100 * time.Millisecond)
+	if _, ok, _ := j.Person("P2"); ok {
+		t.Fatal("half a snapshot was applied")
+	}
+	pub(wire.Roster{V: 1, Kind: "snapshot", Version: 5, Chunk: 1, Chunks: 2, People: []journal.Person{{ID: "P1", Name: "王小明", Role: "pupil"}}})
+	eventually(t, "snapshot applied", 5*time.Second, func() bool { _, ok, _ := j.Person("P2"); return ok })
+	pub(wire.Roster{V: 1, Kind: "delta", From: 5, Version: 6, Remove: []string{"P1"}})
+	eventually(t, "delta applied", 5*time.Second, func() bool { _, ok, _ := j.Person("P1"); return !ok })
+	// Out of step: the gate says which version it holds.
+	pub(wire.Roster{V: 1, Kind: "delta", From: 9, Version: 10, Remove: []string{"P2"}})
+	eventually(t, "telemetry with roster version 6", 5*time.Second, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.tele) > 0 && srv.tele[len(srv.tele)-1].RosterVersion == 6
+	})
+	if _, ok, _ := j.Person("P2"); !ok {
+		t.Fatal("an out-of-step delta was applied")
+	}
+}

@@ -1,0 +1,160 @@
+package gatelink
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Conn is one MQTT connection as the link uses it. The link reconnects by
+// making a new Conn (with jitter), so a Conn never reconnects by itself.
+type Conn interface {
+	// Publish sends a message; the returned channel yields nil once the broker
+	// has it (PUBACK for QoS 1, written for QoS 0) or the error.
+	Publish(topic string, qos byte, retained bool, payload []byte) <-chan error
+	// Subscribe subscribes to topics; handler must not block.
+	Subscribe(ctx context.Context, topics map[string]byte, handler func(topic string, payload []byte)) error
+	// Lost is closed when the connection is lost.
+	Lost() <-chan struct{}
+	// Close disconnects, waiting up to a moment for queued work.
+	Close()
+}
+
+// Dialer makes a connected Conn.
+type Dialer func(ctx context.Context, will Will) (Conn, error)
+
+// Will is the Last Will the broker publishes when the connection dies.
+type Will struct {
+	Topic   string
+	Payload []byte
+}
+
+// PahoOpts configures the paho dialer.
+type PahoOpts struct {
+	Broker    string // tcp://host:1883, ssl://host:8883 (mqtt:// and mqtts:// are accepted too)
+	ClientID  string // the gate id: the broker's ACL ties it to the user name
+	Username  string
+	Password  string
+	TLS       *tls.Config   // with a client certificate when the broker asks for one
+	KeepAlive time.Duration // default 10 s; a dead link is noticed within KeepAlive + PingTimeout
+	// PingTimeout is how long a PINGRESP may take. Default KeepAlive/2, so a
+	// connection that stops forwarding without closing is dropped within 1.5
+	// keepalives.
+	PingTimeout time.Duration
+}
+
+// PahoDialer returns a Dialer over github.com/eclipse/paho.mqtt.golang with a
+// persistent session (clean session off), so acks the server sends while the
+// gate is offline wait at the broker.
+func PahoDialer(o PahoOpts) (Dialer, error) {
+	u, err := url.Parse(o.Broker)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("gatelink: broker %q: want tcp://host:port or ssl://host:port", o.Broker)
+	}
+	switch u.Scheme {
+	case "mqtt":
+		u.Scheme = "tcp"
+	case "mqtts":
+		u.Scheme = "ssl"
+	case "tcp", "ssl", "tls":
+	default:
+		return nil, fmt.Errorf("gatelink: broker %q: scheme %q, want tcp, ssl, mqtt or mqtts", o.Broker, u.Scheme)
+	}
+	if o.ClientID == "" {
+		return nil, errors.New("gatelink: a client id (the gate id) is required")
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 10 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = o.KeepAlive / 2
+	}
+	broker := u.String()
+	return func(ctx context.Context, will Will) (Conn, error) {
+		pc := &pahoConn{lost: make(chan struct{})}
+		opts := mqtt.NewClientOptions().
+			AddBroker(broker).
+			SetClientID(o.ClientID).
+			SetUsername(o.Username).
+			SetPassword(o.Password).
+			SetCleanSession(false).
+			SetAutoReconnect(false).
+			SetConnectRetry(false).
+			SetKeepAlive(o.KeepAlive).
+			SetPingTimeout(o.PingTimeout).
+			SetConnectTimeout(10 * time.Second).
+			SetWriteTimeout(10 * time.Second).
+			SetOrderMatters(false). // handlers run on their own goroutines and never hold up the client
+			SetConnectionLostHandler(func(mqtt.Client, error) { pc.markLost() })
+		if o.TLS != nil {
+			opts.SetTLSConfig(o.TLS)
+		}
+		if will.Topic != "" {
+			opts.SetBinaryWill(will.Topic, will.Payload, 1, true)
+		}
+		pc.c = mqtt.NewClient(opts)
+		if err := wait(ctx, pc.c.Connect()); err != nil {
+			return nil, fmt.Errorf("gatelink: connect %s: %w", broker, err)
+		}
+		return pc, nil
+	}, nil
+}
+
+type pahoConn struct {
+	c        mqtt.Client
+	lost     chan struct{}
+	lostOnce sync.Once
+}
+
+func (p *pahoConn) markLost() { p.lostOnce.Do(func() { close(p.lost) }) }
+
+func (p *pahoConn) Lost() <-chan struct{} { return p.lost }
+
+func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte) <-chan error {
+	done := make(chan error, 1)
+	tok := p.c.Publish(topic, qos, retained, payload)
+	go func() {
+		select {
+		case <-tok.Done():
+			done <- tok.Error()
+		case <-p.lost:
+			done <- errors.New("connection lost")
+		}
+	}()
+	return done
+}
+
+func (p *pahoConn) Subscribe(ctx context.Context, topics map[string]byte, handler func(string, []byte)) error {
+	tok := p.c.SubscribeMultiple(topics, func(_ mqtt.Client, m mqtt.Message) { handler(m.Topic(), m.Payload()) })
+	if err := wait(ctx, tok); err != nil {
+		return err
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		for topic, code := range st.Result() {
+			if code == 0x80 {
+				return fmt.Errorf("gatelink: subscribe %s: refused by the broker", topic)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *pahoConn) Close() {
+	p.c.Disconnect(250)
+	p.markLost()
+}
+
+func wait(ctx context.Context, t mqtt.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
