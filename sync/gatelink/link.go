@@ -82,7 +82,7 @@ type Link struct {
 	alerts chan wire.Alert
 	down   chan downMsg
 
-	connected                                               atomic.Bool
+	connected                                            atomic.Bool
 	connects, sent, resent, acked, nalerts, bad, dropped atomic.Int64
 
 	mu     sync.Mutex // guards roster assembly

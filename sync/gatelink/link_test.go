@@ -99,7 +99,9 @@ func newFakeServer(t *testing.T, b *testBroker) *fakeServer {
 		}
 		ack := wire.Ack{V: 1, Epoch: m.Epoch, Ranges: wire.Ranges(seqs)}
 		// Publishing from inside the inline handler would hold up the broker's delivery loop.
-		go func() { _ = b.srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), wire.Encode(ack), false, 1) }()
+		go func() {
+			_ = b.srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), wire.Encode(ack), false, 1)
+		}()
 	})
 	sub(wire.KindAlert, 2, func(tp wire.Topic, p []byte) {
 		a, err := wire.DecodeAlert(p, tp.Gate)
