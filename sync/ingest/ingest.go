@@ -1,0 +1,274 @@
+// Package ingest is the school server's side of the sync: it takes what gates
+// publish (entry batches, alerts, status, telemetry) from the broker, stores
+// it, and acknowledges entries to their gate only after the commit.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/wire"
+)
+
+// Store is the database as ingest needs it. Every method is idempotent: the
+// same entry, alert or status may arrive more than once.
+type Store interface {
+	// InsertEntries stores entries (of any gates) in one transaction; an
+	// entry already stored by (gate, epoch, seq) is counted as a duplicate.
+	InsertEntries(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, err error)
+	// InsertAlert stores an alert once by (gate, epoch, seq, kind) and
+	// reports whether it is new.
+	InsertAlert(ctx context.Context, school string, a wire.Alert) (bool, error)
+	GateStatus(ctx context.Context, school, gate string, s wire.Status) error
+	GateTelemetry(ctx context.Context, school, gate string, t wire.Telemetry) error
+}
+
+// Publisher sends a message to the broker (the acks).
+type Publisher interface {
+	Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error
+}
+
+// Opts configures an Ingest. Store and Publisher are required.
+type Opts struct {
+	Store     Store
+	Publisher Publisher
+	// OnAlert is called once for each new alert (a fever raised by the gate's
+	// alert or found in an entry batch, or a device alert); it must not block.
+	OnAlert func(school string, a wire.Alert)
+	// OnTelemetry is called after each telemetry message is stored (campusd
+	// uses it to send a gate the roster it lacks); it must not block.
+	OnTelemetry func(school, gate string, t wire.Telemetry)
+	// MaxMessages and MaxDelay bound how many entry messages share one
+	// transaction and how long the first waits for company. Defaults 64, 5 ms.
+	MaxMessages int
+	MaxDelay    time.Duration
+	Queue       int // messages waiting for the worker; default 4096
+	Logger      *slog.Logger
+}
+
+// Stats are ingest's counters.
+type Stats struct {
+	Messages, Entries, Inserted, Duplicates, Malformed, Alerts, Acks, StoreErrors int64
+}
+
+// Ingest stores what gates send.
+type Ingest struct {
+	o   Opts
+	log *slog.Logger
+	q   chan msg
+
+	messages, entries, inserted, duplicates, malformed, alerts, acks, storeErrors atomic.Int64
+	lastWarn                                                                      atomic.Int64
+}
+
+type msg struct {
+	topic   wire.Topic
+	payload []byte
+}
+
+// New returns an Ingest; Run processes what Handle queues.
+func New(o Opts) (*Ingest, error) {
+	if o.Store == nil || o.Publisher == nil {
+		return nil, errors.New("ingest: Store and Publisher are required")
+	}
+	if o.MaxMessages <= 0 {
+		o.MaxMessages = 64
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 5 * time.Millisecond
+	}
+	if o.Queue <= 0 {
+		o.Queue = 4096
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Ingest{o: o, log: o.Logger, q: make(chan msg, o.Queue)}, nil
+}
+
+// Stats returns the counters.
+func (in *Ingest) Stats() Stats {
+	return Stats{Messages: in.messages.Load(), Entries: in.entries.Load(), Inserted: in.inserted.Load(),
+		Duplicates: in.duplicates.Load(), Malformed: in.malformed.Load(), Alerts: in.alerts.Load(),
+		Acks: in.acks.Load(), StoreErrors: in.storeErrors.Load()}
+}
+
+// Handle queues one MQTT message. It blocks only when the queue is full,
+// which holds the broker back rather than losing messages (QoS 1 messages are
+// acknowledged to the broker when the handler returns).
+func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) {
+	in.messages.Add(1)
+	t, err := wire.ParseTopic(topic)
+	if err != nil || !t.Kind.IsUplink() {
+		in.drop(topic, fmt.Errorf("topic: %w", err))
+		return
+	}
+	select {
+	case in.q <- msg{topic: t, payload: payload}:
+	case <-ctx.Done():
+	}
+}
+
+// drop counts and logs (at most once a second) a message that is refused.
+func (in *Ingest) drop(topic string, err error) {
+	in.malformed.Add(1)
+	now := time.Now().UnixNano()
+	if last := in.lastWarn.Load(); now-last > int64(time.Second) && in.lastWarn.CompareAndSwap(last, now) {
+		in.log.Warn("malformed message dropped", "topic", topic, "err", err, "dropped_total", in.malformed.Load())
+	}
+}
+
+// Run stores queued messages until ctx ends.
+func (in *Ingest) Run(ctx context.Context) error {
+	var pending []wire.EntryBatch
+	var schools []string
+	var timer <-chan time.Time
+	flush := func() {
+		if len(pending) > 0 {
+			in.storeBatches(ctx, schools, pending)
+			pending, schools, timer = pending[:0], schools[:0], nil
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			flush()
+			return ctx.Err()
+		case <-timer:
+			flush()
+		case m := <-in.q:
+			if m.topic.Kind != wire.KindEntry {
+				in.other(ctx, m)
+				continue
+			}
+			b, err := wire.DecodeEntryBatch(m.payload, m.topic.Gate)
+			if err != nil {
+				in.drop(m.topic.String(), err)
+				continue
+			}
+			pending, schools = append(pending, b), append(schools, m.topic.School)
+			if len(pending) >= in.o.MaxMessages {
+				flush()
+			} else if timer == nil {
+				timer = time.After(in.o.MaxDelay)
+			}
+		}
+	}
+}
+
+// storeBatches commits the entries of several messages, per school in one
+// transaction each, then acks each message to its gate.
+func (in *Ingest) storeBatches(ctx context.Context, schools []string, batches []wire.EntryBatch) {
+	bySchool := map[string][]int{}
+	for i, s := range schools {
+		bySchool[s] = append(bySchool[s], i)
+	}
+	for school, idx := range bySchool {
+		in.storeSchool(ctx, school, batches, idx)
+	}
+}
+
+// storeSchool commits the batches idx of one school together; if that fails
+// it tries them one by one, so one batch the store refuses cannot hold up the
+// other gates' entries.
+func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire.EntryBatch, idx []int) {
+	var all []journal.Entry
+	for _, i := range idx {
+		all = append(all, batches[i].Entries...)
+	}
+	ins, dup, err := in.o.Store.InsertEntries(ctx, school, all)
+	if err != nil && len(idx) > 1 && ctx.Err() == nil {
+		for _, i := range idx {
+			in.storeSchool(ctx, school, batches, []int{i})
+		}
+		return
+	}
+	if err != nil {
+		// Nothing is acknowledged: the gate sends again after its ack timeout.
+		in.storeErrors.Add(1)
+		in.log.Error("storing entries failed; the gate will resend", "school", school, "gate", batches[idx[0]].Gate, "entries", len(all), "err", err)
+		return
+	}
+	in.entries.Add(int64(len(all)))
+	in.inserted.Add(int64(ins))
+	in.duplicates.Add(int64(dup))
+	for _, i := range idx {
+		b := batches[i]
+		seqs := make([]uint64, len(b.Entries))
+		for k, e := range b.Entries {
+			seqs[k] = e.Seq
+		}
+		ack := wire.Encode(wire.Ack{V: wire.Version, Epoch: b.Epoch, Ranges: wire.Ranges(seqs)})
+		if err := in.o.Publisher.Publish(ctx, wire.GateTopic(school, b.Gate, wire.KindAck), 1, false, ack); err != nil {
+			in.log.Warn("ack not sent; the gate will resend and be acked then", "gate", b.Gate, "err", err)
+			continue
+		}
+		in.acks.Add(1)
+	}
+	// A fever in an entry raises the alert even if the gate's own alert was lost.
+	for _, e := range all {
+		if e.Reason == "fever" && e.Decision == "deny" {
+			in.alert(ctx, school, wire.Alert{V: wire.Version, Kind: wire.AlertFever, Gate: e.GateID, At: e.Time,
+				Epoch: e.Epoch, Seq: e.Seq, PersonID: e.PersonID, Role: e.Role, BodyC: e.BodyC, Readings: e.Readings})
+		}
+	}
+}
+
+func (in *Ingest) alert(ctx context.Context, school string, a wire.Alert) {
+	isNew, err := in.o.Store.InsertAlert(ctx, school, a)
+	if err != nil {
+		in.storeErrors.Add(1)
+		in.log.Error("storing alert failed", "gate", a.Gate, "err", err)
+		isNew = true // better told twice than not at all
+	}
+	if isNew {
+		in.alerts.Add(1)
+		if in.o.OnAlert != nil {
+			in.o.OnAlert(school, a)
+		}
+	}
+}
+
+func (in *Ingest) other(ctx context.Context, m msg) {
+	t := m.topic
+	switch t.Kind {
+	case wire.KindAlert:
+		a, err := wire.DecodeAlert(m.payload, t.Gate)
+		if err != nil {
+			in.drop(t.String(), err)
+			return
+		}
+		in.alert(ctx, t.School, a)
+	case wire.KindStatus:
+		if len(m.payload) == 0 { // a cleared retained message
+			return
+		}
+		s, err := wire.DecodeStatus(m.payload)
+		if err != nil {
+			in.drop(t.String(), err)
+			return
+		}
+		if err := in.o.Store.GateStatus(ctx, t.School, t.Gate, s); err != nil {
+			in.storeErrors.Add(1)
+			in.log.Error("storing gate status failed", "gate", t.Gate, "err", err)
+		}
+	case wire.KindTelemetry:
+		tm, err := wire.DecodeTelemetry(m.payload)
+		if err != nil {
+			in.drop(t.String(), err)
+			return
+		}
+		if err := in.o.Store.GateTelemetry(ctx, t.School, t.Gate, tm); err != nil {
+			in.storeErrors.Add(1)
+			in.log.Error("storing telemetry failed", "gate", t.Gate, "err", err)
+		}
+		if in.o.OnTelemetry != nil {
+			in.o.OnTelemetry(t.School, t.Gate, tm)
+		}
+	}
+}

@@ -1,0 +1,277 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/gatelink"
+	"campusgate/sync/wire"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// memStore is an in-memory Store with the same idempotency as the real one.
+type memStore struct {
+	mu      sync.Mutex
+	entries map[string]journal.Entry // gate/epoch/seq
+	alerts  map[string]wire.Alert
+	status  map[string]wire.Status
+	tele    map[string]wire.Telemetry
+	fail    int // fail this many InsertEntries calls
+}
+
+func newMemStore() *memStore {
+	return &memStore{entries: map[string]journal.Entry{}, alerts: map[string]wire.Alert{}, status: map[string]wire.Status{}, tele: map[string]wire.Telemetry{}}
+}
+
+func (s *memStore) InsertEntries(_ context.Context, _ string, es []journal.Entry) (int, int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail > 0 {
+		s.fail--
+		return 0, 0, fmt.Errorf("disk I/O error (injected)")
+	}
+	ins, dup := 0, 0
+	for _, e := range es {
+		k := fmt.Sprint(e.GateID, "/", e.Epoch, "/", e.Seq)
+		if _, ok := s.entries[k]; ok {
+			dup++
+			continue
+		}
+		s.entries[k] = e
+		ins++
+	}
+	return ins, dup, nil
+}
+
+func (s *memStore) InsertAlert(_ context.Context, _ string, a wire.Alert) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := fmt.Sprint(a.Gate, "/", a.Epoch, "/", a.Seq, "/", a.Kind)
+	if _, ok := s.alerts[k]; ok {
+		return false, nil
+	}
+	s.alerts[k] = a
+	return true, nil
+}
+
+func (s *memStore) GateStatus(_ context.Context, _, gate string, st wire.Status) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status[gate] = st
+	return nil
+}
+
+func (s *memStore) GateTelemetry(_ context.Context, _, gate string, t wire.Telemetry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tele[gate] = t
+	return nil
+}
+
+func (s *memStore) n() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.entries) }
+
+func startBroker(t *testing.T) string {
+	t.Helper()
+	srv := mqtt.New(&mqtt.Options{Logger: quiet})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return l.Address()
+}
+
+type rig struct {
+	addr   string
+	store  *memStore
+	in     *Ingest
+	client *Client
+	mu     sync.Mutex
+	raised []wire.Alert
+}
+
+func startServer(t *testing.T, addr string, store *memStore) *rig {
+	t.Helper()
+	r := &rig{addr: addr, store: store}
+	ctx, cancel := context.WithCancel(context.Background())
+	var err error
+	pub := &lazyPub{}
+	r.in, err = New(Opts{Store: store, Publisher: pub, Logger: quiet, OnAlert: func(_ string, a wire.Alert) {
+		r.mu.Lock()
+		r.raised = append(r.raised, a)
+		r.mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.in.Run(ctx) }()
+	r.client, err = Dial(ctx, ClientOpts{Broker: "tcp://" + addr, ClientID: "campusd-test", Logger: quiet}, r.in.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.set(r.client)
+	t.Cleanup(func() { cancel(); r.client.Close(); <-done })
+	return r
+}
+
+type lazyPub struct {
+	mu sync.Mutex
+	c  *Client
+}
+
+func (p *lazyPub) set(c *Client) { p.mu.Lock(); p.c = c; p.mu.Unlock() }
+func (p *lazyPub) Publish(ctx context.Context, topic string, qos byte, retained bool, b []byte) error {
+	p.mu.Lock()
+	c := p.c
+	p.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("not connected yet")
+	}
+	return c.Publish(ctx, topic, qos, retained, b)
+}
+
+func startGate(t *testing.T, addr, gate string) (*journal.Journal, *gatelink.Link) {
+	t.Helper()
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: gate, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	dial, err := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + addr, ClientID: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := gatelink.New(gatelink.Opts{School: "hz-001", Gate: gate, Dial: dial, Store: j, Logger: quiet, AckTimeout: 500 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return j, l
+}
+
+func appendN(t *testing.T, j *journal.Journal, n int, reason string) []journal.Entry {
+	t.Helper()
+	var out []journal.Entry
+	for range n {
+		e := journal.Entry{Time: time.Now(), PersonID: "P1", Role: "pupil", Decision: "admit", Reason: reason, Kind: "entry", BodyC: 36.5}
+		if reason == "fever" {
+			e.Decision, e.BodyC = "deny", 38.3
+		}
+		if err := j.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func eventually(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestTwoGatesEndToEnd(t *testing.T) {
+	addr := startBroker(t)
+	store := newMemStore()
+	srv := startServer(t, addr, store)
+	ja, la := startGate(t, addr, "north-1")
+	jb, lb := startGate(t, addr, "south-2")
+	appendN(t, ja, 700, "ok")
+	appendN(t, jb, 500, "ok")
+	la.Kick()
+	lb.Kick()
+	eventually(t, "all entries stored and acked", 20*time.Second, func() bool {
+		a, _ := ja.Backlog()
+		b, _ := jb.Backlog()
+		return a == 0 && b == 0
+	})
+	if n := store.n(); n != 1200 {
+		t.Fatalf("stored %d entries, want 1200", n)
+	}
+	// A fever: the gate's alert and the entry's both arrive; the nurse is told once.
+	fever := appendN(t, ja, 1, "fever")[0]
+	la.Alert(fever)
+	la.Kick()
+	eventually(t, "fever stored", 10*time.Second, func() bool { n, _ := ja.Backlog(); return n == 0 })
+	time.Sleep(200 * time.Millisecond)
+	srv.mu.Lock()
+	raised := len(srv.raised)
+	srv.mu.Unlock()
+	if raised != 1 {
+		t.Fatalf("fever raised %d times, want once", raised)
+	}
+	st := srv.in.Stats()
+	if st.Inserted != 1201 || st.Malformed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	store.mu.Lock()
+	if store.status["north-1"].State != "online" || store.tele["south-2"].At.IsZero() {
+		t.Errorf("registry: %+v %+v", store.status, store.tele)
+	}
+	store.mu.Unlock()
+}
+
+func TestStoreFailureIsRetriedNotAcked(t *testing.T) {
+	addr := startBroker(t)
+	store := newMemStore()
+	store.fail = 3
+	startServer(t, addr, store)
+	j, l := startGate(t, addr, "north-1")
+	appendN(t, j, 120, "ok")
+	l.Kick()
+	eventually(t, "stored after the store recovered", 20*time.Second, func() bool { n, _ := j.Backlog(); return n == 0 })
+	if n := store.n(); n != 120 {
+		t.Fatalf("stored %d", n)
+	}
+}
+
+func TestGarbageDoesNotStopIngest(t *testing.T) {
+	addr := startBroker(t)
+	store := newMemStore()
+	srv := startServer(t, addr, store)
+	ctx := context.Background()
+	bad := [][2]string{
+		{wire.GateTopic("hz-001", "north-1", wire.KindEntry), "\x00garbage"},
+		{wire.GateTopic("hz-001", "north-1", wire.KindEntry), `{"v":1,"gate":"south-2","epoch":"e","entries":[]}`},
+		{wire.GateTopic("hz-001", "north-1", wire.KindAlert), `{"v":7}`},
+		{wire.GateTopic("hz-001", "north-1", wire.KindTelemetry), `[]`},
+		{wire.GateTopic("hz-001", "north-1", wire.KindStatus), `{"v":1,"state":"dancing"}`},
+	}
+	for _, b := range bad {
+		srv.in.Handle(ctx, b[0], []byte(b[1]))
+	}
+	srv.in.Handle(ctx, "campusgate/v1/hz-001/+/entry", []byte("{}"))
+	j, l := startGate(t, addr, "north-1")
+	appendN(t, j, 10, "ok")
+	l.Kick()
+	eventually(t, "good entries still stored", 10*time.Second, func() bool { n, _ := j.Backlog(); return n == 0 })
+	if m := srv.in.Stats().Malformed; m != int64(len(bad)+1) {
+		t.Fatalf("malformed %d, want %d", m, len(bad)+1)
+	}
+}

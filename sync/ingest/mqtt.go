@@ -1,0 +1,108 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"campusgate/sync/wire"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// ClientOpts configures campusd's own MQTT connection.
+type ClientOpts struct {
+	Broker   string // tcp://127.0.0.1:1883, ssl://...
+	ClientID string // unique per campusd instance
+	Username string
+	Password string
+	TLS      *tls.Config
+	Group    string // shared-subscription group; instances with the same group share the gates' messages
+	Logger   *slog.Logger
+}
+
+// Client is campusd's MQTT connection: it subscribes (shared) to every gate's
+// uplink and publishes acks and downlink messages. paho reconnects it and
+// subscribes again on every connection.
+type Client struct {
+	c   mqtt.Client
+	log *slog.Logger
+}
+
+// Dial connects and subscribes; handle gets every uplink message and may
+// block (it holds the broker back, which is what a full queue should do).
+func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, topic string, payload []byte)) (*Client, error) {
+	if o.Group == "" {
+		o.Group = "campusd"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ClientID == "" {
+		return nil, errors.New("ingest: a client id is required")
+	}
+	filters := map[string]byte{}
+	for _, k := range wire.Uplink {
+		filters[wire.SharedFilter(o.Group, k)] = 1
+	}
+	cl := &Client{log: o.Logger}
+	opts := mqtt.NewClientOptions().
+		AddBroker(o.Broker).
+		SetClientID(o.ClientID).
+		SetUsername(o.Username).
+		SetPassword(o.Password).
+		SetCleanSession(false). // messages for this instance wait while it restarts
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(10 * time.Second).
+		SetPingTimeout(5 * time.Second).
+		SetOrderMatters(false).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { cl.log.Warn("broker connection lost", "err", err) }).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			tok := c.SubscribeMultiple(filters, func(_ mqtt.Client, m mqtt.Message) { handle(ctx, m.Topic(), m.Payload()) })
+			go func() {
+				if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+					cl.log.Info("subscribed to the gates", "group", o.Group)
+					return
+				}
+				cl.log.Error("subscribing to the gates failed", "err", tok.Error())
+			}()
+		})
+	if o.TLS != nil {
+		opts.SetTLSConfig(o.TLS)
+	}
+	cl.c = mqtt.NewClient(opts)
+	tok := cl.c.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return nil, fmt.Errorf("ingest: connect %s: %w", o.Broker, err)
+		}
+	case <-ctx.Done():
+		cl.c.Disconnect(0)
+		return nil, ctx.Err()
+	}
+	return cl, nil
+}
+
+// Publish sends one message and waits for the broker to take it.
+func (cl *Client) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
+	tok := cl.c.Publish(topic, qos, retained, payload)
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Connected reports whether the broker connection is up.
+func (cl *Client) Connected() bool { return cl.c.IsConnectionOpen() }
+
+// Close disconnects.
+func (cl *Client) Close() { cl.c.Disconnect(500) }
