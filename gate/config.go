@@ -3,6 +3,7 @@ package gate
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -90,6 +91,24 @@ type Config struct {
 	Guard       GuardConfig         `toml:"guard"`
 	Devices     DeviceConfig        `toml:"devices"`
 	Console     ConsoleConfig       `toml:"console"`
+	Sync        SyncConfig          `toml:"sync"`
+}
+
+// SyncConfig is the link to the school server. With no broker the gate runs
+// on its own: it admits and journals as always, and nothing leaves the box.
+type SyncConfig struct {
+	Broker         string   `toml:"broker"`          // tcp://server:1883 or ssl://server:8883; "" = no sync
+	Username       string   `toml:"username"`        // default: gate_id
+	Password       string   `toml:"password"`        // or password_file (better: not in the config file)
+	PasswordFile   string   `toml:"password_file"`   // first line
+	CAFile         string   `toml:"ca_file"`         // the school's CA, for ssl://
+	CertFile       string   `toml:"cert_file"`       // client certificate, when the broker asks for one
+	KeyFile        string   `toml:"key_file"`        //
+	KeepAlive      Duration `toml:"keepalive"`       // a dead link is noticed within 1.5 × this
+	Batch          int      `toml:"batch"`           // entries per message
+	Window         int      `toml:"window"`          // messages awaiting the server's ack
+	AckTimeout     Duration `toml:"ack_timeout"`     // resend after this
+	TelemetryEvery Duration `toml:"telemetry_every"` //
 }
 
 // IdentityConfig is the identity step.
@@ -175,6 +194,8 @@ func DefaultConfig() Config {
 			GreenPin: "GPIO5", RedPin: "GPIO6", BuzzerPin: "GPIO13",
 		},
 		Console: ConsoleConfig{Listen: "127.0.0.1:8080"},
+		Sync: SyncConfig{KeepAlive: Duration{10 * time.Second}, Batch: 50, Window: 8,
+			AckTimeout: Duration{20 * time.Second}, TelemetryEvery: Duration{30 * time.Second}},
 	}
 }
 
@@ -246,7 +267,8 @@ func (c *Config) Validate() error {
 		"temperature.read_interval": t.ReadInterval, "temperature.presence_timeout": t.PresenceTimeout,
 		"temperature.measure_timeout": t.MeasureTimeout, "temperature.retest_pause": t.RetestPause,
 		"identity.scan_timeout": c.Identity.ScanTimeout, "guard.timeout": c.Guard.Timeout,
-		"devices.relay_pulse": c.Devices.Pulse,
+		"devices.relay_pulse": c.Devices.Pulse, "sync.keepalive": c.Sync.KeepAlive,
+		"sync.ack_timeout": c.Sync.AckTimeout, "sync.telemetry_every": c.Sync.TelemetryEvery,
 	} {
 		if d.Duration <= 0 {
 			bad(key, "%v must be positive", d.Duration)
@@ -308,7 +330,43 @@ func (c *Config) Validate() error {
 	} else if !loopback(c.Console.Listen) && c.Console.PINHash == "" {
 		bad("console.pin_hash", "required when the console listens beyond this box (%s)", c.Console.Listen)
 	}
+	c.validateSync(bad)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateSync(bad func(key, format string, args ...any)) {
+	sc := c.Sync
+	if c.GateID == "report" {
+		bad("gate_id", "%q is reserved (the district report topic)", c.GateID)
+	}
+	if sc.Batch < 1 || sc.Batch > 200 {
+		bad("sync.batch", "%d outside 1..200", sc.Batch)
+	}
+	if sc.Window < 1 || sc.Window > 64 {
+		bad("sync.window", "%d outside 1..64", sc.Window)
+	}
+	if sc.Broker == "" {
+		return
+	}
+	if c.SchoolID == "" {
+		bad("school_id", "required with sync.broker (it is part of every topic)")
+	}
+	u, err := url.Parse(sc.Broker)
+	switch {
+	case err != nil || u.Host == "":
+		bad("sync.broker", "%q: want tcp://host:1883 or ssl://host:8883", sc.Broker)
+	case u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "mqtt" && u.Scheme != "mqtts":
+		bad("sync.broker", "%q: scheme %q, want tcp, ssl, mqtt or mqtts", sc.Broker, u.Scheme)
+	}
+	if sc.Password != "" && sc.PasswordFile != "" {
+		bad("sync.password_file", "give password or password_file, not both")
+	}
+	if (sc.CertFile == "") != (sc.KeyFile == "") {
+		bad("sync.cert_file", "cert_file and key_file go together")
+	}
+	if sc.Password == "" && sc.PasswordFile == "" && sc.CertFile == "" {
+		bad("sync.password", "the broker needs a password, a password_file or a client certificate")
+	}
 }
 
 func loopback(addr string) bool {

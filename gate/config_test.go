@@ -48,6 +48,11 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		`gate_id = "g"` + "\n" + `[roles.pupil]` + "\n" + `admit = true`:                                   "roles.pupil.temperature",
 		`gate_id = "g"` + "\n" + `[devices]` + "\n" + `sensor = "dht22"`:                                   "devices.sensor",
 		`gate_id = = "g"`: "config",
+		`gate_id = "g"` + "\n" + `[sync]` + "\n" + `broker = "tcp://s:1883"` + "\n" + `password = "x"`:                             "school_id",
+		`gate_id = "g"` + "\n" + `school_id = "s"` + "\n" + `[sync]` + "\n" + `broker = "http://s:1883"` + "\n" + `password = "x"`: "sync.broker",
+		`gate_id = "g"` + "\n" + `school_id = "s"` + "\n" + `[sync]` + "\n" + `broker = "tcp://s:1883"`:                            "sync.password",
+		`gate_id = "g"` + "\n" + `[sync]` + "\n" + `window = 0`:                                                                    "sync.window",
+		`gate_id = "report"`: "gate_id",
 	} {
 		_, err := ParseConfig(text)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -29,8 +29,11 @@ var demoPeople = []journal.Person{
 // seedDemo gives a simulated gate a school key (kept beside the journal), the
 // demo roster with today's morning reports, and prints sample passes, so a
 // newcomer can present someone at once.
-func seedDemo(j *journal.Journal, v *pass.Verifier, out io.Writer, cfg gate.Config) error {
-	keyPath := filepath.Join(filepath.Dir(cfg.Journal), "demo-school.key")
+func seedDemo(j *journal.Journal, v *pass.Verifier, out io.Writer, cfg gate.Config, demoKey string) error {
+	keyPath := demoKey
+	if keyPath == "" {
+		keyPath = filepath.Join(filepath.Dir(cfg.Journal), "demo-school.key")
+	}
 	priv, kid, err := pass.LoadPrivateKey(keyPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		var pub ed25519.PublicKey

@@ -28,6 +28,7 @@ import (
 	"campusgate/gate/console"
 	"campusgate/gate/journal"
 	"campusgate/gate/pass"
+	"campusgate/sync/gatelink"
 )
 
 const exitBadConfig = 125
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	revoked := fs.String("revoked", "", "revocation list file (one pass id per line)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	demo := fs.Duration("demo", 0, "with -simulate: present a random demo person this often (e.g. 3s)")
+	demoKey := fs.String("demo-key", "", "with -simulate: the demo school's signing key (shared by simulated gates; made if missing)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -71,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gated: %v\n", err)
 		return exitBadConfig
 	}
-	d := &daemon{cfg: cfg, log: log, out: stdout, simulate: *simulate, keysDir: *keysDir, revoked: *revoked, demo: *demo}
+	d := &daemon{cfg: cfg, log: log, out: stdout, simulate: *simulate, keysDir: *keysDir, revoked: *revoked, demo: *demo, demoKey: *demoKey}
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "gated: %v\n", err)
 		var ce errConfig
@@ -122,6 +124,7 @@ type daemon struct {
 	keysDir  string
 	revoked  string
 	demo     time.Duration
+	demoKey  string
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -137,7 +140,8 @@ func (d *daemon) run(ctx context.Context) error {
 	// The cache holds a large school's passes: each pupil's Ed25519 check is
 	// then paid once per gated run, not once per morning.
 	verifier := &pass.Verifier{Keys: &pass.Keyring{}, Revoked: &pass.Revocations{}, Skew: 2 * time.Minute, Cache: pass.NewCache(4096)}
-	if err := loadTrust(j, verifier, d.keysDir, d.revoked); err != nil {
+	localKeys, err := loadTrust(j, verifier, d.keysDir, d.revoked)
+	if err != nil {
 		return errConfig{err}
 	}
 
@@ -147,7 +151,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	defer hw.Close()
 	if d.simulate {
-		if err := seedDemo(j, verifier, d.out, d.cfg); err != nil {
+		if err := seedDemo(j, verifier, d.out, d.cfg, d.demoKey); err != nil {
 			return err
 		}
 	}
@@ -155,7 +159,20 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Warn("no trusted school key and plain ids not allowed: every code will be refused until keys arrive")
 	}
 
-	flow, err := gate.New(d.cfg, hw.devices, j, &gate.Opts{Verifier: verifier, Logger: d.log})
+	// With [sync] the journal wakes the link on every entry and fevers go out at once.
+	var (
+		store gate.Store = j
+		link  *gatelink.Link
+		cnt   = &counters{}
+	)
+	opts := &gate.Opts{Verifier: verifier, Logger: d.log}
+	if d.cfg.Sync.Broker != "" {
+		if link, err = d.newLink(j, verifier, localKeys, hw, cnt); err != nil {
+			return err
+		}
+		store, opts.Alerter = notifyingStore{Journal: j, kick: link.Kick}, link
+	}
+	flow, err := gate.New(d.cfg, hw.devices, store, opts)
 	if err != nil {
 		return errConfig{err}
 	}
@@ -182,6 +199,14 @@ func (d *daemon) run(ctx context.Context) error {
 	flowErr := make(chan error, 1)
 	go func() { flowErr <- flow.Run(runCtx) }()
 	go retention(runCtx, j, d.log)
+	linkDone := make(chan struct{})
+	if link != nil {
+		go cnt.watch(runCtx, flow)
+		go func() { defer close(linkDone); _ = link.Run(runCtx) }()
+		fmt.Fprintf(d.out, "gated %s: syncing with %s as school %s\n", d.cfg.GateID, d.cfg.Sync.Broker, d.cfg.SchoolID)
+	} else {
+		close(linkDone)
+	}
 	if d.simulate && d.demo > 0 {
 		go demoLoop(runCtx, presenter, d.demo, d.out)
 	}
@@ -197,6 +222,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 	cancel()
+	<-linkDone // says "offline" to the server on the way out
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer done()
 	_ = srv.Shutdown(shutdownCtx) // SSE streams end with the context; nothing to save
@@ -206,58 +232,60 @@ func (d *daemon) run(ctx context.Context) error {
 
 // loadTrust fills the verifier from the journal (keys and revocations sent down
 // by the school) and from files given on the command line.
-func loadTrust(j *journal.Journal, v *pass.Verifier, keysDir, revokedPath string) error {
+func loadTrust(j *journal.Journal, v *pass.Verifier, keysDir, revokedPath string) (local map[string]bool, err error) {
+	local = map[string]bool{}
 	keys, err := j.Keys()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for kid, raw := range keys {
 		pub, _, err := pass.ParsePublicKey(raw)
 		if err != nil {
-			return fmt.Errorf("journal key %s: %w", kid, err)
+			return nil, fmt.Errorf("journal key %s: %w", kid, err)
 		}
 		if err := v.Keys.Add(kid, pub); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if keysDir != "" {
 		files, err := filepath.Glob(filepath.Join(keysDir, "*.pub"))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(files) == 0 {
-			return fmt.Errorf("-keys %s: no *.pub files", keysDir)
+			return nil, fmt.Errorf("-keys %s: no *.pub files", keysDir)
 		}
 		for _, f := range files {
 			pub, kid, err := pass.LoadPublicKey(f)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if err := v.Keys.Add(kid, pub); err != nil {
-				return fmt.Errorf("%s: %w", f, err)
+				return nil, fmt.Errorf("%s: %w", f, err)
 			}
+			local[kid] = true
 		}
-	}
-	revs, err := j.Revocations()
-	if err != nil {
-		return err
-	}
-	for id, until := range revs {
-		v.Revoked.Add(id, until)
 	}
 	if revokedPath != "" {
 		f, err := os.Open(revokedPath)
 		if err != nil {
-			return fmt.Errorf("-revoked: %w", err)
+			return nil, fmt.Errorf("-revoked: %w", err)
 		}
 		defer f.Close()
 		r, err := pass.ParseRevocations(f)
 		if err != nil {
-			return fmt.Errorf("-revoked %s: %w", revokedPath, err)
+			return nil, fmt.Errorf("-revoked %s: %w", revokedPath, err)
 		}
 		v.Revoked = r
 	}
-	return nil
+	revs, err := j.Revocations()
+	if err != nil {
+		return nil, err
+	}
+	for id, until := range revs {
+		v.Revoked.Add(id, until)
+	}
+	return local, nil
 }
 
 // retention purges acknowledged entries past the retention period, at start and

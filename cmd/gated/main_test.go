@@ -58,8 +58,15 @@ type proc struct {
 // startGated runs a simulated gated on journal and waits for its console.
 func startGated(t *testing.T, journalPath string) *proc {
 	t.Helper()
+	return startGatedArgs(t, "-simulate", "-journal", journalPath)
+}
+
+// startGatedArgs runs gated with args and a free console address, and waits
+// for its console.
+func startGatedArgs(t *testing.T, args ...string) *proc {
+	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(gatedBin, "-simulate", "-listen", addr, "-journal", journalPath)
+	cmd := exec.Command(gatedBin, append(args, "-listen", addr)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -513,6 +513,15 @@ func TestTrustAndConfig(t *testing.T) {
 	if err != nil || v != 3 || string(doc) != `gate_id = "north-1"` {
 		t.Fatalf("config %d %q %v", v, doc, err)
 	}
+	if err := j.ReplaceKeys(map[string][]byte{"kid2": {4}, "kid3": {5}}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := j.Keys(); len(keys) != 2 || keys["kid1"] != nil || keys["kid3"][0] != 5 {
+		t.Fatalf("keys after replace: %v", keys)
+	}
+	if err := j.ReplaceKeys(map[string][]byte{"": {4}}); err == nil {
+		t.Fatal("empty kid accepted")
+	}
 	if m, _ := j.Meta(); m.ConfigVersion != 3 {
 		t.Fatalf("meta config version %d", m.ConfigVersion)
 	}

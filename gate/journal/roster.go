@@ -330,6 +330,32 @@ func (j *Journal) PutKey(kid string, pub []byte) error {
 	}))
 }
 
+// ReplaceKeys makes keys (kid -> public key bytes) the whole set of stored
+// keys, in one transaction: the school sends its full set, and a key it no
+// longer lists must stop being trusted.
+func (j *Journal) ReplaceKeys(keys map[string][]byte) error {
+	for kid, pub := range keys {
+		if kid == "" || len(pub) == 0 {
+			return fmt.Errorf("journal: replace keys: empty kid or key %q", kid)
+		}
+	}
+	return j.wrap("replace keys", j.update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bKeys); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bKeys)
+		if err != nil {
+			return err
+		}
+		for kid, pub := range keys {
+			if err := b.Put([]byte(kid), pub); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
 // Keys returns kid -> public key bytes.
 func (j *Journal) Keys() (map[string][]byte, error) {
 	out := map[string][]byte{}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"campusgate/gate"
+	"campusgate/gate/journal"
+	"campusgate/gate/pass"
+	"campusgate/sync/gatelink"
+	"campusgate/sync/wire"
+)
+
+// version is gated's build, reported in the status message.
+var version = "dev"
+
+// notifyingStore is the journal as the flow sees it: every append wakes the
+// link, so an entry leaves the box as soon as it is durable.
+type notifyingStore struct {
+	*journal.Journal
+	kick func()
+}
+
+func (s notifyingStore) Append(e *journal.Entry) error {
+	if err := s.Journal.Append(e); err != nil {
+		return err
+	}
+	s.kick()
+	return nil
+}
+
+// counters counts the flow's decisions for telemetry.
+type counters struct {
+	mu sync.Mutex
+	c  wire.Counters
+}
+
+func (c *counters) watch(ctx context.Context, flow *gate.Flow) {
+	events, cancel := flow.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			c.mu.Lock()
+			switch {
+			case ev.State == gate.StateReferred:
+				c.c.Referred++
+			case ev.Decision == "admit":
+				c.c.Admitted++
+			case ev.Decision == "deny":
+				c.c.Denied++
+				if ev.Reason == gate.ReasonFever {
+					c.c.Fevers++
+				}
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (c *counters) get() wire.Counters { c.mu.Lock(); defer c.mu.Unlock(); return c.c }
+
+// newLink builds the gate's link to the school server from [sync].
+func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[string]bool, hw *hardware, cnt *counters) (*gatelink.Link, error) {
+	sc := d.cfg.Sync
+	password := sc.Password
+	if sc.PasswordFile != "" {
+		p, err := firstLine(sc.PasswordFile)
+		if err != nil {
+			return nil, errConfig{fmt.Errorf("sync.password_file: %w", err)}
+		}
+		password = p
+	}
+	tlsCfg, err := clientTLS(sc.CAFile, sc.CertFile, sc.KeyFile)
+	if err != nil {
+		return nil, errConfig{err}
+	}
+	user := sc.Username
+	if user == "" {
+		user = d.cfg.GateID
+	}
+	dial, err := gatelink.PahoDialer(gatelink.PahoOpts{Broker: sc.Broker, ClientID: d.cfg.GateID, Username: user, Password: password,
+		TLS: tlsCfg, KeepAlive: sc.KeepAlive.Duration})
+	if err != nil {
+		return nil, errConfig{err}
+	}
+	health := hw.health(j)
+	start := time.Now()
+	return gatelink.New(gatelink.Opts{
+		School: d.cfg.SchoolID, Gate: d.cfg.GateID, Dial: dial, Store: j, Version: version,
+		Batch: sc.Batch, Window: sc.Window, AckTimeout: sc.AckTimeout.Duration, TelemetryEvery: sc.TelemetryEvery.Duration,
+		Logger: d.log,
+		Handlers: gatelink.Handlers{
+			Keys:        func(k wire.Keys) error { return applyKeys(j, v, localKeys, k) },
+			Revocations: func(r wire.Revocations) error { return applyRevocations(j, v, r) },
+			Config: func(c wire.Config) error {
+				// Stored now, used from the next start: a running flow keeps the
+				// settings it admitted the last person with.
+				if _, err := gate.ParseConfig(c.TOML); err != nil && !strings.Contains(err.Error(), "gate_id") {
+					return fmt.Errorf("config version %d: %w", c.Version, err)
+				}
+				if err := j.PutConfig(c.Version, []byte(c.TOML)); err != nil {
+					return err
+				}
+				d.log.Info("config from the school stored; it applies when gated restarts", "version", c.Version)
+				return nil
+			},
+			Command: func(wire.Cmd) error {
+				return errors.New("remote commands are not enabled on this gate yet")
+			},
+			Telemetry: func() wire.Telemetry {
+				return wire.Telemetry{Devices: health(), Counters: cnt.get(), ClockSynced: gate.ClockSynced(),
+					UptimeS: int64(time.Since(start).Seconds())}
+			},
+		},
+	})
+}
+
+// applyKeys makes the school's key set the trusted one, keeping keys given
+// with -keys on this box.
+func applyKeys(j *journal.Journal, v *pass.Verifier, local map[string]bool, k wire.Keys) error {
+	stored := map[string][]byte{}
+	want := map[string]bool{}
+	for _, key := range k.Keys {
+		pem, err := pass.MarshalPublicKey(ed25519.PublicKey(key.Public), key.KID)
+		if err != nil {
+			return fmt.Errorf("key %s: %w", key.KID, err)
+		}
+		stored[key.KID] = pem
+		want[key.KID] = true
+	}
+	if err := j.ReplaceKeys(stored); err != nil {
+		return err
+	}
+	for _, key := range k.Keys {
+		if err := v.Keys.Add(key.KID, key.Public); err != nil {
+			return err
+		}
+	}
+	for _, kid := range v.Keys.KeyIDs() {
+		if !want[kid] && !local[kid] {
+			v.Keys.Remove(kid)
+		}
+	}
+	return nil
+}
+
+func applyRevocations(j *journal.Journal, v *pass.Verifier, r wire.Revocations) error {
+	for _, p := range r.Passes {
+		if err := j.Revoke(p.ID, p.Until); err != nil {
+			return err
+		}
+		v.Revoked.Add(p.ID, p.Until)
+	}
+	return nil
+}
+
+func firstLine(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return strings.TrimSpace(sc.Text()), nil
+}
+
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("sync.ca_file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("sync.ca_file %s: no PEM certificate in it", caFile)
+		}
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("sync.cert_file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
