@@ -10,6 +10,7 @@ import (
 
 	"campusgate/gate/journal"
 	"campusgate/sync/wire"
+	"campusgate/sync/wire/wiretest"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -68,6 +69,7 @@ func newFakeServer(t *testing.T, b *testBroker) *fakeServer {
 				t.Errorf("topic %q: %v", pk.TopicName, err)
 				return
 			}
+			wiretest.Check(t, tp.Kind, pk.Payload) // what the gate sends is what sync/asyncapi.yaml says
 			fn(tp, pk.Payload)
 		})
 		if err != nil {
@@ -98,6 +100,7 @@ func newFakeServer(t *testing.T, b *testBroker) *fakeServer {
 			seqs = append(seqs, e.Seq)
 		}
 		ack := wire.Ack{V: 1, Epoch: m.Epoch, Ranges: wire.Ranges(seqs)}
+		wiretest.Check(t, wire.KindAck, wire.Encode(ack))
 		// Publishing from inside the inline handler would hold up the broker's delivery loop.
 		go func() {
 			_ = b.srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), wire.Encode(ack), false, 1)
@@ -308,6 +311,7 @@ func TestRosterDownlink(t *testing.T) {
 	eventually(t, "online", 5*time.Second, func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.status) > 0 })
 	pub := func(m wire.Roster) {
 		t.Helper()
+		wiretest.Check(t, wire.KindRoster, wire.Encode(m))
 		if err := b.srv.Publish(wire.GateTopic("hz-001", "north-1", wire.KindRoster), wire.Encode(m), false, 1); err != nil {
 			t.Fatal(err)
 		}

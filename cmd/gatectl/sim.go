@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"campusgate/gate/pass"
+)
+
+const simUsage = `gatectl sim — the whole system on this machine, with simulated gates
+
+  gatectl sim up      [-state DIR] [-gates N] [-http ADDR] [-mqtt ADDR] [-demo 5s]
+                      start campusd (with its embedded broker and database) and N simulated gates
+                      that sync to it; Ctrl-C stops everything
+  gatectl sim present [-state DIR] -gate NAME -code CODE [-temp 36.6]
+                      send one simulated person through a gate and print the decision
+`
+
+const defaultSimState = ".campusgate-run"
+
+func simCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.errw, simUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "up":
+		return simUp(ctx, e, args[1:])
+	case "present":
+		return simPresent(ctx, e, args[1:])
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.out, simUsage)
+		return nil
+	}
+	fmt.Fprintf(e.errw, "gatectl sim: unknown command %q\n\n%s", args[0], simUsage)
+	return errUsage
+}
+
+// gateNames are the simulated gates' ids: the school's north and south gates.
+var gateNames = []string{"north-1", "south-1", "east-1", "west-1", "north-2", "south-2", "east-2", "west-2"}
+
+func simUp(ctx context.Context, e *env, args []string) error {
+	fset := e.flags("sim up")
+	state := fset.String("state", defaultSimState, "state directory: database, journals, keys, logs")
+	n := fset.Int("gates", 2, "simulated gates (1 to 8)")
+	httpAddr := fset.String("http", "127.0.0.1:8090", "campusd's web address")
+	mqttAddr := fset.String("mqtt", "127.0.0.1:1883", "the embedded broker's address")
+	demo := fset.Duration("demo", 0, "present a random demo person at each gate this often (0: only when asked)")
+	school := fset.String("school", "demo", "school id")
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	if *n < 1 || *n > len(gateNames) {
+		return usageErr(e.errw, "sim up", "-gates %d: 1 to %d", *n, len(gateNames))
+	}
+	bin, err := siblingBinaries("campusd", "gated")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*state, 0o750); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(*state)
+	keyPath := filepath.Join(abs, "demo-school.key")
+	if err := ensureDemoKey(keyPath); err != nil {
+		return err
+	}
+
+	var procs []*exec.Cmd
+	var wg sync.WaitGroup
+	stopAll := func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			_ = procs[i].Process.Signal(syscall.SIGTERM)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			for _, p := range procs {
+				_ = p.Process.Kill()
+			}
+			<-done
+		}
+	}
+	exited := make(chan string, 16)
+	start := func(name string, ready string, argv ...string) error {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stderr = prefixWriter(e.errw, name)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		procs = append(procs, cmd)
+		up := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := bufio.NewScanner(out)
+			once := false
+			for sc.Scan() {
+				fmt.Fprintf(e.out, "[%s] %s\n", name, sc.Text())
+				if !once && strings.Contains(sc.Text(), ready) {
+					once = true
+					close(up)
+				}
+			}
+			_ = cmd.Wait()
+			exited <- name
+		}()
+		select {
+		case <-up:
+			return nil
+		case who := <-exited:
+			return fmt.Errorf("%s exited while starting (see its log above)", who)
+		case <-time.After(60 * time.Second):
+			return fmt.Errorf("%s did not start within a minute", name)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+
+	err = func() error {
+		if err := start("campusd", "web console on", bin["campusd"], "-state", abs, "-school", *school,
+			"-http", *httpAddr, "-mqtt-listen", *mqttAddr); err != nil {
+			return err
+		}
+		for i, g := range gateNames[:*n] {
+			dir := filepath.Join(abs, "gates", g)
+			cfg, console, err := provisionGate(ctx, bin["campusd"], abs, dir, *school, g, *mqttAddr, 8081+i)
+			if err != nil {
+				return err
+			}
+			argv := []string{bin["gated"], "-simulate", "-config", cfg, "-demo-key", keyPath}
+			if *demo > 0 {
+				argv = append(argv, "-demo", demo.String())
+			}
+			if err := start(g, "guard console on", argv...); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, "console.addr"), []byte(console), 0o600); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		stopAll()
+		return err
+	}
+	fmt.Fprintf(e.out, `
+== campusgate is running (state in %s) ==
+  school server:   http://%s/   (gates, entries and alerts as JSON under /api/)
+  MQTT broker:     %s (embedded in campusd; per-gate passwords in the state directory)
+`, abs, *httpAddr, *mqttAddr)
+	for i, g := range gateNames[:*n] {
+		fmt.Fprintf(e.out, "  gate %-9s guard console http://127.0.0.1:%d/\n", g, 8081+i)
+	}
+	fmt.Fprintf(e.out, `
+Present a person (plain campus cards C0101 C0102 C0215 C9042 are allowed in the demo):
+  bin/gatectl sim present -gate %s -code C0101 -temp 36.6
+  bin/gatectl sim present -gate %s -code C0215 -temp 38.2     (a fever: denied, the nurse is alerted)
+then see it on the server:
+  curl -s http://%s/api/entries
+Ctrl-C stops everything.
+`, gateNames[0], gateNames[min(1, *n-1)], *httpAddr)
+
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(e.out, "stopping…")
+		stopAll()
+		return nil
+	case who := <-exited:
+		stopAll()
+		return fmt.Errorf("%s exited; stopped the others", who)
+	}
+}
+
+// provisionGate gives a gate its broker password (from campusd) and its
+// configuration file, and returns the file and the guard console's address.
+func provisionGate(ctx context.Context, campusd, state, dir, school, gate, mqttAddr string, port int) (string, string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", "", err
+	}
+	pwFile := filepath.Join(dir, "mqtt-password")
+	if _, err := os.Stat(pwFile); errors.Is(err, fs.ErrNotExist) {
+		out, err := exec.CommandContext(ctx, campusd, "gate", "add", "-state", state, "-school", school, "-print-password", gate).Output()
+		if err != nil {
+			return "", "", fmt.Errorf("campusd gate add %s: %w", gate, err)
+		}
+		if err := os.WriteFile(pwFile, bytes.TrimSpace(out), 0o600); err != nil {
+			return "", "", err
+		}
+	}
+	console := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := filepath.Join(dir, "gated.toml")
+	text := fmt.Sprintf(`# written by gatectl sim up
+gate_id   = %q
+school_id = %q
+journal   = %q
+
+[identity]
+allow_plain_ids  = true   # the demo's printed campus cards
+duplicate_window = "2s"
+
+[temperature]
+read_interval = "20ms"
+retest_pause  = "500ms"
+
+[console]
+listen = %q
+
+[sync]
+broker        = "tcp://%s"
+password_file = %q
+`, gate, school, filepath.Join(dir, "journal.db"), console, mqttAddr, pwFile)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		return "", "", err
+	}
+	return cfg, console, nil
+}
+
+func ensureDemoKey(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	return pass.SavePrivateKey(path, priv, pass.KeyID(pub))
+}
+
+// siblingBinaries finds the named commands beside this gatectl (make run
+// builds them all into bin/).
+func siblingBinaries(names ...string) (map[string]string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, n := range names {
+		p := filepath.Join(filepath.Dir(self), n)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("%s is not beside gatectl (%s): build them together with make build", n, p)
+		}
+		out[n] = p
+	}
+	return out, nil
+}
+
+// prefixWriter writes each line of a child's log with its name in front.
+func prefixWriter(w io.Writer, name string) io.Writer {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			fmt.Fprintf(w, "[%s] %s\n", name, sc.Text())
+		}
+	}()
+	return pw
+}
+
+func simPresent(ctx context.Context, e *env, args []string) error {
+	fset := e.flags("sim present")
+	state := fset.String("state", defaultSimState, "the state directory of gatectl sim up")
+	gate := fset.String("gate", "", "gate id (required)")
+	code := fset.String("code", "", "what the scanner reads: a pass (CG1:...) or a campus card id (required)")
+	temp := fset.Float64("temp", 36.6, "body temperature the emulated sensor shows (0: nobody comes to the sensor)")
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	if *gate == "" || *code == "" {
+		return usageErr(e.errw, "sim present", "-gate and -code are required")
+	}
+	addr, err := os.ReadFile(filepath.Join(*state, "gates", *gate, "console.addr"))
+	if err != nil {
+		return fmt.Errorf("gate %s: is gatectl sim up running with -state %s? %w", *gate, *state, err)
+	}
+	body, _ := json.Marshal(map[string]any{"code": *code, "temperature_c": *temp})
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+strings.TrimSpace(string(addr))+"/api/sim/present", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return fmt.Errorf("gate %s does not answer at %s: %w", *gate, addr, err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Decision string            `json:"decision"`
+		Reason   string            `json:"reason"`
+		Message  map[string]string `json:"message"`
+		BodyC    float64           `json:"body_c"`
+		Seq      uint64            `json:"seq"`
+		Error    string            `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return fmt.Errorf("gate %s: %s: %w", *gate, resp.Status, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("gate %s: %s", *gate, r.Error)
+	}
+	fmt.Fprintf(e.out, "%s: %s (%s) %s · %s", *gate, r.Decision, r.Reason, r.Message["ZH"], r.Message["EN"])
+	if r.BodyC > 0 {
+		fmt.Fprintf(e.out, " · %.1f °C", r.BodyC)
+	}
+	if r.Seq > 0 {
+		fmt.Fprintf(e.out, " · journal seq %d", r.Seq)
+	}
+	fmt.Fprintln(e.out)
+	return nil
+}
