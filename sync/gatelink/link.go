@@ -52,8 +52,14 @@ type Opts struct {
 	Window         int           // messages awaiting the server's ack; default 8
 	AckTimeout     time.Duration // resend a message not acknowledged by then; default 20 s
 	TelemetryEvery time.Duration // default 30 s
-	MinBackoff     time.Duration // first reconnect delay; default 500 ms
-	MaxBackoff     time.Duration // default 30 s
+	// Silence is how long a publish may wait for the broker's PUBACK before
+	// the connection is taken for dead and replaced; 0 leaves it to the MQTT
+	// keepalive alone. gated sets 1.5 × keepalive: a connection that stops
+	// carrying bytes without closing (a dead NAT entry) is replaced within
+	// that even while the pings are stuck behind a full socket buffer.
+	Silence    time.Duration
+	MinBackoff time.Duration // first reconnect delay; default 500 ms
+	MaxBackoff time.Duration // default 30 s
 
 	Clock  clockwork.Clock
 	Logger *slog.Logger
@@ -234,10 +240,35 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	pubErr := make(chan error, 1)
+	var (
+		outMu sync.Mutex
+		outID int
+		outAt = map[int]time.Time{} // publishes awaiting the broker
+	)
+	oldestOut := func() (time.Time, bool) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		var oldest time.Time
+		for _, at := range outAt {
+			if oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
+		}
+		return oldest, !oldest.IsZero()
+	}
 	publish := func(k wire.Kind, qos byte, retained bool, payload []byte) {
+		outMu.Lock()
+		outID++
+		id := outID
+		outAt[id] = l.clock.Now()
+		outMu.Unlock()
 		done := conn.Publish(l.topic(k), qos, retained, payload)
 		go func() {
-			if err := <-done; err != nil {
+			err := <-done
+			outMu.Lock()
+			delete(outAt, id)
+			outMu.Unlock()
+			if err != nil {
 				select {
 				case pubErr <- fmt.Errorf("publish %s: %w", k, err):
 				default:
@@ -341,7 +372,11 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 	}
 	tele := l.clock.NewTicker(l.o.TelemetryEvery)
 	defer tele.Stop()
-	check := l.clock.NewTicker(max(l.o.AckTimeout/4, 50*time.Millisecond))
+	every := l.o.AckTimeout
+	if l.o.Silence > 0 {
+		every = min(every, l.o.Silence)
+	}
+	check := l.clock.NewTicker(max(every/4, 50*time.Millisecond))
 	defer check.Stop()
 	for {
 		select {
@@ -366,6 +401,9 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			l.sendTelemetry(publish)
 			continue
 		case <-check.Chan():
+			if oldest, ok := oldestOut(); ok && l.o.Silence > 0 && l.clock.Since(oldest) > l.o.Silence {
+				return fmt.Errorf("the broker has not answered for %v: connection presumed dead", l.clock.Since(oldest).Round(time.Millisecond))
+			}
 			if err := resend(); err != nil {
 				return err
 			}

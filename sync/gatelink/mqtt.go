@@ -43,8 +43,8 @@ type PahoOpts struct {
 	Password  string
 	TLS       *tls.Config   // with a client certificate when the broker asks for one
 	KeepAlive time.Duration // default 10 s; a dead link is noticed within KeepAlive + PingTimeout
-	// PingTimeout is how long a PINGRESP may take. Default KeepAlive/2, so a
-	// connection that stops forwarding without closing is dropped within 1.5
+	// PingTimeout is how long a PINGRESP may take. Default KeepAlive/4: paho
+	// checks every KeepAlive/4, so a silent connection is dropped within 1.5
 	// keepalives.
 	PingTimeout time.Duration
 }
@@ -73,7 +73,7 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 		o.KeepAlive = 10 * time.Second
 	}
 	if o.PingTimeout <= 0 {
-		o.PingTimeout = o.KeepAlive / 2
+		o.PingTimeout = o.KeepAlive / 4
 	}
 	broker := u.String()
 	return func(ctx context.Context, will Will) (Conn, error) {
@@ -146,7 +146,13 @@ func (p *pahoConn) Subscribe(ctx context.Context, topics map[string]byte, handle
 }
 
 func (p *pahoConn) Close() {
-	p.c.Disconnect(250)
+	quiesce := uint(250) // let a clean goodbye ("offline") go out
+	select {
+	case <-p.lost:
+		quiesce = 0 // nothing can go out on a dead connection: do not wait for it
+	default:
+	}
+	p.c.Disconnect(quiesce)
 	p.markLost()
 }
 
