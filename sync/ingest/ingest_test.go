@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -273,5 +274,48 @@ func TestGarbageDoesNotStopIngest(t *testing.T) {
 	eventually(t, "good entries still stored", 10*time.Second, func() bool { n, _ := j.Backlog(); return n == 0 })
 	if m := srv.in.Stats().Malformed; m != int64(len(bad)+1) {
 		t.Fatalf("malformed %d, want %d", m, len(bad)+1)
+	}
+}
+
+// TestSeventyThousandQueuedOffline: more entries than MQTT has packet ids,
+// queued while the gate had no server, all arrive once the server is there.
+func TestSeventyThousandQueuedOffline(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("long; make test runs it without -race")
+	}
+	dir := t.TempDir()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		// fsync on tmpfs is free: this test is about the sync, not the disk.
+		d, err := os.MkdirTemp("/dev/shm", "campusgate-test-")
+		if err == nil {
+			dir = d
+			t.Cleanup(func() { os.RemoveAll(d) })
+		}
+	}
+	const n = 70_000
+	j, err := journal.Open(filepath.Join(dir, "j.db"), &journal.Opts{GateID: "north-1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	appendN(t, j, n, "ok")
+	addr := startBroker(t)
+	store := newMemStore()
+	startServer(t, addr, store)
+	dial, err := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + addr, ClientID: "north-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := gatelink.New(gatelink.Opts{School: "hz-001", Gate: "north-1", Dial: dial, Store: j, Logger: quiet, Batch: 200, Window: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "70,000 entries acknowledged", 3*time.Minute, func() bool { b, _ := j.Backlog(); return b == 0 })
+	if got := store.n(); got != n {
+		t.Fatalf("server holds %d entries, want %d", got, n)
 	}
 }
