@@ -148,6 +148,44 @@ func (j *Journal) Pending(after uint64, limit int) ([]Entry, error) {
 	return out, nil
 }
 
+// RawEntry is a stored entry as it is in the file: its JSON is exactly the
+// Entry's wire form, so the sync layer sends it without decoding it.
+type RawEntry struct {
+	Seq  uint64
+	JSON []byte
+}
+
+// PendingRaw is Pending without the decoding: up to limit unacknowledged
+// entries with seq > after, in seq order, as stored.
+func (j *Journal) PendingRaw(after uint64, limit int) ([]RawEntry, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("journal: pending: limit %d must be > 0", limit)
+	}
+	if after == math.MaxUint64 {
+		return nil, nil
+	}
+	var out []RawEntry
+	err := j.view(func(tx *bolt.Tx) error {
+		acked := tx.Bucket(bAcked)
+		from := max(after, getU64(tx.Bucket(bMeta), mAckedThrough)) + 1
+		c := tx.Bucket(bEntries).Cursor()
+		for k, v := c.Seek(u64(from)); k != nil && len(out) < limit; k, v = c.Next() {
+			if acked.Get(k) != nil {
+				continue
+			}
+			if !json.Valid(v) {
+				return fmt.Errorf("entry %d is not valid JSON", seqOf(k))
+			}
+			out = append(out, RawEntry{Seq: seqOf(k), JSON: bytes.Clone(v)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, j.wrap("pending", err)
+	}
+	return out, nil
+}
+
 // Ack marks seqs as received by the server and returns how many were newly
 // acknowledged. It is idempotent: acknowledging twice is not an error. An
 // epoch other than Epoch() is refused with ErrEpoch (the server is talking

@@ -19,7 +19,7 @@ import (
 // Store is the journal as the link needs it.
 type Store interface {
 	Epoch() string
-	Pending(after uint64, limit int) ([]journal.Entry, error)
+	PendingRaw(after uint64, limit int) ([]journal.RawEntry, error)
 	Ack(epoch string, seqs ...uint64) (int, error)
 	Backlog() (int, error)
 	Meta() (journal.Meta, error)
@@ -285,8 +285,8 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 	var next uint64                  // highest seq sent in this session
 	epoch := l.o.Store.Epoch()
 
-	send := func(entries []journal.Entry, resend bool) {
-		publish(wire.KindEntry, 1, false, wire.Encode(wire.EntryBatch{V: wire.Version, Gate: l.o.Gate, Epoch: epoch, Entries: entries}))
+	send := func(entries []journal.RawEntry, resend bool) {
+		publish(wire.KindEntry, 1, false, wire.RawBatch(l.o.Gate, epoch, entries))
 		if resend {
 			l.resent.Add(1)
 		} else {
@@ -295,7 +295,7 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 	}
 	fill := func() error {
 		for len(inflight) < l.o.Window {
-			es, err := l.o.Store.Pending(next, l.o.Batch)
+			es, err := l.o.Store.PendingRaw(next, l.o.Batch)
 			if err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
@@ -347,11 +347,11 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			if now.Sub(f.sentAt) < l.o.AckTimeout {
 				continue
 			}
-			es, err := l.o.Store.Pending(first-1, len(f.left)+l.o.Batch)
+			es, err := l.o.Store.PendingRaw(first-1, len(f.left)+l.o.Batch)
 			if err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
-			var again []journal.Entry
+			var again []journal.RawEntry
 			for _, e := range es {
 				if f.left[e.Seq] {
 					again = append(again, e)
