@@ -42,7 +42,7 @@ func BenchmarkDrain(b *testing.B) {
 			for range n {
 				e := journal.Entry{Time: time.Now(), PersonID: "P20260101", Role: "pupil", Credential: "pass", Assurance: "high", Health: "green",
 					Readings: []journal.Reading{{SurfaceC: 34.9, BodyC: 36.6, AmbientC: 24, Sensor: "mlx90614", At: time.Now()}},
-					BodyC: 36.6, Decision: "admit", Reason: "ok", Kind: "entry"}
+					BodyC:    36.6, Decision: "admit", Reason: "ok", Kind: "entry"}
 				if err := j.Append(&e); err != nil {
 					b.Fatal(err)
 				}
