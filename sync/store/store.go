@@ -1,0 +1,284 @@
+// Package store is campusd's database: every entry the gates send, stored
+// once by (gate, epoch, seq); the alerts; and the gate registry. SQLite
+// through modernc.org/sqlite (pure Go, so campusd cross-compiles without cgo),
+// in WAL mode with synchronous=FULL: an entry is acknowledged to its gate
+// after the commit, so the commit must survive a power cut.
+//
+// Caveats:
+//   - SQLite has one writer at a time. Writes go through one connection; reads
+//     use a small pool and, in WAL mode, never wait for the writer.
+//   - synchronous=FULL costs an fsync per commit; ingest batches many gate
+//     messages into one transaction to pay it once.
+//   - The schema is in migrations/*.sql, applied in order and recorded in
+//     schema_migrations; a database from a newer campusd is refused.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/wire"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrSchemaTooNew: the database was written by a newer campusd.
+var ErrSchemaTooNew = errors.New("store: the database is from a newer campusd")
+
+// Opts configures Open.
+type Opts struct {
+	Location *time.Location   // the school's time zone, for days; nil: time.Local
+	Now      func() time.Time // nil: time.Now
+	Logger   *slog.Logger
+}
+
+// DB is campusd's database.
+type DB struct {
+	w, r *sql.DB
+	loc  *time.Location
+	now  func() time.Time
+	log  *slog.Logger
+}
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date.
+func Open(ctx context.Context, path string, o *Opts) (*DB, error) {
+	var opts Opts
+	if o != nil {
+		opts = *o
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	dsn := func(txlock string) string {
+		q := url.Values{}
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+			q.Add("_pragma", p)
+		}
+		q.Set("_txlock", txlock)
+		return "file:" + path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn("immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn("deferred"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	db := &DB{w: w, r: r, loc: opts.Location, now: opts.Now, log: opts.Logger}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.w.Close(), db.r.Close())
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	var have int
+	if err := db.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
+	if have > len(files) {
+		return fmt.Errorf("schema version %d, this build knows %d: %w", have, len(files), ErrSchemaTooNew)
+	}
+	for i, f := range files {
+		v, err := strconv.Atoi(strings.SplitN(path.Base(f), "_", 2)[0])
+		if err != nil || v != i+1 {
+			return fmt.Errorf("migration %s: want %04d_*.sql", f, i+1)
+		}
+		if v <= have {
+			continue
+		}
+		body, err := migrations.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", f, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, stamp(db.now())); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", f, err)
+		}
+		db.log.Info("database migrated", "version", v)
+	}
+	return nil
+}
+
+// stampLayout is fixed-width, so times compare as strings in SQL.
+const stampLayout = "2006-01-02T15:04:05.000000000Z"
+
+func stamp(t time.Time) string { return t.UTC().Format(stampLayout) }
+
+func parseStamp(s string) time.Time {
+	t, _ := time.Parse(stampLayout, s)
+	return t
+}
+
+var decisions = map[string]bool{"admit": true, "deny": true, "refer": true}
+
+func validEntry(i int, e *journal.Entry) error {
+	switch {
+	case e.GateID == "" || e.Epoch == "":
+		return fmt.Errorf("entry %d: no gate or epoch", i)
+	case e.Seq == 0:
+		return fmt.Errorf("entry %d (%s): seq 0", i, e.GateID)
+	case !decisions[e.Decision]:
+		return fmt.Errorf("entry %d (%s/%d): decision %q", i, e.GateID, e.Seq, e.Decision)
+	}
+	return nil
+}
+
+const insertEntry = `INSERT INTO entries (gate_id, epoch, seq, school, time, day, clock_synced, mono_ns, person_id, role, credential,
+	assurance, health, body_c, decision, reason, kind, guard_id, guard_reason, readings, received_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (gate_id, epoch, seq) DO NOTHING`
+
+// InsertEntries stores entries in one transaction, each once by (gate,
+// epoch, seq); it returns how many were new and how many were already there.
+// A malformed entry refuses the whole call and nothing is stored.
+func (db *DB) InsertEntries(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, err error) {
+	for i := range entries {
+		if err := validEntry(i, &entries[i]); err != nil {
+			return 0, 0, fmt.Errorf("store: insert entries: %w", err)
+		}
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: insert entries: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, insertEntry)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: insert entries: %w", err)
+	}
+	defer st.Close()
+	now := stamp(db.now())
+	for i := range entries {
+		e := &entries[i]
+		readings, _ := json.Marshal(e.Readings) // readings always marshal
+		if e.Readings == nil {
+			readings = []byte("[]")
+		}
+		var gid, gwhy any
+		if e.Guard != nil {
+			gid, gwhy = e.Guard.ID, e.Guard.Reason
+		}
+		res, err := st.ExecContext(ctx, e.GateID, e.Epoch, int64(e.Seq), school, stamp(e.Time), e.Time.In(db.loc).Format(time.DateOnly),
+			e.ClockSynced, e.MonoNS, e.PersonID, e.Role, e.Credential, e.Assurance, e.Health, e.BodyC, e.Decision, e.Reason, e.Kind,
+			gid, gwhy, string(readings), now)
+		if err != nil {
+			return 0, 0, fmt.Errorf("store: insert entry %s/%d: %w", e.GateID, e.Seq, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			inserted++
+		} else {
+			duplicates++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("store: insert entries: commit: %w", err)
+	}
+	return inserted, duplicates, nil
+}
+
+// InsertAlert stores a, once: a fever alert is the same alert whether it came
+// from the gate's alert message or from its entry. It reports whether a is new.
+func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (bool, error) {
+	dedup := fmt.Sprintf("fever/%s/%s/%d", a.Gate, a.Epoch, a.Seq)
+	if a.Kind != wire.AlertFever {
+		dedup = fmt.Sprintf("%s/%s/%s/%s", a.Kind, a.Gate, a.Device, stamp(a.At))
+	}
+	payload, _ := json.Marshal(a)
+	res, err := db.w.ExecContext(ctx, `INSERT INTO alerts (gate_id, epoch, seq, kind, school, at, person_id, body_c, device, detail, payload, received_at, dedup)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING`,
+		a.Gate, a.Epoch, int64(a.Seq), string(a.Kind), school, stamp(a.At), a.PersonID, a.BodyC, a.Device, a.Detail, string(payload), stamp(db.now()), dedup)
+	if err != nil {
+		return false, fmt.Errorf("store: insert alert: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// GateStatus records a gate's online/offline status; an older status never
+// overwrites a newer one (messages can arrive out of order).
+func (db *DB) GateStatus(ctx context.Context, school, gate string, s wire.Status) error {
+	at := stamp(s.At)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO gates (gate_id, school, online, status_at, version, epoch, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (gate_id) DO UPDATE SET
+			school = excluded.school, online = excluded.online, status_at = excluded.status_at,
+			version = COALESCE(NULLIF(excluded.version, ''), gates.version), epoch = COALESCE(NULLIF(excluded.epoch, ''), gates.epoch),
+			last_seen = MAX(COALESCE(gates.last_seen, ''), excluded.last_seen)
+		WHERE gates.status_at IS NULL OR gates.status_at <= excluded.status_at`,
+		gate, school, s.State == "online", at, s.Version, s.Epoch, at)
+	if err != nil {
+		return fmt.Errorf("store: gate status %s: %w", gate, err)
+	}
+	return nil
+}
+
+// GateTelemetry records a gate's latest telemetry.
+func (db *DB) GateTelemetry(ctx context.Context, school, gate string, t wire.Telemetry) error {
+	devices, _ := json.Marshal(t.Devices)
+	counters, _ := json.Marshal(t.Counters)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO gates (gate_id, school, online, last_seen, backlog, devices, ambient_c, counters, roster_version, config_version, clock_synced)
+		VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (gate_id) DO UPDATE SET
+			school = excluded.school, last_seen = excluded.last_seen, backlog = excluded.backlog, devices = excluded.devices,
+			ambient_c = excluded.ambient_c, counters = excluded.counters, roster_version = excluded.roster_version,
+			config_version = excluded.config_version, clock_synced = excluded.clock_synced
+		WHERE gates.last_seen IS NULL OR gates.last_seen <= excluded.last_seen`,
+		gate, school, stamp(t.At), t.Backlog, string(devices), t.AmbientC, string(counters), int64(t.RosterVersion), int64(t.ConfigVersion), t.ClockSynced)
+	if err != nil {
+		return fmt.Errorf("store: gate telemetry %s: %w", gate, err)
+	}
+	return nil
+}

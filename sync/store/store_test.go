@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/wire"
+)
+
+var (
+	quiet = slog.New(slog.DiscardHandler)
+	ctx   = context.Background()
+	t0    = time.Date(2026, 9, 1, 7, 30, 0, 0, time.UTC)
+)
+
+func open(t testing.TB) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "campusd.db")
+	db, err := Open(ctx, path, &Opts{Location: time.UTC, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func entry(gate, epoch string, seq uint64, reason string) journal.Entry {
+	e := journal.Entry{V: 1, GateID: gate, Epoch: epoch, Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second), ClockSynced: true,
+		PersonID: fmt.Sprint("P", seq%7), Role: "pupil", Credential: "pass", Assurance: "high", Health: "green",
+		Readings: []journal.Reading{{SurfaceC: 34.9, BodyC: 36.6, AmbientC: 24, Sensor: "mlx90614", At: t0}},
+		BodyC: 36.6, Decision: "admit", Reason: reason, Kind: "entry"}
+	if reason == "fever" {
+		e.Decision, e.BodyC = "deny", 38.4
+	}
+	return e
+}
+
+func TestInsertOnceAndQuery(t *testing.T) {
+	db, _ := open(t)
+	var batch []journal.Entry
+	for s := uint64(1); s <= 10; s++ {
+		batch = append(batch, entry("north-1", "e1", s, "ok"))
+	}
+	batch[9] = entry("north-1", "e1", 10, "fever")
+	batch[3].Guard = &journal.GuardAction{ID: "G07", Reason: "手持复测"}
+	if ins, dup, err := db.InsertEntries(ctx, "hz", batch); err != nil || ins != 10 || dup != 0 {
+		t.Fatalf("first insert: %d %d %v", ins, dup, err)
+	}
+	if ins, dup, err := db.InsertEntries(ctx, "hz", batch[5:]); err != nil || ins != 0 || dup != 5 {
+		t.Fatalf("again: %d %d %v", ins, dup, err)
+	}
+	bad := []journal.Entry{entry("north-1", "e1", 11, "ok"), entry("north-1", "e1", 12, "ok")}
+	bad[1].Decision = "maybe"
+	if _, _, err := db.InsertEntries(ctx, "hz", bad); err == nil {
+		t.Fatal("a batch with a bad entry was accepted")
+	}
+	got, err := db.Entries(ctx, Query{Gate: "north-1", Limit: 100, OldestFirst: true})
+	if err != nil || len(got) != 10 {
+		t.Fatalf("entries %d %v (the bad batch must store nothing)", len(got), err)
+	}
+	if got[3].Guard == nil || got[3].Guard.ID != "G07" || got[0].Readings[0].BodyC != 36.6 || !got[0].Time.Equal(t0.Add(time.Second)) {
+		t.Fatalf("round trip: %+v", got[3])
+	}
+	if f, _ := db.Entries(ctx, Query{Reason: "fever"}); len(f) != 1 || f[0].Seq != 10 {
+		t.Fatalf("fever query: %+v", f)
+	}
+	if r, _ := db.Entries(ctx, Query{From: t0.Add(3 * time.Second), To: t0.Add(6 * time.Second)}); len(r) != 3 {
+		t.Fatalf("range query: %d", len(r))
+	}
+	c, err := db.CountDay(ctx, "2026-09-01")
+	if err != nil || c.Entries != 10 || c.Decision["admit"] != 9 || c.Fevers != 1 || c.People == 0 {
+		t.Fatalf("count %+v %v", c, err)
+	}
+}
+
+func TestGaps(t *testing.T) {
+	db, _ := open(t)
+	var es []journal.Entry
+	for _, s := range []uint64{1, 2, 5, 6, 9} {
+		es = append(es, entry("north-1", "e1", s, "ok"))
+	}
+	es = append(es, entry("north-1", "e2", 3, "ok"), entry("south-1", "e9", 1, "ok"))
+	if _, _, err := db.InsertEntries(ctx, "hz", es); err != nil {
+		t.Fatal(err)
+	}
+	g, err := db.Gaps(ctx, "north-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Gap{{"north-1", "e1", 3, 4}, {"north-1", "e1", 7, 8}, {"north-1", "e2", 1, 2}}
+	if fmt.Sprint(g) != fmt.Sprint(want) {
+		t.Fatalf("gaps %v, want %v", g, want)
+	}
+	if all, _ := db.Gaps(ctx, ""); len(all) != 3 {
+		t.Fatalf("all gaps %v", all)
+	}
+}
+
+func TestRegistryAndAlerts(t *testing.T) {
+	db, _ := open(t)
+	if err := db.GateStatus(ctx, "hz", "north-1", wire.Status{V: 1, State: "online", At: t0.Add(time.Minute), Version: "1.2"}); err != nil {
+		t.Fatal(err)
+	}
+	// The Last Will of an older connection arrives late: it must not mark the gate offline.
+	if err := db.GateStatus(ctx, "hz", "north-1", wire.Status{V: 1, State: "offline", At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GateTelemetry(ctx, "hz", "north-1", wire.Telemetry{V: 1, At: t0.Add(2 * time.Minute), Backlog: 7,
+		Devices: map[string]string{"sensor": "ok"}, Counters: wire.Counters{Admitted: 3}, RosterVersion: 4}); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := db.Gates(ctx)
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("%v %v", gs, err)
+	}
+	g := gs[0]
+	if !g.Online || g.Version != "1.2" || g.Backlog != 7 || g.Devices["sensor"] != "ok" || g.Counters.Admitted != 3 || g.RosterVersion != 4 {
+		t.Fatalf("gate %+v", g)
+	}
+	a := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", At: t0, Epoch: "e1", Seq: 10, PersonID: "P3", BodyC: 38.4}
+	if isNew, err := db.InsertAlert(ctx, "hz", a); err != nil || !isNew {
+		t.Fatalf("alert: %v %v", isNew, err)
+	}
+	if isNew, _ := db.InsertAlert(ctx, "hz", a); isNew {
+		t.Fatal("the same fever alerted twice")
+	}
+	open, _ := db.Alerts(ctx, true, 10)
+	if len(open) != 1 || open[0].Alert.PersonID != "P3" {
+		t.Fatalf("open alerts %+v", open)
+	}
+	if err := db.AckAlert(ctx, open[0].ID, "nurse-1", "isolated"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := db.Alerts(ctx, true, 10); len(o) != 0 {
+		t.Fatal("acknowledged alert still open")
+	}
+	if err := db.AckAlert(ctx, 999, "nurse-1", ""); err == nil {
+		t.Fatal("acked a missing alert")
+	}
+}
+
+func TestConcurrentOverlappingBatches(t *testing.T) {
+	db, _ := open(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	total := 0
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range 10 {
+				var es []journal.Entry
+				for s := uint64(1); s <= 20; s++ {
+					es = append(es, entry("north-1", "e1", uint64(b*10)+s, "ok"))
+				}
+				ins, _, err := db.InsertEntries(ctx, "hz", es)
+				if err != nil {
+					t.Errorf("worker %d: %v", w, err)
+					return
+				}
+				mu.Lock()
+				total += ins
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if total != 110 {
+		t.Fatalf("inserted %d in all, want 110 (seqs 1..110, each once)", total)
+	}
+}
+
+func TestSchemaFromTheFuture(t *testing.T) {
+	db, path := open(t)
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (99, 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(ctx, path, &Opts{Logger: quiet}); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("open: %v", err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	db, path := open(t)
+	if _, _, err := db.InsertEntries(ctx, "hz", []journal.Entry{entry("north-1", "e1", 1, "ok")}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db2, err := Open(ctx, path, &Opts{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if es, _ := db2.Entries(ctx, Query{}); len(es) != 1 {
+		t.Fatal("entry lost across reopen")
+	}
+}
