@@ -35,7 +35,7 @@ func entry(gate, epoch string, seq uint64, reason string) journal.Entry {
 	e := journal.Entry{V: 1, GateID: gate, Epoch: epoch, Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second), ClockSynced: true,
 		PersonID: fmt.Sprint("P", seq%7), Role: "pupil", Credential: "pass", Assurance: "high", Health: "green",
 		Readings: []journal.Reading{{SurfaceC: 34.9, BodyC: 36.6, AmbientC: 24, Sensor: "mlx90614", At: t0}},
-		BodyC: 36.6, Decision: "admit", Reason: reason, Kind: "entry"}
+		BodyC:    36.6, Decision: "admit", Reason: reason, Kind: "entry"}
 	if reason == "fever" {
 		e.Decision, e.BodyC = "deny", 38.4
 	}
