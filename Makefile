@@ -60,9 +60,11 @@ cross-arm6:
 	@mkdir -p $(BIN)/linux_arm6
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -o $(BIN)/linux_arm6/ ./cmd/...
 
-# run: the whole system on this machine, with emulated devices behind the real drivers.
-run:
-	$(GO) run ./cmd/gated -simulate -demo 3s
+# run: the whole system on this machine: campusd (embedded broker and database) and simulated gates whose
+# emulated devices go through the real drivers, syncing to it. State in .campusgate-run/; Ctrl-C stops it all.
+SIMFLAGS ?= -gates 2 -demo 10s
+run: build
+	$(BIN)/gatectl sim up $(SIMFLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -60,7 +60,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	state := fset.String("state", defaultSimState, "state directory: database, journals, keys, logs")
 	n := fset.Int("gates", 2, "simulated gates (1 to 8)")
 	httpAddr := fset.String("http", "127.0.0.1:8090", "campusd's web address")
-	mqttAddr := fset.String("mqtt", "127.0.0.1:1883", "the embedded broker's address")
+	mqttAddr := fset.String("mqtt", "127.0.0.1:18830", "the embedded broker's address (not 1883, where a system mosquitto may listen)")
 	demo := fset.Duration("demo", 0, "present a random demo person at each gate this often (0: only when asked)")
 	school := fset.String("school", "demo", "school id")
 	if err := parse(fset, args); err != nil {
@@ -84,20 +84,30 @@ func simUp(ctx context.Context, e *env, args []string) error {
 
 	var procs []*exec.Cmd
 	var wg sync.WaitGroup
+	waits := map[*exec.Cmd]chan struct{}{}
+	// stopAll stops the gates first (they tell the server they go offline),
+	// then campusd, each given a few seconds before it is killed.
 	stopAll := func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			_ = procs[i].Process.Signal(syscall.SIGTERM)
-		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			for _, p := range procs {
-				_ = p.Process.Kill()
+		stop := func(ps []*exec.Cmd) {
+			for _, p := range ps {
+				_ = p.Process.Signal(syscall.SIGTERM)
 			}
-			<-done
+			for _, p := range ps {
+				select {
+				case <-waits[p]:
+				case <-time.After(10 * time.Second):
+					_ = p.Process.Kill()
+					<-waits[p]
+				}
+			}
 		}
+		if len(procs) > 1 {
+			stop(procs[1:])
+		}
+		if len(procs) > 0 {
+			stop(procs[:1])
+		}
+		wg.Wait()
 	}
 	exited := make(chan string, 16)
 	start := func(name string, ready string, argv ...string) error {
@@ -112,9 +122,12 @@ func simUp(ctx context.Context, e *env, args []string) error {
 		}
 		procs = append(procs, cmd)
 		up := make(chan struct{})
+		gone := make(chan struct{})
+		waits[cmd] = gone
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer close(gone)
 			sc := bufio.NewScanner(out)
 			once := false
 			for sc.Scan() {
@@ -140,16 +153,23 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	}
 
 	err = func() error {
-		if err := start("campusd", "web console on", bin["campusd"], "-state", abs, "-school", *school,
-			"-http", *httpAddr, "-mqtt-listen", *mqttAddr); err != nil {
-			return err
-		}
+		// Accounts first, so the broker knows every gate when it starts.
+		type gateSetup struct{ cfg, console, dir string }
+		var setups []gateSetup
 		for i, g := range gateNames[:*n] {
 			dir := filepath.Join(abs, "gates", g)
 			cfg, console, err := provisionGate(ctx, bin["campusd"], abs, dir, *school, g, *mqttAddr, 8081+i)
 			if err != nil {
 				return err
 			}
+			setups = append(setups, gateSetup{cfg, console, dir})
+		}
+		if err := start("campusd", "web console on", bin["campusd"], "-state", abs, "-school", *school,
+			"-http", *httpAddr, "-mqtt-listen", *mqttAddr); err != nil {
+			return err
+		}
+		for i, g := range gateNames[:*n] {
+			cfg, console, dir := setups[i].cfg, setups[i].console, setups[i].dir
 			argv := []string{bin["gated"], "-simulate", "-config", cfg, "-demo-key", keyPath}
 			if *demo > 0 {
 				argv = append(argv, "-demo", demo.String())

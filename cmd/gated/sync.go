@@ -104,7 +104,7 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 		School: d.cfg.SchoolID, Gate: d.cfg.GateID, Dial: dial, Store: j, Version: version,
 		Batch: sc.Batch, Window: sc.Window, AckTimeout: sc.AckTimeout.Duration, TelemetryEvery: sc.TelemetryEvery.Duration,
 		Silence: sc.KeepAlive.Duration * 3 / 2,
-		Logger: d.log,
+		Logger:  d.log,
 		Handlers: gatelink.Handlers{
 			Keys:        func(k wire.Keys) error { return applyKeys(j, v, localKeys, k) },
 			Revocations: func(r wire.Revocations) error { return applyRevocations(j, v, r) },

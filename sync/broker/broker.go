@@ -153,7 +153,10 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	h.mu.Lock()
 	acc, ok := h.accounts[cl.ID]
 	h.mu.Unlock()
-	if ok && allowed(acc, topic, write) {
+	if !ok {
+		return false // a client on its way out: nothing to report
+	}
+	if allowed(acc, topic, write) {
 		return true
 	}
 	what := "subscribe"

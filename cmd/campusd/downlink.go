@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/wire"
+)
+
+// publisher is the MQTT connection as the downlink needs it.
+type publisher interface {
+	Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error
+}
+
+// downlink sends each gate what it lacks: the school's keys (retained, so a
+// gate gets them whenever it connects) and the roster when the gate's
+// telemetry shows an older version.
+type downlink struct {
+	pub    publisher
+	log    *slog.Logger
+	school string
+
+	mu      sync.Mutex
+	keys    wire.Keys
+	version uint64
+	people  []journal.Person
+	sent    map[string]time.Time // gate → when a snapshot was last sent
+}
+
+// chunkPeople keeps a roster message well under wire.MaxMessage: a person is
+// ~150 bytes of JSON.
+const chunkPeople = 500
+
+func (d *downlink) setRoster(version uint64, people []journal.Person) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.version, d.people = version, people
+	d.sent = map[string]time.Time{}
+}
+
+// telemetry is ingest's OnTelemetry: it must not block, so it sends from a
+// goroutine.
+func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
+	d.mu.Lock()
+	need := d.version > 0 && t.RosterVersion != d.version && time.Since(d.sent[gate]) > 30*time.Second
+	if need {
+		if d.sent == nil {
+			d.sent = map[string]time.Time{}
+		}
+		d.sent[gate] = time.Now()
+	}
+	version, people := d.version, d.people
+	d.mu.Unlock()
+	if !need {
+		return
+	}
+	go d.sendRoster(context.Background(), school, gate, version, people)
+}
+
+func (d *downlink) sendRoster(ctx context.Context, school, gate string, version uint64, people []journal.Person) {
+	chunks := max(1, (len(people)+chunkPeople-1)/chunkPeople)
+	for i := range chunks {
+		part := people[i*chunkPeople : min(len(people), (i+1)*chunkPeople)]
+		m := wire.Roster{V: wire.Version, Kind: "snapshot", Version: version, Chunk: i + 1, Chunks: chunks, People: part}
+		if err := d.pub.Publish(ctx, wire.GateTopic(school, gate, wire.KindRoster), 1, false, wire.Encode(m)); err != nil {
+			d.log.Warn("roster not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
+			return
+		}
+	}
+	d.log.Info("roster sent", "gate", gate, "version", version, "people", len(people), "chunks", chunks)
+}
+
+// sendKeys publishes the key set retained for gate.
+func (d *downlink) sendKeys(ctx context.Context, gate string, k wire.Keys) error {
+	return d.pub.Publish(ctx, wire.GateTopic(d.school, gate, wire.KindKeys), 1, true, wire.Encode(k))
+}

@@ -1,0 +1,65 @@
+// Command campusd is the school server: it runs the MQTT broker the gates
+// connect to (embedded, or an external one with -broker), stores every entry
+// the gates send exactly once, acknowledges it after the commit, raises fever
+// alerts, keeps the gate registry, sends the roster and keys down, and serves
+// the school's web pages and API.
+//
+//	campusd [-state DIR] [-school ID] [-http ADDR] [-mqtt-listen ADDR | -broker URL]
+//	campusd gate add [-state DIR] [-school ID] [-print-password] GATE
+//
+// Exit codes: 0 clean stop, 1 failure, 2 bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var err error
+	if len(args) > 0 && args[0] == "gate" {
+		err = gateCmd(ctx, args[1:], stdout, stderr)
+	} else {
+		err = serve(ctx, args, stdout, stderr)
+	}
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return 0
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "campusd: %v\n", err)
+		return 1
+	}
+}
+
+// paths are the files in the state directory.
+type paths struct{ dir string }
+
+func (p paths) db() string       { return filepath.Join(p.dir, "campusd.db") }
+func (p paths) accounts() string { return filepath.Join(p.dir, "mqtt-accounts.json") }
+func (p paths) secret() string   { return filepath.Join(p.dir, "campusd-mqtt.secret") }
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	lvl := slog.LevelInfo
+	if verbose {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"campusgate/sync/broker"
+	"campusgate/sync/ingest"
+	"campusgate/sync/store"
+	"campusgate/sync/wire"
+)
+
+// serverUser is campusd's own MQTT user on its embedded broker.
+func serverUser(school string) string { return "campusd@" + school }
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("campusd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	state := fs.String("state", "/var/lib/campusgate-server", "state directory: database, MQTT accounts")
+	school := fs.String("school", "", "school id (required; the gates' configs carry the same)")
+	httpAddr := fs.String("http", "127.0.0.1:8090", "web pages and API")
+	mqttListen := fs.String("mqtt-listen", "127.0.0.1:1883", "the embedded broker's address (ignored with -broker)")
+	brokerURL := fs.String("broker", "", "use this MQTT broker instead of the embedded one (tcp://host:1883, ssl://host:8883)")
+	brokerUser := fs.String("broker-user", "", "with -broker: campusd's user (default campusd@SCHOOL)")
+	brokerPassFile := fs.String("broker-password-file", "", "with -broker: file holding campusd's password")
+	instance := fs.String("instance", "", "this instance's name when several campusd share a broker (default: host name)")
+	verbose := fs.Bool("v", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if err := wire.ValidID(*school); err != nil {
+		fmt.Fprintf(stderr, "campusd: -school: %v\n", err)
+		return errUsage
+	}
+	log := newLogger(stderr, *verbose)
+	p := paths{*state}
+	if err := os.MkdirAll(p.dir, 0o750); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	db, err := store.Open(ctx, p.db(), &store.Opts{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	// The broker: embedded (default) or external.
+	url, user, password := *brokerURL, *brokerUser, ""
+	if url == "" {
+		accounts := &broker.Accounts{}
+		if err := accounts.Load(p.accounts()); err != nil {
+			return err
+		}
+		password, err = serverSecret(p, accounts, *school)
+		if err != nil {
+			return err
+		}
+		b, err := broker.Start(ctx, broker.Opts{Listen: *mqttListen, Auth: accounts, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		go reloadAccounts(ctx, accounts, p.accounts(), log)
+		url, user = "tcp://"+b.Addr(), serverUser(*school)
+		fmt.Fprintf(stdout, "campusd %s: MQTT broker on %s\n", *school, b.Addr())
+	} else {
+		if user == "" {
+			user = serverUser(*school)
+		}
+		if *brokerPassFile != "" {
+			b, err := os.ReadFile(*brokerPassFile)
+			if err != nil {
+				return fmt.Errorf("-broker-password-file: %w", err)
+			}
+			password = strings.TrimSpace(string(b))
+		}
+	}
+
+	if *instance == "" {
+		*instance, _ = os.Hostname()
+	}
+	hub := newHub()
+	pub := &lazyPublisher{}
+	dl := &downlink{pub: pub, log: log, school: *school}
+	in, err := ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log,
+		OnAlert: func(school string, a wire.Alert) {
+			hub.alert(school, a)
+			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "person", a.PersonID, "body_c", a.BodyC)
+		},
+		OnTelemetry: dl.telemetry,
+	})
+	if err != nil {
+		return err
+	}
+	ingCtx, stopIngest := context.WithCancel(ctx)
+	ingDone := make(chan struct{})
+	go func() { defer close(ingDone); _ = in.Run(ingCtx) }()
+	client, err := ingest.Dial(ctx, ingest.ClientOpts{Broker: url, ClientID: clientID(user, *instance), Username: user, Password: password, Logger: log}, in.Handle)
+	if err != nil {
+		stopIngest()
+		<-ingDone
+		return err
+	}
+	pub.set(client)
+
+	api := &api{db: db, in: in, hub: hub, school: *school, connected: client.Connected}
+	srv := &http.Server{Handler: api.routes(), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		client.Close()
+		stopIngest()
+		<-ingDone
+		return fmt.Errorf("http: %w", err)
+	}
+	fmt.Fprintf(stdout, "campusd %s: web console on http://%s/ (database %s)\n", *school, ln.Addr(), p.db())
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+	}
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shut)
+	client.Close()
+	stopIngest() // stores what is queued, then returns
+	<-ingDone
+	log.Info("campusd stopped", "stats", fmt.Sprintf("%+v", in.Stats()))
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// clientID is unique per instance: with the embedded broker's rules a
+// server account may use any client id, and two instances must not share one.
+func clientID(user, instance string) string {
+	id := user + "-" + instance
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	return id
+}
+
+// serverSecret returns campusd's own password on the embedded broker, made
+// on first start and kept in the state directory.
+func serverSecret(p paths, accounts *broker.Accounts, school string) (string, error) {
+	b, err := os.ReadFile(p.secret())
+	if err == nil {
+		pw := strings.TrimSpace(string(b))
+		if _, ok := accounts.Authenticate(serverUser(school), pw); ok {
+			return pw, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	pw := broker.NewPassword()
+	if err := accounts.Add(serverUser(school), pw, broker.Account{Role: broker.RoleServer}); err != nil {
+		return "", err
+	}
+	if err := accounts.Save(p.accounts()); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(p.secret(), []byte(pw+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+// lazyPublisher lets ingest start before the MQTT client exists.
+type lazyPublisher struct {
+	c atomic.Pointer[ingest.Client]
+}
+
+func (p *lazyPublisher) set(c *ingest.Client) { p.c.Store(c) }
+
+func (p *lazyPublisher) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
+	c := p.c.Load()
+	if c == nil {
+		return errors.New("not connected to the broker yet")
+	}
+	return c.Publish(ctx, topic, qos, retained, payload)
+}
+
+// gateCmd provisions a gate's MQTT account.
+func gateCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		fmt.Fprintln(stderr, "usage: campusd gate add [-state DIR] -school ID [-print-password] GATE")
+		return errUsage
+	}
+	fs := flag.NewFlagSet("campusd gate add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	state := fs.String("state", "/var/lib/campusgate-server", "state directory")
+	school := fs.String("school", "", "school id (required)")
+	printOnly := fs.Bool("print-password", false, "print only the password (for scripts)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "campusd gate add: give one gate id")
+		return errUsage
+	}
+	gate := fs.Arg(0)
+	if err := wire.ValidGateID(gate); err != nil {
+		return err
+	}
+	if err := wire.ValidID(*school); err != nil {
+		return fmt.Errorf("-school: %w", err)
+	}
+	p := paths{*state}
+	if err := os.MkdirAll(p.dir, 0o750); err != nil {
+		return err
+	}
+	accounts := &broker.Accounts{}
+	if err := accounts.Load(p.accounts()); err != nil {
+		return err
+	}
+	pw := broker.NewPassword()
+	if err := accounts.Add(gate, pw, broker.Account{Role: broker.RoleGate, School: *school, Gate: gate}); err != nil {
+		return err
+	}
+	if err := accounts.Save(p.accounts()); err != nil {
+		return err
+	}
+	if *printOnly {
+		fmt.Fprintln(stdout, pw)
+		return nil
+	}
+	fmt.Fprintf(stdout, `gate %s added (a running campusd picks it up within seconds). In the gate's gated.toml:
+
+gate_id   = %q
+school_id = %q
+
+[sync]
+broker        = "tcp://SCHOOL-SERVER:1883"
+password_file = "/etc/campusgate/mqtt-password"   # this file holds: %s
+`, gate, gate, *school, pw)
+	return nil
+}
+
+// reloadAccounts rereads the accounts file when it changes, so a gate added
+// with "campusd gate add" can connect without a restart.
+func reloadAccounts(ctx context.Context, a *broker.Accounts, path string, log *slog.Logger) {
+	var last time.Time
+	if fi, err := os.Stat(path); err == nil {
+		last = fi.ModTime()
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil || !fi.ModTime().After(last) {
+			continue
+		}
+		last = fi.ModTime()
+		if err := a.Load(path); err != nil {
+			log.Error("MQTT accounts not reloaded", "err", err)
+			continue
+		}
+		log.Info("MQTT accounts reloaded", "file", path)
+	}
+}
