@@ -23,11 +23,18 @@ type downlink struct {
 	log    *slog.Logger
 	school string
 
-	mu      sync.Mutex
-	keys    wire.Keys
-	version uint64
-	people  []journal.Person
-	sent    map[string]time.Time // gate → when a snapshot was last sent
+	mu       sync.Mutex
+	keys     *wire.Keys // nil: the school's keys are not managed here
+	keysSent map[string]bool
+	version  uint64
+	people   []journal.Person
+	sent     map[string]time.Time // gate → when a snapshot was last sent
+}
+
+func (d *downlink) setKeys(k wire.Keys) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.keys, d.keysSent = &k, map[string]bool{}
 }
 
 // chunkPeople keeps a roster message well under wire.MaxMessage: a person is
@@ -53,11 +60,24 @@ func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 		d.sent[gate] = time.Now()
 	}
 	version, people := d.version, d.people
-	d.mu.Unlock()
-	if !need {
-		return
+	var keys *wire.Keys
+	if d.keys != nil && !d.keysSent[gate] {
+		keys, d.keysSent[gate] = d.keys, true
 	}
-	go d.sendRoster(context.Background(), school, gate, version, people)
+	d.mu.Unlock()
+	if keys != nil {
+		go func() {
+			if err := d.sendKeys(context.Background(), gate, *keys); err != nil {
+				d.log.Warn("keys not sent", "gate", gate, "err", err)
+				d.mu.Lock()
+				delete(d.keysSent, gate)
+				d.mu.Unlock()
+			}
+		}()
+	}
+	if need {
+		go d.sendRoster(context.Background(), school, gate, version, people)
+	}
 }
 
 func (d *downlink) sendRoster(ctx context.Context, school, gate string, version uint64, people []journal.Person) {

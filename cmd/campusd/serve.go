@@ -1,7 +1,10 @@
 package main
 
 import (
+	"campusgate/gate/journal"
+	"campusgate/gate/pass"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,6 +38,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	brokerUser := fs.String("broker-user", "", "with -broker: campusd's user (default campusd@SCHOOL)")
 	brokerPassFile := fs.String("broker-password-file", "", "with -broker: file holding campusd's password")
 	instance := fs.String("instance", "", "this instance's name when several campusd share a broker (default: host name)")
+	rosterFile := fs.String("roster", "", "the school's roster, a JSON array of people (id, name, role, grade, class, card_id, health, health_date), sent to every gate")
+	keysDir := fs.String("keys", "", "directory of the school's pass-signing public keys (*.pub), sent to every gate")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -91,6 +97,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hub := newHub()
 	pub := &lazyPublisher{}
 	dl := &downlink{pub: pub, log: log, school: *school}
+	if *rosterFile != "" {
+		version, people, err := loadRoster(*rosterFile)
+		if err != nil {
+			return err
+		}
+		dl.setRoster(version, people)
+		log.Info("roster loaded", "people", len(people), "version", version)
+	}
+	if *keysDir != "" {
+		k, err := loadKeys(*keysDir)
+		if err != nil {
+			return err
+		}
+		dl.setKeys(k)
+	}
 	in, err := ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log,
 		OnAlert: func(school string, a wire.Alert) {
 			hub.alert(school, a)
@@ -274,4 +295,46 @@ func reloadAccounts(ctx context.Context, a *broker.Accounts, path string, log *s
 		}
 		log.Info("MQTT accounts reloaded", "file", path)
 	}
+}
+
+// loadRoster reads a JSON roster; its version is the file's modification time
+// in seconds, so editing the file (and restarting) sends every gate the new
+// one and an old copy is never taken for newer.
+func loadRoster(path string) (uint64, []journal.Person, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, nil, fmt.Errorf("-roster: %w", err)
+	}
+	var people []journal.Person
+	if err := json.Unmarshal(b, &people); err != nil {
+		return 0, nil, fmt.Errorf("-roster %s: %w", path, err)
+	}
+	seen := map[string]bool{}
+	for i, p := range people {
+		if p.ID == "" || seen[p.ID] {
+			return 0, nil, fmt.Errorf("-roster %s: person %d: empty or repeated id %q", path, i+1, p.ID)
+		}
+		seen[p.ID] = true
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	return uint64(fi.ModTime().Unix()), people, nil
+}
+
+func loadKeys(dir string) (wire.Keys, error) {
+	k := wire.Keys{V: wire.Version}
+	files, err := filepath.Glob(filepath.Join(dir, "*.pub"))
+	if err != nil || len(files) == 0 {
+		return k, fmt.Errorf("-keys %s: no *.pub files", dir)
+	}
+	for _, f := range files {
+		pub, kid, err := pass.LoadPublicKey(f)
+		if err != nil {
+			return k, fmt.Errorf("-keys: %w", err)
+		}
+		k.Keys = append(k.Keys, wire.Key{KID: kid, Public: pub})
+	}
+	return k, nil
 }

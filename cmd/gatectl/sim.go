@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	demoschool "campusgate/cmd/internal/demo"
 	"campusgate/gate/pass"
 )
 
@@ -78,7 +79,13 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	}
 	abs, _ := filepath.Abs(*state)
 	keyPath := filepath.Join(abs, "demo-school.key")
-	if err := ensureDemoKey(keyPath); err != nil {
+	keysDir, err := ensureDemoKey(keyPath, filepath.Join(abs, "keys"))
+	if err != nil {
+		return err
+	}
+	rosterPath := filepath.Join(abs, "roster.json")
+	roster, _ := json.MarshalIndent(demoschool.People(time.Now()), "", "  ")
+	if err := os.WriteFile(rosterPath, roster, 0o600); err != nil {
 		return err
 	}
 
@@ -165,7 +172,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 			setups = append(setups, gateSetup{cfg, console, dir})
 		}
 		if err := start("campusd", "web console on", bin["campusd"], "-state", abs, "-school", *school,
-			"-http", *httpAddr, "-mqtt-listen", *mqttAddr); err != nil {
+			"-http", *httpAddr, "-mqtt-listen", *mqttAddr, "-roster", rosterPath, "-keys", keysDir); err != nil {
 			return err
 		}
 		for i, g := range gateNames[:*n] {
@@ -259,15 +266,31 @@ password_file = %q
 	return cfg, console, nil
 }
 
-func ensureDemoKey(path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return nil
+// ensureDemoKey makes the demo school's signing key if it is missing, and
+// its public key in keysDir for campusd to send to the gates.
+func ensureDemoKey(path, keysDir string) (string, error) {
+	priv, kid, err := pass.LoadPrivateKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		var pub ed25519.PublicKey
+		if pub, priv, err = ed25519.GenerateKey(nil); err != nil {
+			return "", err
+		}
+		kid = pass.KeyID(pub)
+		err = pass.SavePrivateKey(path, priv, kid)
 	}
-	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
-		return err
+		return "", fmt.Errorf("demo school key: %w", err)
 	}
-	return pass.SavePrivateKey(path, priv, pass.KeyID(pub))
+	if err := os.MkdirAll(keysDir, 0o750); err != nil {
+		return "", err
+	}
+	pubPath := filepath.Join(keysDir, kid+".pub")
+	if _, err := os.Stat(pubPath); errors.Is(err, fs.ErrNotExist) {
+		if err := pass.SavePublicKey(pubPath, priv.Public().(ed25519.PublicKey), kid); err != nil {
+			return "", err
+		}
+	}
+	return keysDir, nil
 }
 
 // siblingBinaries finds the named commands beside this gatectl (make run

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"campusgate/cmd/internal/demo"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -16,15 +17,6 @@ import (
 	"campusgate/gate/journal"
 	"campusgate/gate/pass"
 )
-
-// demoPeople is the simulated school's roster.
-var demoPeople = []journal.Person{
-	{ID: "P20260101", Name: "王小明", Role: "pupil", Grade: "1", Class: "1-2", CardID: "C0101"},
-	{ID: "P20260102", Name: "李华", Role: "pupil", Grade: "1", Class: "1-2", CardID: "C0102"},
-	{ID: "P20260215", Name: "张梓涵", Role: "pupil", Grade: "2", Class: "2-1", CardID: "C0215"},
-	{ID: "T0042", Name: "陈老师", Role: "staff", CardID: "C9042"},
-	{ID: "M0101", Name: "王妈妈", Role: "parent"},
-}
 
 // seedDemo gives a simulated gate a school key (kept beside the journal), the
 // demo roster with today's morning reports, and prints sample passes, so a
@@ -51,14 +43,7 @@ func seedDemo(j *journal.Journal, v *pass.Verifier, out io.Writer, cfg gate.Conf
 	if err := v.Keys.Add(kid, pub); err != nil {
 		return err
 	}
-	today := time.Now().Format(time.DateOnly)
-	people := make([]journal.Person, len(demoPeople))
-	copy(people, demoPeople)
-	for i := range people {
-		if people[i].Role == "pupil" {
-			people[i].Health, people[i].HealthDate = "green", today
-		}
-	}
+	people := demo.People(time.Now())
 	ver, err := j.RosterVersion()
 	if err != nil {
 		return err
