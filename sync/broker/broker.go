@@ -73,7 +73,7 @@ func Start(_ context.Context, o Opts) (*Broker, error) {
 	// only its warnings.
 	mlog := slog.New(levelFloor{o.Logger.Handler(), slog.LevelWarn})
 	srv := mqtt.New(&mqtt.Options{Logger: mlog, InlineClient: false})
-	hook := &aclHook{auth: o.Auth, log: o.Logger, accounts: map[string]Account{}, warned: map[string]time.Time{}}
+	hook := &aclHook{auth: o.Auth, log: o.Logger, accounts: map[*mqtt.Client]Account{}, warned: map[string]time.Time{}}
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -106,7 +106,7 @@ type aclHook struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
-	accounts map[string]Account // client id → account
+	accounts map[*mqtt.Client]Account // by connection, not client id: a takeover's old connection leaves after the new one arrives
 	warned   map[string]time.Time
 
 	authFail, pubDenied, subDenied atomic.Int64
@@ -138,20 +138,20 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 		return false
 	}
 	h.mu.Lock()
-	h.accounts[cl.ID] = acc
+	h.accounts[cl] = acc
 	h.mu.Unlock()
 	return true
 }
 
 func (h *aclHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.mu.Lock()
-	delete(h.accounts, cl.ID)
+	delete(h.accounts, cl)
 	h.mu.Unlock()
 }
 
 func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	h.mu.Lock()
-	acc, ok := h.accounts[cl.ID]
+	acc, ok := h.accounts[cl]
 	h.mu.Unlock()
 	if !ok {
 		return false // a client on its way out: nothing to report
