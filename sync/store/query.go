@@ -259,3 +259,15 @@ func (db *DB) CountDay(ctx context.Context, day string) (DayCount, error) {
 	}
 	return c, nil
 }
+
+// Check runs SQLite's integrity check.
+func (db *DB) Check(ctx context.Context) error {
+	var res string
+	if err := db.r.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
+		return fmt.Errorf("store: integrity check: %w", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("store: integrity check: %s", res)
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/gatelink"
+	"campusgate/sync/store"
+)
+
+var campusdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "campusd-test")
+	if err != nil {
+		panic(err)
+	}
+	campusdBin = filepath.Join(dir, "campusd")
+	if out, err := exec.Command("go", "build", "-o", campusdBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building campusd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startCampusd runs the real binary and waits for its web console line.
+func startCampusd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(campusdBin, args...)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = nil
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	up := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := false
+		for sc.Scan() {
+			if !once && strings.Contains(sc.Text(), "web console on") {
+				once = true
+				close(up)
+			}
+		}
+	}()
+	select {
+	case <-up:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("campusd did not start")
+	}
+	return cmd
+}
+
+// TestKill9DuringIngest kills campusd with SIGKILL again and again while a
+// gate drains its backlog into it: in the end every entry is on the server
+// exactly once and the gate's outbox is empty.
+func TestKill9DuringIngest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	state := t.TempDir()
+	var out, errb syncBuffer
+	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, &out, &errb); code != 0 {
+		t.Fatalf("gate add: %s", errb.String())
+	}
+	password := strings.TrimSpace(out.String())
+	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	args := []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}
+
+	const n = 10_000
+	jdir := t.TempDir()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "campusd-kill9-"); err == nil {
+			jdir = d
+			t.Cleanup(func() { os.RemoveAll(d) })
+		}
+	}
+	j, err := journal.Open(filepath.Join(jdir, "j.db"), &journal.Opts{GateID: "north-1", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for i := range n {
+		e := journal.Entry{Time: time.Now(), PersonID: fmt.Sprint("P", i%300), Role: "pupil", Decision: "admit", Reason: "ok", Kind: "entry", BodyC: 36.5}
+		if err := j.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cmd := startCampusd(t, args...)
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	dial, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: password, KeepAlive: time.Second})
+	l, err := gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler),
+		Batch: 10, Window: 2, AckTimeout: time.Second, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, lcancel := context.WithCancel(context.Background())
+	ldone := make(chan struct{})
+	go func() { defer close(ldone); _ = l.Run(lctx) }()
+	defer func() { lcancel(); <-ldone }()
+
+	kills := 0
+	for kills < 5 {
+		time.Sleep(time.Duration(150+rand.IntN(400)) * time.Millisecond)
+		if b, _ := j.Backlog(); b == 0 {
+			break
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		kills++
+		cmd = startCampusd(t, args...)
+	}
+	eventually(t, "backlog drained after the kills", func() bool { b, _ := j.Backlog(); return b == 0 })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+
+	db, err := store.Open(context.Background(), filepath.Join(state, "campusd.db"), &store.Opts{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	es, err := db.Entries(context.Background(), store.Query{Gate: "north-1", Limit: 10_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{}
+	for _, e := range es {
+		if seen[e.Seq] {
+			t.Fatalf("seq %d stored twice", e.Seq)
+		}
+		seen[e.Seq] = true
+	}
+	if len(es) != n {
+		t.Fatalf("server holds %d entries, want %d (killed %d times)", len(es), n, kills)
+	}
+	if gaps, _ := db.Gaps(context.Background(), "north-1"); len(gaps) != 0 {
+		t.Fatalf("gaps %v", gaps)
+	}
+	if err := db.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := l.Stats()
+	t.Logf("campusd killed %d times during the drain; %d entries stored once each; the gate connected %d times and published %d+%d entry messages", kills, len(es), st.Connects, st.Sent, st.Resent)
+}
