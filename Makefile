@@ -28,8 +28,8 @@ vet:
 
 # The tests that the race detector makes too slow (they skip under -race) run once more without it.
 unit:
+	$(GO) test -count=1 -run 'TestSeventyThousand' ./sync/ingest
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run 'TestSeventyThousand' ./sync/...
 
 # bench prints every figure; a benchmark named X/baseline is printed next to its sibling X/ours (and any other
 # X/... variant), each as the median of BENCHCOUNT runs: fsync times on a VM drift from one second to the next.

@@ -4,12 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"campusgate/gate/journal"
+	"campusgate/sync/ingest"
+	"campusgate/sync/store"
 	"campusgate/sync/wire"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -103,4 +109,125 @@ ack_timeout = "2s"
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestKill9DuringDrain kills gated with SIGKILL again and again while it
+// drains a backlog into a real ingest and SQLite store: every entry ends up
+// stored exactly once and the journal's outbox empty.
+func TestKill9DuringDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	srv := mqtt.New(&mqtt.Options{Logger: quiet})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "campusd.db"), &store.Opts{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pub := &clientPub{}
+	in, err := ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = in.Run(ctx) }()
+	cl, err := ingest.Dial(ctx, ingest.ClientOpts{Broker: "tcp://" + l.Address(), ClientID: "campusd-test", Logger: quiet}, in.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pub.c.Store(cl)
+
+	dir := t.TempDir()
+	jpath := filepath.Join(dir, "j.db")
+	j, err := journal.Open(jpath, &journal.Opts{GateID: "north-1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4000
+	for i := range n {
+		e := journal.Entry{Time: time.Now(), PersonID: fmt.Sprint("P", i%300), Role: "pupil", Decision: "admit", Reason: "ok", Kind: "entry", BodyC: 36.5}
+		if err := j.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	cfg := filepath.Join(dir, "gated.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+gate_id = "north-1"
+school_id = "hz-001"
+journal = %q
+[sync]
+broker = "tcp://%s"
+password = "not-checked-here"
+batch = 10
+window = 2
+ack_timeout = "1s"
+keepalive = "1s"
+`, jpath, l.Address())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kills := 0
+	for ; kills < 5; kills++ {
+		p := startGatedArgs(t, "-simulate", "-config", cfg)
+		time.Sleep(time.Duration(200+rand.IntN(300)) * time.Millisecond)
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	}
+	p := startGatedArgs(t, "-simulate", "-config", cfg)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		es, err := db.Entries(ctx, store.Query{Gate: "north-1", Limit: 10_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server holds %d of %d entries\n%s", len(es), n, p.out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The acks reach the journal too: stop gated cleanly and look.
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Wait()
+	j, err = journal.Open(jpath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := j.Check(); err != nil {
+		t.Fatal(err)
+	}
+	st := in.Stats()
+	if st.Inserted != n {
+		t.Fatalf("inserted %d, want %d (duplicates %d)", st.Inserted, n, st.Duplicates)
+	}
+	if gaps, _ := db.Gaps(ctx, "north-1"); len(gaps) != 0 {
+		t.Fatalf("gaps %v", gaps)
+	}
+	t.Logf("gated killed %d times during the drain; %d stored once, %d duplicates dropped by the server", kills, st.Inserted, st.Duplicates)
+}
+
+type clientPub struct{ c atomic.Pointer[ingest.Client] }
+
+func (p *clientPub) Publish(ctx context.Context, topic string, qos byte, retained bool, b []byte) error {
+	c := p.c.Load()
+	if c == nil {
+		return fmt.Errorf("not connected yet")
+	}
+	return c.Publish(ctx, topic, qos, retained, b)
 }
