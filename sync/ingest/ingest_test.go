@@ -82,7 +82,7 @@ func (s *memStore) GateTelemetry(_ context.Context, _, gate string, t wire.Telem
 
 func (s *memStore) n() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.entries) }
 
-func startBroker(t *testing.T) string {
+func startBroker(t testing.TB) string {
 	t.Helper()
 	srv := mqtt.New(&mqtt.Options{Logger: quiet})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
@@ -108,14 +108,23 @@ type rig struct {
 
 func startServer(t *testing.T, addr string, store *memStore) *rig {
 	t.Helper()
+	return startServerOpts(t, addr, store, nil)
+}
+
+// startServerOpts is startServer with an extra alert handler.
+func startServerOpts(t testing.TB, addr string, store *memStore, onAlert func(string, wire.Alert)) *rig {
+	t.Helper()
 	r := &rig{addr: addr, store: store}
 	ctx, cancel := context.WithCancel(context.Background())
 	var err error
 	pub := &lazyPub{}
-	r.in, err = New(Opts{Store: store, Publisher: pub, Logger: quiet, OnAlert: func(_ string, a wire.Alert) {
+	r.in, err = New(Opts{Store: store, Publisher: pub, Logger: quiet, OnAlert: func(school string, a wire.Alert) {
 		r.mu.Lock()
 		r.raised = append(r.raised, a)
 		r.mu.Unlock()
+		if onAlert != nil {
+			onAlert(school, a)
+		}
 	}})
 	if err != nil {
 		t.Fatal(err)
