@@ -109,6 +109,7 @@ type SyncConfig struct {
 	Window         int      `toml:"window"`          // messages awaiting the server's ack
 	AckTimeout     Duration `toml:"ack_timeout"`     // resend after this
 	TelemetryEvery Duration `toml:"telemetry_every"` //
+	CommandKey     string   `toml:"command_key"`     // the school server's command public key (PEM); "" = commands refused
 }
 
 // IdentityConfig is the identity step.

@@ -778,6 +778,33 @@ func (f *Flow) Guard(ctx context.Context, a GuardAction) error {
 	}
 }
 
+// RemoteOpen lets one person through on the school's order (a signed command
+// the caller has checked): recorded first, with who ordered it and why, then
+// one pulse of the gate. Not while someone waits for the guard at the gate.
+func (f *Flow) RemoteOpen(by, reason string) error {
+	if strings.TrimSpace(by) == "" || strings.TrimSpace(reason) == "" {
+		return errors.New("gate: a remote opening needs who ordered it and why")
+	}
+	f.mu.Lock()
+	busy := f.referred
+	f.mu.Unlock()
+	if busy {
+		return errors.New("gate: someone is waiting for the guard; the guard decides")
+	}
+	e := &journal.Entry{Time: f.clock.Now(), ClockSynced: f.opts.ClockSynced(), MonoNS: int64(f.opts.Uptime()),
+		Kind: "remote", Decision: "admit", Reason: string(ReasonRemoteOpen), Guard: &journal.GuardAction{ID: by, Reason: reason}}
+	if err := f.store.Append(e); err != nil {
+		return fmt.Errorf("gate: record remote opening: %w", err)
+	}
+	if err := f.dev.Gate.Open(0); err != nil {
+		return fmt.Errorf("gate: remote opening: %w", err)
+	}
+	f.show(indicator.Pass)
+	f.emit(Event{State: StateAdmitted, Decision: "admit", Reason: ReasonRemoteOpen, Seq: e.Seq, Message: ReasonRemoteOpen.Message()})
+	f.log.Warn("opened by the school", "by", by, "reason", reason, "seq", e.Seq)
+	return nil
+}
+
 func (f *Flow) emergencyAction(a GuardAction) error {
 	now := f.clock.Now()
 	e := &journal.Entry{Time: now, ClockSynced: f.opts.ClockSynced(), MonoNS: int64(f.opts.Uptime()),

@@ -469,3 +469,18 @@ func TestEmergency(t *testing.T) {
 		t.Fatalf("journal %+v", l)
 	}
 }
+
+func TestRemoteOpen(t *testing.T) {
+	r := newRig(t, testConfig(), nil)
+	r.waitFor(StateReady)
+	if err := r.flow.RemoteOpen("", "x"); err == nil {
+		t.Fatal("remote opening without who accepted")
+	}
+	if err := r.flow.RemoteOpen("admin-1", "救护车进校 ambulance"); err != nil {
+		t.Fatal(err)
+	}
+	e := r.lastEntry()
+	if e.Kind != "remote" || e.Reason != "remote_open" || e.Guard == nil || e.Guard.ID != "admin-1" || r.gate.count() != 1 {
+		t.Fatalf("entry %+v, opens %d", e, r.gate.count())
+	}
+}

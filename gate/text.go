@@ -72,6 +72,7 @@ const (
 	ReasonGuardDeny       Reason = "guard_deny"
 	ReasonEmergencyOpen   Reason = "emergency_open"
 	ReasonEmergencyClose  Reason = "emergency_close"
+	ReasonRemoteOpen      Reason = "remote_open" // opened by a signed command from the school server
 )
 
 var reasonText = map[Reason]Text{
@@ -92,6 +93,7 @@ var reasonText = map[Reason]Text{
 	ReasonGuardDeny:       {"门卫拒绝通行", "Refused by the guard"},
 	ReasonEmergencyOpen:   {"紧急开启", "Emergency open"},
 	ReasonEmergencyClose:  {"紧急开启结束", "Emergency open ended"},
+	ReasonRemoteOpen:      {"学校远程开门，请通行", "Opened by the school: please go in"},
 	"malformed":           {"无法识别的码，请重新扫码", "Code not recognised: please scan again"},
 	"unknown_key":         {"非本校签发的通行码", "Pass not issued by this school"},
 	"bad_signature":       {"通行码无效", "Pass not valid"},

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +23,9 @@ import (
 // head teachers, accounts) arrives with the console issue; until then this is
 // a read-only overview page and JSON API, on loopback by default.
 type api struct {
+	pub       publisher
+	cmdKey    ed25519.PrivateKey
+	cmdKID    string
 	db        *store.DB
 	in        *ingest.Ingest
 	hub       *hub
@@ -42,6 +48,7 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /api/alerts/stream", a.stream)
 	mux.HandleFunc("GET /api/stats", a.stats)
 	mux.HandleFunc("GET /api/gaps", a.gaps)
+	mux.HandleFunc("POST /api/gates/{gate}/cmd", a.command)
 	return http.NewCrossOriginProtection().Handler(mux)
 }
 
@@ -210,4 +217,44 @@ func (h *hub) alert(_ string, a wire.Alert) {
 		default: // a stalled browser misses an alert rather than stalling ingest; the page reloads the list
 		}
 	}
+}
+
+// command signs a command for one gate and sends it. Until the school console
+// has accounts (the console issue) it is taken only from this machine.
+func (a *api) command(w http.ResponseWriter, r *http.Request) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		fail(w, http.StatusForbidden, fmt.Errorf("commands are taken only from the server itself until the console has accounts"))
+		return
+	}
+	gate := r.PathValue("gate")
+	if err := wire.ValidGateID(gate); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	var req struct {
+		Kind   wire.CmdKind `json:"kind"`
+		By     string       `json:"by"`
+		Reason string       `json:"reason"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	if (req.Kind != wire.CmdOpen && req.Kind != wire.CmdResync) || strings.TrimSpace(req.By) == "" || strings.TrimSpace(req.Reason) == "" {
+		fail(w, http.StatusBadRequest, fmt.Errorf(`want {"kind": "open"|"resync", "by": "...", "reason": "..."}`))
+		return
+	}
+	now := time.Now()
+	signed, err := wire.SignCmd(a.cmdKey, a.cmdKID, wire.CmdClaims{Kind: req.Kind, School: a.school, Gate: gate,
+		IssuedAt: now, Expiry: now.Add(2 * time.Minute), By: req.By, Reason: req.Reason})
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	if err := a.pub.Publish(r.Context(), wire.GateTopic(a.school, gate, wire.KindCmd), 1, false, wire.Encode(wire.Cmd{V: wire.Version, Signed: signed})); err != nil {
+		fail(w, http.StatusBadGateway, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"sent": true, "expires": now.Add(2 * time.Minute)})
 }

@@ -55,6 +55,11 @@ type paths struct{ dir string }
 func (p paths) db() string       { return filepath.Join(p.dir, "campusd.db") }
 func (p paths) accounts() string { return filepath.Join(p.dir, "mqtt-accounts.json") }
 func (p paths) secret() string   { return filepath.Join(p.dir, "campusd-mqtt.secret") }
+func (p paths) cmdKey() string   { return filepath.Join(p.dir, "command.key") }
+
+// CommandPub is where campusd keeps the public half of its command key, for
+// the gates' sync.command_key.
+func (p paths) CommandPub() string { return filepath.Join(p.dir, "command.pub") }
 
 func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	lvl := slog.LevelInfo

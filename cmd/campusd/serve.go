@@ -4,6 +4,7 @@ import (
 	"campusgate/gate/journal"
 	"campusgate/gate/pass"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -133,7 +134,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	pub.set(client)
 
-	api := &api{db: db, in: in, hub: hub, school: *school, connected: client.Connected}
+	cmdPriv, cmdKID, err := commandKey(p)
+	if err != nil {
+		client.Close()
+		stopIngest()
+		<-ingDone
+		return err
+	}
+	api := &api{db: db, in: in, hub: hub, school: *school, connected: client.Connected, pub: pub, cmdKey: cmdPriv, cmdKID: cmdKID}
 	srv := &http.Server{Handler: api.routes(), ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
@@ -242,6 +250,9 @@ func gateCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(p.dir, 0o750); err != nil {
 		return err
 	}
+	if _, _, err := commandKey(p); err != nil {
+		return err
+	}
 	accounts := &broker.Accounts{}
 	if err := accounts.Load(p.accounts()); err != nil {
 		return err
@@ -265,7 +276,8 @@ school_id = %q
 [sync]
 broker        = "tcp://SCHOOL-SERVER:1883"
 password_file = "/etc/campusgate/mqtt-password"   # this file holds: %s
-`, gate, gate, *school, pw)
+command_key   = "/etc/campusgate/command.pub"     # a copy of %s
+`, gate, gate, *school, pw, p.CommandPub())
 	return nil
 }
 
@@ -337,4 +349,28 @@ func loadKeys(dir string) (wire.Keys, error) {
 		k.Keys = append(k.Keys, wire.Key{KID: kid, Public: pub})
 	}
 	return k, nil
+}
+
+// commandKey loads campusd's command signing key, making it (and its public
+// half for the gates) on first use.
+func commandKey(p paths) (ed25519.PrivateKey, string, error) {
+	priv, kid, err := pass.LoadPrivateKey(p.cmdKey())
+	if errors.Is(err, os.ErrNotExist) {
+		var pub ed25519.PublicKey
+		if pub, priv, err = ed25519.GenerateKey(nil); err != nil {
+			return nil, "", err
+		}
+		kid = "cmd-" + pass.KeyID(pub)
+		if err := pass.SavePrivateKey(p.cmdKey(), priv, kid); err != nil {
+			return nil, "", err
+		}
+	} else if err != nil {
+		return nil, "", fmt.Errorf("command key: %w", err)
+	}
+	if _, err := os.Stat(p.CommandPub()); errors.Is(err, os.ErrNotExist) {
+		if err := pass.SavePublicKey(p.CommandPub(), priv.Public().(ed25519.PublicKey), kid); err != nil {
+			return nil, "", err
+		}
+	}
+	return priv, kid, nil
 }

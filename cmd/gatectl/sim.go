@@ -64,6 +64,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	mqttAddr := fset.String("mqtt", "127.0.0.1:18830", "the embedded broker's address (not 1883, where a system mosquitto may listen)")
 	demo := fset.Duration("demo", 0, "present a random demo person at each gate this often (0: only when asked)")
 	school := fset.String("school", "demo", "school id")
+	consolePort := fset.Int("console-port", 8081, "the first gate's guard console port; the next gates take the following ones")
 	if err := parse(fset, args); err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 		var setups []gateSetup
 		for i, g := range gateNames[:*n] {
 			dir := filepath.Join(abs, "gates", g)
-			cfg, console, err := provisionGate(ctx, bin["campusd"], abs, dir, *school, g, *mqttAddr, 8081+i)
+			cfg, console, err := provisionGate(ctx, bin["campusd"], abs, dir, *school, g, *mqttAddr, *consolePort+i)
 			if err != nil {
 				return err
 			}
@@ -200,7 +201,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
   MQTT broker:     %s (embedded in campusd; per-gate passwords in the state directory)
 `, abs, *httpAddr, *mqttAddr)
 	for i, g := range gateNames[:*n] {
-		fmt.Fprintf(e.out, "  gate %-9s guard console http://127.0.0.1:%d/\n", g, 8081+i)
+		fmt.Fprintf(e.out, "  gate %-9s guard console http://127.0.0.1:%d/\n", g, *consolePort+i)
 	}
 	fmt.Fprintf(e.out, `
 Present a person (plain campus cards C0101 C0102 C0215 C9042 are allowed in the demo):
@@ -259,7 +260,8 @@ listen = %q
 [sync]
 broker        = "tcp://%s"
 password_file = %q
-`, gate, school, filepath.Join(dir, "journal.db"), console, mqttAddr, pwFile)
+command_key   = %q   # campusd's command key: remote open and re-sync, signed
+`, gate, school, filepath.Join(dir, "journal.db"), console, mqttAddr, pwFile, filepath.Join(state, "command.pub"))
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		return "", "", err
 	}
@@ -300,9 +302,13 @@ func siblingBinaries(names ...string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	dir := filepath.Dir(self)
+	if d := os.Getenv("CAMPUSGATE_BIN"); d != "" {
+		dir = d // tests, and installs that keep the binaries elsewhere
+	}
 	out := map[string]string{}
 	for _, n := range names {
-		p := filepath.Join(filepath.Dir(self), n)
+		p := filepath.Join(dir, n)
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s is not beside gatectl (%s): build them together with make build", n, p)
 		}

@@ -125,6 +125,9 @@ type daemon struct {
 	revoked  string
 	demo     time.Duration
 	demoKey  string
+
+	flow *gate.Flow     // set before the link runs (commands use it)
+	link *gatelink.Link // nil without [sync]
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -176,6 +179,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return errConfig{err}
 	}
+	d.flow, d.link = flow, link
 	var presenter console.Presenter
 	if d.simulate {
 		presenter = &simPresenter{box: hw.sim, flow: flow, cal: d.cfg.Temperature.Calibration}

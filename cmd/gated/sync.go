@@ -100,6 +100,15 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 	}
 	health := hw.health(j)
 	start := time.Now()
+	var cmds *wire.CmdVerifier
+	if sc.CommandKey != "" {
+		pub, kid, err := pass.LoadPublicKey(sc.CommandKey)
+		if err != nil {
+			return nil, errConfig{fmt.Errorf("sync.command_key: %w", err)}
+		}
+		cmds = &wire.CmdVerifier{Keys: map[string]ed25519.PublicKey{kid: pub}, School: d.cfg.SchoolID, Gate: d.cfg.GateID,
+			Started: start, Skew: time.Minute}
+	}
 	return gatelink.New(gatelink.Opts{
 		School: d.cfg.SchoolID, Gate: d.cfg.GateID, Dial: dial, Store: j, Version: version,
 		Batch: sc.Batch, Window: sc.Window, AckTimeout: sc.AckTimeout.Duration, TelemetryEvery: sc.TelemetryEvery.Duration,
@@ -120,9 +129,7 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 				d.log.Info("config from the school stored; it applies when gated restarts", "version", c.Version)
 				return nil
 			},
-			Command: func(wire.Cmd) error {
-				return errors.New("remote commands are not enabled on this gate yet")
-			},
+			Command: func(c wire.Cmd) error { return d.command(cmds, c) },
 			Telemetry: func() wire.Telemetry {
 				return wire.Telemetry{Devices: health(), Counters: cnt.get(), ClockSynced: gate.ClockSynced(),
 					UptimeS: int64(time.Since(start).Seconds())}
@@ -206,4 +213,34 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// command checks and runs a signed command from the school server; a refused
+// one is reported back as an alert, so the school sees that (and why) it did
+// not happen.
+func (d *daemon) command(v *wire.CmdVerifier, c wire.Cmd) error {
+	refuse := func(reason string, err error) error {
+		if d.link != nil {
+			d.link.CommandRefused(reason, err.Error())
+		}
+		return err
+	}
+	if v == nil {
+		return refuse("not_configured", errors.New("this gate has no sync.command_key: commands are refused"))
+	}
+	claims, err := v.Verify(c.Signed, time.Now())
+	if err != nil {
+		reason, _ := wire.IsCmdRefusal(err)
+		return refuse(reason, err)
+	}
+	switch claims.Kind {
+	case wire.CmdOpen:
+		if err := d.flow.RemoteOpen(claims.By, claims.Reason); err != nil {
+			return refuse("not_done", err)
+		}
+	case wire.CmdResync:
+		d.link.Resync()
+		d.log.Info("re-sync asked by the school", "by", claims.By)
+	}
+	return nil
 }

@@ -85,6 +85,7 @@ type Link struct {
 	clock clockwork.Clock
 
 	kick   chan struct{}
+	resync chan struct{}
 	alerts chan wire.Alert
 	down   chan downMsg
 
@@ -141,6 +142,7 @@ func New(o Opts) (*Link, error) {
 	return &Link{
 		o: o, log: o.Logger.With("gate", o.Gate), clock: o.Clock,
 		kick:   make(chan struct{}, 1),
+		resync: make(chan struct{}, 1),
 		alerts: make(chan wire.Alert, 64),
 		down:   make(chan downMsg, 1024),
 		chunks: map[uint64]*assembly{},
@@ -161,6 +163,20 @@ func (l *Link) Kick() {
 func (l *Link) Alert(e journal.Entry) {
 	l.raise(wire.Alert{V: wire.Version, Kind: wire.AlertFever, Gate: l.o.Gate, At: e.Time, Epoch: e.Epoch, Seq: e.Seq,
 		PersonID: e.PersonID, Role: e.Role, BodyC: e.BodyC, Readings: e.Readings})
+}
+
+// Resync makes the link send every unacknowledged entry again now, and
+// telemetry (the school asked, with a signed command). It never blocks.
+func (l *Link) Resync() {
+	select {
+	case l.resync <- struct{}{}:
+	default:
+	}
+}
+
+// CommandRefused reports a refused command to the school.
+func (l *Link) CommandRefused(reason, detail string) {
+	l.raise(wire.Alert{V: wire.Version, Kind: wire.AlertCommand, Gate: l.o.Gate, At: l.clock.Now(), Device: "cmd", Detail: reason + ": " + detail})
 }
 
 // DeviceAlert raises an alert about a device fault.
@@ -397,6 +413,11 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			publish(wire.KindAlert, 1, false, wire.Encode(a))
 			l.nalerts.Add(1)
 		case <-l.kick:
+		case <-l.resync:
+			clear(inflight)
+			clear(owner)
+			next = 0
+			l.sendTelemetry(publish)
 		case <-tele.Chan():
 			l.sendTelemetry(publish)
 			continue

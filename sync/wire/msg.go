@@ -48,8 +48,9 @@ type AlertKind string
 
 // Alert kinds.
 const (
-	AlertFever  AlertKind = "fever"  // a confirmed fever: the nurse and the isolation room
-	AlertDevice AlertKind = "device" // a sensor, scanner or journal fault at the gate
+	AlertFever   AlertKind = "fever"   // a confirmed fever: the nurse and the isolation room
+	AlertDevice  AlertKind = "device"  // a sensor, scanner or journal fault at the gate
+	AlertCommand AlertKind = "command" // a command the gate refused (bad signature, replay, ...): Detail says why
 )
 
 // Alert is raised at once, ahead of the entry backlog. A fever alert names the
@@ -337,7 +338,9 @@ func DecodeAlert(b []byte, gate string) (Alert, error) {
 		return m, bad("alert", "fever alert without epoch, seq and person")
 	case m.Kind == AlertDevice && m.Device == "":
 		return m, bad("alert", "device alert without a device")
-	case m.Kind != AlertFever && m.Kind != AlertDevice:
+	case m.Kind == AlertCommand && m.Detail == "":
+		return m, bad("alert", "command alert without the reason")
+	case m.Kind != AlertFever && m.Kind != AlertDevice && m.Kind != AlertCommand:
 		return m, bad("alert", "kind %q", m.Kind)
 	}
 	return m, nil

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"campusgate/gate/journal"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestSimUpEndToEnd is make run as a test: the real campusd and two real
+// simulated gateds started by gatectl sim up; people presented at both gates
+// reach the server; a signed remote-open command from the server opens a gate;
+// Ctrl-C stops everything cleanly.
+func TestSimUpEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the whole system")
+	}
+	bin := t.TempDir()
+	for _, c := range []string{"campusd", "gated", "gatectl"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, c), "campusgate/cmd/"+c).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", c, err, out)
+		}
+	}
+	state := t.TempDir()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mqttAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cp := freePort(t)
+	for freePort(t) == cp+1 { // the second gate's console takes the next port
+	}
+	cmd := exec.Command(filepath.Join(bin, "gatectl"), "sim", "up", "-state", state, "-gates", "2", "-http", httpAddr, "-mqtt", mqttAddr,
+		"-console-port", fmt.Sprint(cp))
+	cmd.Env = append(os.Environ(), "CAMPUSGATE_BIN="+bin)
+	var logs syncBuf
+	cmd.Stderr = &logs
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := false
+		for sc.Scan() {
+			logs.Write([]byte(sc.Text() + "\n"))
+			if !once && strings.Contains(sc.Text(), "campusgate is running") {
+				once = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("sim up did not come up:\n%s", logs.String())
+	}
+
+	present := func(gate, code string, temp float64) string {
+		t.Helper()
+		c := exec.Command(filepath.Join(bin, "gatectl"), "sim", "present", "-state", state, "-gate", gate, "-code", code, "-temp", fmt.Sprint(temp))
+		b, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("present %s at %s: %v\n%s\n%s", code, gate, err, b, logs.String())
+		}
+		return string(b)
+	}
+	if got := present("north-1", "C0101", 36.6); !strings.Contains(got, "admit (ok)") {
+		t.Fatalf("north-1: %s", got)
+	}
+	if got := present("south-1", "C0215", 38.4); !strings.Contains(got, "deny (fever)") {
+		t.Fatalf("south-1: %s", got)
+	}
+	entries := func() []journal.Entry {
+		resp, err := http.Get("http://" + httpAddr + "/api/entries")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var es []journal.Entry
+		_ = json.NewDecoder(resp.Body).Decode(&es)
+		return es
+	}
+	waitFor := func(what string, ok func([]journal.Entry) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok(entries()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("server never showed %s: %+v\n%s", what, entries(), logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("both people", func(es []journal.Entry) bool {
+		n := 0
+		for _, e := range es {
+			if e.PersonID == "P20260101" || (e.PersonID == "P20260215" && e.Reason == "fever") {
+				n++
+			}
+		}
+		return n == 2
+	})
+
+	// A signed remote opening, from the server to north-1.
+	resp, err := http.Post("http://"+httpAddr+"/api/gates/north-1/cmd", "application/json",
+		strings.NewReader(`{"kind": "open", "by": "admin-1", "reason": "救护车进校 ambulance"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("command: %s %s", resp.Status, body)
+	}
+	waitFor("the remote opening", func(es []journal.Entry) bool {
+		for _, e := range es {
+			if e.GateID == "north-1" && e.Reason == "remote_open" && e.Guard != nil && e.Guard.ID == "admin-1" {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Ctrl-C: everything stops, cleanly.
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sim up exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sim up did not stop\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "gated stopped") || !strings.Contains(logs.String(), "campusd stopped") {
+		t.Errorf("not everything stopped cleanly:\n%s", logs.String())
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
