@@ -429,16 +429,28 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 				return err
 			}
 		case m := <-l.down:
-			if m.kind == wire.KindAck {
-				a, err := wire.DecodeAck(m.payload)
-				if err != nil {
-					l.log.Warn("bad ack", "err", err)
-					l.bad.Add(1)
-					continue
+			// Acks that arrived together are applied in one journal commit
+			// (one fsync): under a backlog they come in bursts.
+			var acks []wire.Ack
+			for more := true; more; {
+				if m.kind == wire.KindAck {
+					if a, err := wire.DecodeAck(m.payload); err != nil {
+						l.log.Warn("bad ack", "err", err)
+						l.bad.Add(1)
+					} else {
+						acks = append(acks, a)
+					}
+				} else if l.apply(m) {
+					l.sendTelemetry(publish) // tells the server the versions now held
 				}
+				select {
+				case m = <-l.down:
+				default:
+					more = false
+				}
+			}
+			if a, ok := l.mergeAcks(acks, epoch); ok {
 				onAck(a)
-			} else if l.apply(m) {
-				l.sendTelemetry(publish) // tells the server the versions now held
 			}
 		}
 		// Alerts first: anything queued while the outbox filled goes now.
@@ -490,4 +502,21 @@ func (l *Link) sendTelemetry(publish func(wire.Kind, byte, bool, []byte)) {
 		t.Devices = map[string]string{}
 	}
 	publish(wire.KindTelemetry, 0, false, wire.Encode(t))
+}
+
+// mergeAcks folds the acks for epoch (this journal file) into one; acks for
+// another file are stale and only counted.
+func (l *Link) mergeAcks(acks []wire.Ack, epoch string) (wire.Ack, bool) {
+	out := wire.Ack{V: wire.Version, Epoch: epoch}
+	var seqs []uint64
+	for _, a := range acks {
+		if a.Epoch != epoch {
+			l.log.Warn("ack for another journal file ignored", "epoch", a.Epoch, "ours", epoch)
+			l.bad.Add(1)
+			continue
+		}
+		seqs = append(seqs, a.Seqs()...)
+	}
+	out.Ranges = wire.Ranges(seqs)
+	return out, len(seqs) > 0
 }
