@@ -157,3 +157,66 @@ func TestKill9DuringIngest(t *testing.T) {
 	st := l.Stats()
 	t.Logf("campusd killed %d times during the drain; %d entries stored once each; the gate connected %d times and published %d+%d entry messages", kills, len(es), st.Connects, st.Sent, st.Resent)
 }
+
+// TestBrokerDownWhileAdmitting: the school server (and its broker) is down
+// while a gate admits 1,000 people; when it returns, all 1,000 are stored,
+// each once.
+func TestBrokerDownWhileAdmitting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	state := t.TempDir()
+	var out, errb syncBuffer
+	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, &out, &errb); code != 0 {
+		t.Fatalf("gate add: %s", errb.String())
+	}
+	password := strings.TrimSpace(out.String())
+	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	args := []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}
+	cmd := startCampusd(t, args...)
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: "north-1", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	dial, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: password, KeepAlive: time.Second})
+	l, err := gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler),
+		AckTimeout: 2 * time.Second, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, lcancel := context.WithCancel(context.Background())
+	ldone := make(chan struct{})
+	go func() { defer close(ldone); _ = l.Run(lctx) }()
+	defer func() { lcancel(); <-ldone }()
+	eventually(t, "gate connected", func() bool { return l.Stats().Connected })
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	const n = 1000
+	for i := range n { // the gate goes on admitting, journal first
+		e := journal.Entry{Time: time.Now(), PersonID: fmt.Sprint("P", i), Role: "pupil", Decision: "admit", Reason: "ok", Kind: "entry", BodyC: 36.5}
+		if err := j.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+		l.Kick()
+	}
+	if b, _ := j.Backlog(); b != n {
+		t.Fatalf("backlog %d while the server is down, want %d", b, n)
+	}
+	cmd = startCampusd(t, args...)
+	eventually(t, "all 1,000 acknowledged after the server returned", func() bool { b, _ := j.Backlog(); return b == 0 })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	db, err := store.Open(context.Background(), filepath.Join(state, "campusd.db"), &store.Opts{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	es, _ := db.Entries(context.Background(), store.Query{Gate: "north-1", Limit: 10_000})
+	if len(es) != n {
+		t.Fatalf("server holds %d entries, want %d", len(es), n)
+	}
+}
