@@ -737,10 +737,11 @@ func (f *Flow) decide(e *journal.Entry, id *identity, decision string, reason Re
 		ev.State = StateDenied
 		f.show(indicator.Stop)
 	}
-	f.emit(ev)
+	// The alert goes before the event: the nurse's page must never lag the gate's.
 	if reason == ReasonFever && f.opts.Alerter != nil {
 		f.opts.Alerter.Alert(*e)
 	}
+	f.emit(ev)
 	if reason == ReasonFever {
 		f.log.Warn("fever", "person", e.PersonID, "body_c", e.BodyC, "seq", e.Seq)
 	}
