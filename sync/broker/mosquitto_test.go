@@ -37,8 +37,11 @@ func startMosquitto(t *testing.T) target {
 
 	// Passwords, as the README says to make them.
 	pw := filepath.Join(dir, "passwd")
-	for i, u := range [][2]string{{"north-1", gatePass}, {"south-1", south}, {"campusd@hz", serverPass}, {"district@hz", distPass}} {
-		args := []string{"-b", pw, u[0], u[1]}
+	for i, u := range testUsers {
+		if u.acc.Role == RoleGate && u.acc.School != "hz" {
+			continue // mosquitto's ACL is for one school
+		}
+		args := []string{"-b", pw, u.user, u.pass}
 		if i == 0 {
 			args = append([]string{"-c"}, args...)
 		}
@@ -51,7 +54,9 @@ func startMosquitto(t *testing.T) target {
 		t.Fatal(err)
 	}
 	acl := filepath.Join(dir, "acl")
-	if err := os.WriteFile(acl, []byte(strings.ReplaceAll(string(tmpl), "SCHOOL", "hz")), 0o600); err != nil {
+	// A second campusd instance gets its own user, as the README says.
+	text := strings.ReplaceAll(string(tmpl), "SCHOOL", "hz") + "\nuser campusd-2@hz\ntopic readwrite campusgate/v1/#\n"
+	if err := os.WriteFile(acl, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	conf, err := os.ReadFile(filepath.Join(deploy, "mosquitto.conf"))
@@ -65,7 +70,7 @@ func startMosquitto(t *testing.T) target {
 	addr := l.Addr().String()
 	l.Close()
 	_, port, _ := net.SplitHostPort(addr)
-	text := string(conf)
+	text = string(conf)
 	for old, repl := range map[string]string{
 		"/etc/mosquitto/campusgate.passwd": pw,
 		"/etc/mosquitto/campusgate.acl":    acl,
@@ -91,14 +96,37 @@ func startMosquitto(t *testing.T) target {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	running := make(chan []string, 1)
 	go func() {
+		var listens []string
+		sent := false
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			line := sc.Text()
 			if testing.Verbose() {
-				t.Log("mosquitto:", sc.Text())
+				t.Log("mosquitto:", line)
+			}
+			if _, sock, ok := strings.Cut(line, "Opening "); ok && !sent {
+				listens = append(listens, sock)
+			}
+			if strings.Contains(line, " running") && !sent {
+				running <- listens
+				sent = true
 			}
 		}
 	}()
+	select {
+	case listens := <-running:
+		// A listener option above the first `listener` line would open a
+		// default listener on port 1883 of every interface.
+		for _, l := range listens {
+			if !strings.HasSuffix(l, "port "+port+".") || !strings.HasPrefix(l, "ipv4") {
+				t.Errorf("mosquitto with deploy/mosquitto's config opened %q; want only 127.0.0.1:%s", l, port)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("mosquitto did not start")
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)
@@ -116,4 +144,8 @@ func startMosquitto(t *testing.T) target {
 
 func TestMosquittoACL(t *testing.T) {
 	checkACL(t, startMosquitto(t))
+}
+
+func TestMosquittoSharedSubscription(t *testing.T) {
+	checkShared(t, startMosquitto(t))
 }

@@ -83,6 +83,7 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 			SetClientID(o.ClientID).
 			SetUsername(o.Username).
 			SetPassword(o.Password).
+			SetProtocolVersion(4). // MQTT 3.1.1 only: paho would retry a refused login as 3.1
 			SetCleanSession(false).
 			SetAutoReconnect(false).
 			SetConnectRetry(false).

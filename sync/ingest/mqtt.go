@@ -54,6 +54,7 @@ func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, to
 		SetClientID(o.ClientID).
 		SetUsername(o.Username).
 		SetPassword(o.Password).
+		SetProtocolVersion(4).  // MQTT 3.1.1 only: paho would retry a refused login as 3.1
 		SetCleanSession(false). // messages for this instance wait while it restarts
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
