@@ -3,6 +3,7 @@ package gate
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
@@ -229,6 +230,53 @@ func ParseConfig(text string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// RemoteSections are the parts of the configuration the school may set from
+// the server. The rest (identity, journal, devices, console, sync) belongs to
+// the box: a message must never be able to point the gate at another broker,
+// another journal or another pin.
+var RemoteSections = []string{"temperature", "roles", "identity", "arrival", "anti_passback", "guard"}
+
+// Overlay applies a TOML document from the school onto c and validates the
+// result. Only RemoteSections may appear in it; maps (roles) and lists
+// (arrival windows) given in it replace c's.
+func (c Config) Overlay(text string) (Config, error) {
+	var probe map[string]any
+	md, err := toml.Decode(text, &probe)
+	if err != nil {
+		return c, fmt.Errorf("config from the school: %w", err)
+	}
+	allowed := map[string]bool{}
+	for _, s := range RemoteSections {
+		allowed[s] = true
+	}
+	for _, k := range md.Keys() {
+		if top := k[0]; !allowed[top] {
+			return c, fmt.Errorf("config from the school: %s cannot be set remotely (only %s)", k.String(), strings.Join(RemoteSections, ", "))
+		}
+	}
+	out := c
+	out.Roles = maps.Clone(c.Roles)
+	if _, ok := probe["roles"]; ok {
+		out.Roles = map[Role]RolePolicy{}
+	}
+	if arr, ok := probe["arrival"].(map[string]any); ok {
+		if _, ok := arr["windows"]; ok {
+			out.Arrival.Windows = nil
+		}
+	}
+	md, err = toml.Decode(text, &out)
+	if err != nil {
+		return c, fmt.Errorf("config from the school: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("config from the school: unknown key %s", und[0].String())
+	}
+	if err := out.Validate(); err != nil {
+		return c, err
+	}
+	return out, nil
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -150,6 +150,33 @@ type Flow struct {
 	lastAt              time.Time
 	inside              map[string]bool // anti-passback: admitted and not seen leaving
 	busyFrom, busyUntil time.Time       // real time span of the last person's handling: scans in it are stale
+	nextCfg             *Config         // from Reconfigure, taken up before the next person
+}
+
+// Reconfigure makes c the configuration from the next person on (the person
+// at the gate finishes under the settings they started with). c must be
+// valid and keep the gate's identity.
+func (f *Flow) Reconfigure(c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c.GateID != f.cfg.GateID || c.SchoolID != f.cfg.SchoolID {
+		return errors.New("gate: reconfigure: the gate and school ids cannot change")
+	}
+	f.nextCfg = &c
+	return nil
+}
+
+// Config returns the configuration in force (or about to be).
+func (f *Flow) Config() Config {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nextCfg != nil {
+		return *f.nextCfg
+	}
+	return f.cfg
 }
 
 // New validates the configuration and returns a flow; it does no I/O.
@@ -286,6 +313,10 @@ func (f *Flow) Run(ctx context.Context) error {
 			r.reply <- ErrNobodyReferred
 		case c := <-codes:
 			f.mu.Lock()
+			if f.nextCfg != nil { // only this goroutine reads f.cfg while handling
+				f.cfg, f.nextCfg = *f.nextCfg, nil
+				f.log.Info("new configuration in force", "threshold_c", f.cfg.Temperature.ThresholdC)
+			}
 			stale := !c.At.Before(f.busyFrom) && c.At.Before(f.busyUntil)
 			f.mu.Unlock()
 			if stale {

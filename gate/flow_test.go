@@ -484,3 +484,29 @@ func TestRemoteOpen(t *testing.T) {
 		t.Fatalf("entry %+v, opens %d", e, r.gate.count())
 	}
 }
+
+func TestReconfigureFromTheSchool(t *testing.T) {
+	r := newRig(t, testConfig(), nil)
+	code := r.passFor("p1", pass.RolePupil, pass.HealthGreen, time.Now())
+	if ev := r.present(code, 36.9); ev.Reason != ReasonFever { // body 37.4: a fever at the default 37.3 °C
+		t.Fatalf("event %+v", ev)
+	}
+	next, err := r.flow.Config().Overlay("[temperature]\nthreshold_c = 37.5\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.flow.Reconfigure(next); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(StateReady)
+	time.Sleep(50 * time.Millisecond) // past the duplicate-scan window of the same code
+	if ev := r.present(r.passFor("p1", pass.RolePupil, pass.HealthGreen, time.Now()), 36.9); ev.State != StateAdmitted {
+		t.Fatalf("37.4 °C under a 37.5 °C threshold: %+v", ev)
+	}
+	for _, bad := range []string{"gate_id = \"x\"\n", "[sync]\nbroker = \"tcp://evil:1883\"\n", "[devices]\nrelay_pin = \"GPIO4\"\n",
+		"[temperature]\nthreshold_c = 41\n", "[temperature]\nnonsense = 1\n"} {
+		if _, err := r.flow.Config().Overlay(bad); err == nil {
+			t.Errorf("overlay %q accepted", bad)
+		}
+	}
+}

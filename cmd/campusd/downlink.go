@@ -25,10 +25,18 @@ type downlink struct {
 
 	mu       sync.Mutex
 	keys     *wire.Keys // nil: the school's keys are not managed here
+	config   *wire.Config
+	cfgSent  map[string]time.Time
 	keysSent map[string]bool
 	version  uint64
 	people   []journal.Person
 	sent     map[string]time.Time // gate → when a snapshot was last sent
+}
+
+func (d *downlink) setConfig(c wire.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.config, d.cfgSent = &c, map[string]time.Time{}
 }
 
 func (d *downlink) setKeys(k wire.Keys) {
@@ -77,6 +85,21 @@ func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 	}
 	if need {
 		go d.sendRoster(context.Background(), school, gate, version, people)
+	}
+	d.mu.Lock()
+	var cfg *wire.Config
+	if d.config != nil && t.ConfigVersion != d.config.Version && time.Since(d.cfgSent[gate]) > 30*time.Second {
+		cfg, d.cfgSent[gate] = d.config, time.Now()
+	}
+	d.mu.Unlock()
+	if cfg != nil {
+		go func() {
+			if err := d.pub.Publish(context.Background(), wire.GateTopic(school, gate, wire.KindConfig), 1, false, wire.Encode(*cfg)); err != nil {
+				d.log.Warn("config not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
+				return
+			}
+			d.log.Info("config sent", "gate", gate, "version", cfg.Version)
+		}()
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"campusgate/gate"
 	"campusgate/gate/journal"
 	"campusgate/gate/pass"
 	"context"
@@ -41,6 +42,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	instance := fs.String("instance", "", "this instance's name when several campusd share a broker (default: host name)")
 	rosterFile := fs.String("roster", "", "the school's roster, a JSON array of people (id, name, role, grade, class, card_id, health, health_date), sent to every gate")
 	keysDir := fs.String("keys", "", "directory of the school's pass-signing public keys (*.pub), sent to every gate")
+	gateConfig := fs.String("gate-config", "", "the school's gate settings (TOML: temperature, roles, identity, arrival, anti_passback, guard), sent to every gate")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -105,6 +107,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		dl.setRoster(version, people)
 		log.Info("roster loaded", "people", len(people), "version", version)
+	}
+	if *gateConfig != "" {
+		b, err := os.ReadFile(*gateConfig)
+		if err != nil {
+			return fmt.Errorf("-gate-config: %w", err)
+		}
+		fi, err := os.Stat(*gateConfig)
+		if err != nil {
+			return err
+		}
+		// Checked as a gate will check it, so a mistake shows here, not on every gate.
+		probe := gate.DefaultConfig()
+		probe.GateID = "config-check"
+		if _, err := probe.Overlay(string(b)); err != nil {
+			return fmt.Errorf("-gate-config %s: %w", *gateConfig, err)
+		}
+		dl.setConfig(wire.Config{V: wire.Version, Version: uint64(fi.ModTime().Unix()), TOML: string(b)})
 	}
 	if *keysDir != "" {
 		k, err := loadKeys(*keysDir)

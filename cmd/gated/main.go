@@ -126,8 +126,9 @@ type daemon struct {
 	demo     time.Duration
 	demoKey  string
 
-	flow *gate.Flow     // set before the link runs (commands use it)
-	link *gatelink.Link // nil without [sync]
+	fileCfg gate.Config    // the box's own file; the school's config goes over it
+	flow    *gate.Flow     // set before the link runs (commands use it)
+	link    *gatelink.Link // nil without [sync]
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -139,6 +140,16 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer j.Close()
+	d.fileCfg = d.cfg
+	if v, doc, err := j.Config(); err == nil && v > 0 {
+		// The school's last settings hold across a restart.
+		if c, err := d.fileCfg.Overlay(string(doc)); err != nil {
+			d.log.Warn("stored config from the school not applied", "version", v, "err", err)
+		} else {
+			d.cfg = c
+			d.log.Info("config from the school in force", "version", v)
+		}
+	}
 
 	// The cache holds a large school's passes: each pupil's Ed25519 check is
 	// then paid once per gated run, not once per morning.

@@ -118,15 +118,21 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 			Keys:        func(k wire.Keys) error { return applyKeys(j, v, localKeys, k) },
 			Revocations: func(r wire.Revocations) error { return applyRevocations(j, v, r) },
 			Config: func(c wire.Config) error {
-				// Stored now, used from the next start: a running flow keeps the
-				// settings it admitted the last person with.
-				if _, err := gate.ParseConfig(c.TOML); err != nil && !strings.Contains(err.Error(), "gate_id") {
+				// Each document is the school's whole say, over this box's own
+				// file: checked, kept in the journal (so it holds after a
+				// restart), and in force from the next person on.
+				next, err := d.fileCfg.Overlay(c.TOML)
+				if err != nil {
 					return fmt.Errorf("config version %d: %w", c.Version, err)
 				}
 				if err := j.PutConfig(c.Version, []byte(c.TOML)); err != nil {
 					return err
 				}
-				d.log.Info("config from the school stored; it applies when gated restarts", "version", c.Version)
+				if err := d.flow.Reconfigure(next); err != nil {
+					return err
+				}
+				d.log.Info("config from the school in force from the next person", "version", c.Version,
+					"threshold_c", next.Temperature.ThresholdC)
 				return nil
 			},
 			Command: func(c wire.Cmd) error { return d.command(cmds, c) },

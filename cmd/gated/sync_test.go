@@ -95,6 +95,25 @@ ack_timeout = "2s"
 	if r, err := present(ctx, p.addr, "C0215", 38.6); err != nil || r.Reason != "fever" {
 		t.Fatalf("present fever: %+v %v", r, err)
 	}
+	// The school raises the threshold: from the next person on, 37.6 °C passes.
+	cfgMsg := wire.Encode(wire.Config{V: 1, Version: 7, TOML: "[temperature]\nthreshold_c = 37.8\n"})
+	if err := srv.Publish(wire.GateTopic("hz-001", "north-1", wire.KindConfig), cfgMsg, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	deadline0 := time.Now().Add(10 * time.Second)
+	for {
+		r, err := present(ctx, p.addr, "C0102", 37.6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Decision == "admit" {
+			break
+		}
+		if time.Now().After(deadline0) {
+			t.Fatalf("the school's threshold never took effect: %+v\n%s", r, p.out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		mu.Lock()
