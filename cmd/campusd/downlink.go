@@ -30,6 +30,7 @@ type downlink struct {
 	keysSent map[string]bool
 	version  uint64
 	people   []journal.Person
+	delta    *wire.Roster         // from the previous version to version, if small
 	sent     map[string]time.Time // gate → when a snapshot was last sent
 }
 
@@ -52,8 +53,36 @@ const chunkPeople = 500
 func (d *downlink) setRoster(version uint64, people []journal.Person) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.version > 0 && version > d.version {
+		// Gates still on the version before get only what changed.
+		d.delta = rosterDelta(d.version, version, d.people, people)
+	} else {
+		d.delta = nil
+	}
 	d.version, d.people = version, people
 	d.sent = map[string]time.Time{}
+}
+
+// rosterDelta is what turns roster from into roster to.
+func rosterDelta(fromV, toV uint64, from, to []journal.Person) *wire.Roster {
+	old := make(map[string]journal.Person, len(from))
+	for _, p := range from {
+		old[p.ID] = p
+	}
+	d := &wire.Roster{V: wire.Version, Kind: "delta", From: fromV, Version: toV, People: []journal.Person{}}
+	seen := map[string]bool{}
+	for _, p := range to {
+		seen[p.ID] = true
+		if o, ok := old[p.ID]; !ok || o != p {
+			d.People = append(d.People, p)
+		}
+	}
+	for _, p := range from {
+		if !seen[p.ID] {
+			d.Remove = append(d.Remove, p.ID)
+		}
+	}
+	return d
 }
 
 // telemetry is ingest's OnTelemetry: it must not block, so it sends from a
@@ -68,6 +97,10 @@ func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 		d.sent[gate] = time.Now()
 	}
 	version, people := d.version, d.people
+	var delta *wire.Roster
+	if need && d.delta != nil && t.RosterVersion == d.delta.From && len(d.delta.People)+len(d.delta.Remove) <= chunkPeople {
+		delta = d.delta
+	}
 	var keys *wire.Keys
 	if d.keys != nil && !d.keysSent[gate] {
 		keys, d.keysSent[gate] = d.keys, true
@@ -83,7 +116,16 @@ func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 			}
 		}()
 	}
-	if need {
+	switch {
+	case delta != nil:
+		go func() {
+			if err := d.pub.Publish(context.Background(), wire.GateTopic(school, gate, wire.KindRoster), 1, false, wire.Encode(*delta)); err != nil {
+				d.log.Warn("roster delta not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
+				return
+			}
+			d.log.Info("roster delta sent", "gate", gate, "from", delta.From, "to", delta.Version, "changes", len(delta.People)+len(delta.Remove))
+		}()
+	case need:
 		go d.sendRoster(context.Background(), school, gate, version, people)
 	}
 	d.mu.Lock()

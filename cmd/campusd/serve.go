@@ -107,6 +107,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		dl.setRoster(version, people)
 		log.Info("roster loaded", "people", len(people), "version", version)
+		go watchRoster(ctx, *rosterFile, version, dl, log)
 	}
 	if *gateConfig != "" {
 		b, err := os.ReadFile(*gateConfig)
@@ -392,4 +393,31 @@ func commandKey(p paths) (ed25519.PrivateKey, string, error) {
 		}
 	}
 	return priv, kid, nil
+}
+
+// watchRoster reloads the roster file when it changes; gates on the previous
+// version get a delta, the others a snapshot.
+func watchRoster(ctx context.Context, path string, version uint64, dl *downlink, log *slog.Logger) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil || uint64(fi.ModTime().Unix()) <= version {
+			continue
+		}
+		v, people, err := loadRoster(path)
+		if err != nil {
+			log.Error("roster file not reloaded", "err", err)
+			version = uint64(fi.ModTime().Unix()) // do not retry until it changes again
+			continue
+		}
+		dl.setRoster(v, people)
+		version = v
+		log.Info("roster reloaded", "people", len(people), "version", v)
+	}
 }
