@@ -66,6 +66,14 @@ func TestGatedSyncs(t *testing.T) {
 		alerts++
 		mu.Unlock()
 	})
+	var cfgVersion uint64
+	_ = srv.Subscribe(wire.Root+"/+/+/telemetry", 3, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		if tm, err := wire.DecodeTelemetry(pk.Payload); err == nil {
+			mu.Lock()
+			cfgVersion = tm.ConfigVersion
+			mu.Unlock()
+		}
+	})
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "gated.toml")
@@ -100,19 +108,22 @@ ack_timeout = "2s"
 	if err := srv.Publish(wire.GateTopic("hz-001", "north-1", wire.KindConfig), cfgMsg, false, 1); err != nil {
 		t.Fatal(err)
 	}
-	deadline0 := time.Now().Add(10 * time.Second)
+	// The gate tells the server (telemetry) once it holds the new version.
+	deadline0 := time.Now().Add(20 * time.Second)
 	for {
-		r, err := present(ctx, p.addr, "C0102", 37.6)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Decision == "admit" {
+		mu.Lock()
+		v := cfgVersion
+		mu.Unlock()
+		if v == 7 {
 			break
 		}
 		if time.Now().After(deadline0) {
-			t.Fatalf("the school's threshold never took effect: %+v\n%s", r, p.out)
+			t.Fatalf("config version 7 never reported\n%s", p.out)
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r, err := present(ctx, p.addr, "C0102", 37.6); err != nil || r.Decision != "admit" {
+		t.Fatalf("37.6 °C under the school's 37.8 °C: %+v %v\n%s", r, err, p.out)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
