@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"campusgate/cmd/internal/mosquittotest"
 	"campusgate/gate/journal"
+	"campusgate/sync/broker/mosquittotest"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/store"
 )
@@ -24,7 +24,7 @@ func TestWithMosquitto(t *testing.T) {
 		t.Skip("long")
 	}
 	const gatePW, serverPW = "north-gate-password-0123", "campusd-server-password-01"
-	mq := mosquittotest.Start(t, "hz", map[string]string{"north-1": gatePW, "campusd@hz": serverPW})
+	mq := mosquittotest.Start(t, mosquittotest.Opts{School: "hz", Users: map[string]string{"north-1": gatePW, "campusd@hz": serverPW}})
 	state := t.TempDir()
 	pwFile := filepath.Join(state, "broker-password")
 	if err := os.WriteFile(pwFile, []byte(serverPW+"\n"), 0o600); err != nil {

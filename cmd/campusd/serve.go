@@ -22,6 +22,7 @@ import (
 
 	"campusgate/sync/broker"
 	"campusgate/sync/ingest"
+	"campusgate/sync/pki"
 	"campusgate/sync/store"
 	"campusgate/sync/wire"
 )
@@ -36,6 +37,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	school := fs.String("school", "", "school id (required; the gates' configs carry the same)")
 	httpAddr := fs.String("http", "127.0.0.1:8090", "web pages and API")
 	mqttListen := fs.String("mqtt-listen", "127.0.0.1:1883", "the embedded broker's address (ignored with -broker)")
+	mqttTLS := fs.String("mqtt-tls-listen", "", "also listen with TLS here for the gates (e.g. 0.0.0.0:8883); needs -tls-cert and -tls-key")
+	tlsCert := fs.String("tls-cert", "", "the broker's TLS certificate (gatectl pki issue-server)")
+	tlsKey := fs.String("tls-key", "", "its key")
+	tlsClientCA := fs.String("tls-client-ca", "", "CA of the gates' client certificates (gatectl pki init): a gate with one needs no password")
 	brokerURL := fs.String("broker", "", "use this MQTT broker instead of the embedded one (tcp://host:1883, ssl://host:8883)")
 	brokerUser := fs.String("broker-user", "", "with -broker: campusd's user (default campusd@SCHOOL)")
 	brokerPassFile := fs.String("broker-password-file", "", "with -broker: file holding campusd's password")
@@ -73,9 +78,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		b, err := broker.Start(ctx, broker.Opts{Listen: *mqttListen, Auth: accounts, Logger: log})
+		bo := broker.Opts{Listen: *mqttListen, Auth: accounts, School: *school, Logger: log}
+		if *mqttTLS != "" {
+			if *tlsCert == "" || *tlsKey == "" {
+				fmt.Fprintln(stderr, "campusd: -mqtt-tls-listen needs -tls-cert and -tls-key")
+				return errUsage
+			}
+			if bo.TLS, err = pki.ServerTLS(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
+				return err
+			}
+			bo.TLSListen = *mqttTLS
+		}
+		b, err := broker.Start(ctx, bo)
 		if err != nil {
 			return err
+		}
+		if b.TLSAddr() != "" {
+			fmt.Fprintf(stdout, "campusd %s: MQTT broker (TLS) on %s\n", *school, b.TLSAddr())
 		}
 		defer b.Close()
 		go reloadAccounts(ctx, accounts, p.accounts(), log)

@@ -52,7 +52,7 @@ func freeAddr(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
-	out  *bytes.Buffer
+	out  *syncBuffer // its stderr
 }
 
 // startGated runs a simulated gated on journal and waits for its console.
@@ -71,12 +71,12 @@ func startGatedArgs(t *testing.T, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errb := &syncBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, addr: addr, out: &errb}
+	p := &proc{cmd: cmd, addr: addr, out: errb}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	ready := make(chan struct{})
 	go func() {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"campusgate/gate/journal"
 	"campusgate/gate/pass"
 	"campusgate/sync/gatelink"
+	"campusgate/sync/pki"
 	"campusgate/sync/wire"
 )
 
@@ -200,23 +200,9 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile == "" && certFile == "" {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("sync.ca_file: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("sync.ca_file %s: no PEM certificate in it", caFile)
-		}
-	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("sync.cert_file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
+	cfg, err := pki.ClientTLS(caFile, certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("sync.ca_file/cert_file/key_file: %w", err)
 	}
 	return cfg, nil
 }

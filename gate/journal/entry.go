@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -158,32 +159,60 @@ type RawEntry struct {
 // PendingRaw is Pending without the decoding: up to limit unacknowledged
 // entries with seq > after, in seq order, as stored.
 func (j *Journal) PendingRaw(after uint64, limit int) ([]RawEntry, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("journal: pending: limit %d must be > 0", limit)
-	}
-	if after == math.MaxUint64 {
-		return nil, nil
-	}
 	var out []RawEntry
-	err := j.view(func(tx *bolt.Tx) error {
-		acked := tx.Bucket(bAcked)
-		from := max(after, getU64(tx.Bucket(bMeta), mAckedThrough)) + 1
-		c := tx.Bucket(bEntries).Cursor()
-		for k, v := c.Seek(u64(from)); k != nil && len(out) < limit; k, v = c.Next() {
-			if acked.Get(k) != nil {
-				continue
-			}
-			if !json.Valid(v) {
-				return fmt.Errorf("entry %d is not valid JSON", seqOf(k))
-			}
-			out = append(out, RawEntry{Seq: seqOf(k), JSON: bytes.Clone(v)})
+	err := j.ViewPending(after, limit, func(es []RawEntry) error {
+		n := 0
+		for _, e := range es {
+			n += len(e.JSON)
+		}
+		buf := make([]byte, 0, n) // one allocation for all the records
+		out = make([]RawEntry, len(es))
+		for i, e := range es {
+			buf = append(buf, e.JSON...)
+			out[i] = RawEntry{Seq: e.Seq, JSON: buf[len(buf)-len(e.JSON) : len(buf) : len(buf)]}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, j.wrap("pending", err)
+	return out, err
+}
+
+// ViewPending calls fn once with up to limit unacknowledged entries with
+// seq > after, in seq order, inside a read transaction: their JSON is the
+// file's own memory, valid only until fn returns and never to be modified. The
+// sync layer builds its message from it with no copy in between.
+func (j *Journal) ViewPending(after uint64, limit int, fn func([]RawEntry) error) error {
+	if limit <= 0 {
+		return fmt.Errorf("journal: pending: limit %d must be > 0", limit)
 	}
-	return out, nil
+	if after == math.MaxUint64 {
+		return fn(nil)
+	}
+	err := j.view(func(tx *bolt.Tx) error {
+		from := max(after, getU64(tx.Bucket(bMeta), mAckedThrough)) + 1
+		c := tx.Bucket(bEntries).Cursor()
+		// The acked bucket (acks ahead of a gap, usually none) is walked
+		// alongside rather than searched for every entry.
+		ac := tx.Bucket(bAcked).Cursor()
+		ak, _ := ac.Seek(u64(from))
+		out := make([]RawEntry, 0, min(limit, 256))
+		for k, v := c.Seek(u64(from)); k != nil && len(out) < limit; k, v = c.Next() {
+			for ak != nil && bytes.Compare(ak, k) < 0 {
+				ak, _ = ac.Next()
+			}
+			if ak != nil && bytes.Equal(ak, k) {
+				continue
+			}
+			// Only the framing is checked (a zeroed or cut-off record): a full
+			// JSON scan here would cost more than sending the entry, and the
+			// server decodes every entry anyway.
+			if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' {
+				return fmt.Errorf("entry %d is not a JSON object (%d bytes): %w", seqOf(k), len(v), ErrCorrupt)
+			}
+			out = append(out, RawEntry{Seq: seqOf(k), JSON: v})
+		}
+		return fn(out)
+	})
+	return j.wrap("pending", err)
 }
 
 // Ack marks seqs as received by the server and returns how many were newly
@@ -206,27 +235,55 @@ func (j *Journal) Ack(epoch string, seqs ...uint64) (int, error) {
 		meta, acked := tx.Bucket(bMeta), tx.Bucket(bAcked)
 		through := getU64(meta, mAckedThrough)
 		stamp := u64(uint64(j.opts.Clock.Now().UnixNano()))
-		for _, s := range seqs {
-			k := u64(s)
-			if s <= through || acked.Get(k) != nil {
-				continue
+		// In seq order, an ack that follows on from the cursor moves it (and
+		// takes along any out-of-order acks it reaches) without touching the
+		// acked bucket, which holds only acks that arrived ahead of a gap: under a
+		// backlog the acks come in order, and each costs no page write.
+		sorted := slices.Compact(slices.Sorted(slices.Values(seqs)))
+		// ahead is the lowest out-of-order ack still in the bucket (0: none);
+		// the bucket is only searched for acks that are not the next in line.
+		ac := acked.Cursor()
+		ahead := func() uint64 {
+			if k, _ := ac.First(); k != nil {
+				return seqOf(k)
 			}
-			if err := acked.Put(k, stamp); err != nil {
-				return err
+			return 0
+		}
+		next := ahead()
+		for _, s := range sorted {
+			switch {
+			case s <= through:
+			case s == through+1:
+				if s == next { // a file from before the cursor folded on every ack
+					if err := acked.Delete(u64(s)); err != nil {
+						return err
+					}
+					next = ahead()
+				} else {
+					n++
+				}
+				through++
+				for next == through+1 {
+					if err := acked.Delete(u64(next)); err != nil {
+						return err
+					}
+					through++
+					next = ahead()
+				}
+			default:
+				if k := u64(s); acked.Get(k) == nil {
+					if err := acked.Put(k, stamp); err != nil {
+						return err
+					}
+					n++
+					if next == 0 || s < next {
+						next = s
+					}
+				}
 			}
-			n++
 		}
 		if n == 0 {
 			return nil
-		}
-		// Fold the acknowledgements that now follow on from the cursor into it,
-		// so the acked bucket only holds those that arrived out of order.
-		c := acked.Cursor()
-		for k, _ := c.First(); k != nil && seqOf(k) == through+1; k, _ = c.First() {
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			through++
 		}
 		return meta.Put(mAckedThrough, u64(through))
 	})

@@ -43,6 +43,9 @@ var (
 	ErrClosed = errors.New("journal closed")
 	// ErrSchema: the file was written by a newer schema this code cannot read.
 	ErrSchema = errors.New("unsupported journal schema")
+	// ErrCorrupt: a record in the file is not what this code wrote (a zeroed
+	// or cut-off page); `gatectl journal check` tells more.
+	ErrCorrupt = errors.New("journal record corrupt")
 	// ErrGateMismatch: the file belongs to another gate id.
 	ErrGateMismatch = errors.New("journal belongs to another gate")
 )

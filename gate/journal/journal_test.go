@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,6 +137,57 @@ func TestSecondOpenLocked(t *testing.T) {
 	// The first one still works, and after Close the file opens again.
 	mustAppend(t, j, sampleEntry(t0))
 	Reopen(t, j)
+}
+
+// TestAckModel acks random sets in random order and checks the journal
+// against a plain set after each: the counts, the backlog and what is pending.
+func TestAckModel(t *testing.T) {
+	j := MustOpen(t, nil)
+	const n = 300
+	for i := range n {
+		mustAppend(t, j, sampleEntry(t0.Add(time.Duration(i)*time.Second)))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	acked := map[uint64]bool{}
+	for round := 0; len(acked) < n; round++ {
+		var seqs []uint64
+		for range 1 + r.IntN(40) {
+			// Mostly the next ones in order, as under a backlog; sometimes anywhere.
+			s := uint64(len(acked) + 1 + r.IntN(8))
+			if r.IntN(4) == 0 {
+				s = uint64(1 + r.IntN(n))
+			}
+			seqs = append(seqs, min(s, n))
+		}
+		fresh := map[uint64]bool{}
+		for _, s := range seqs {
+			if !acked[s] {
+				fresh[s] = true
+			}
+		}
+		got, err := j.Ack(j.Epoch(), seqs...)
+		if err != nil || got != len(fresh) {
+			t.Fatalf("round %d: ack %v = %d, %v; want %d new", round, seqs, got, err, len(fresh))
+		}
+		for s := range fresh {
+			acked[s] = true
+		}
+		if b, _ := j.Backlog(); b != n-len(acked) {
+			t.Fatalf("round %d: backlog %d, want %d", round, b, n-len(acked))
+		}
+		p, _ := j.PendingRaw(0, n)
+		for _, e := range p {
+			if acked[e.Seq] {
+				t.Fatalf("round %d: seq %d pending after its ack", round, e.Seq)
+			}
+		}
+		if len(p) != n-len(acked) {
+			t.Fatalf("round %d: %d pending, want %d", round, len(p), n-len(acked))
+		}
+	}
+	if m, _ := j.Meta(); m.AckedThrough != n {
+		t.Fatalf("acked through %d", m.AckedThrough)
+	}
 }
 
 func TestPendingAck(t *testing.T) {

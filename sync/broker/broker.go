@@ -26,6 +26,10 @@ type Opts struct {
 	// passwords beside certificate gates, or to tls.RequireAndVerifyClientCert
 	// to admit certificate holders only.
 	TLS *tls.Config
+	// TLSListen, with TLS, is a second listener, TLS-only, beside a plain
+	// Listen: campusd itself on loopback, the gates over the LAN. Without it,
+	// TLS makes Listen TLS-only.
+	TLSListen string
 	// Auth checks user names and passwords (required). *Accounts is one.
 	Auth Authenticator
 	// School, when set, is the only school whose gates may connect. It is
@@ -49,7 +53,7 @@ type Stats struct {
 // Broker is the running embedded broker.
 type Broker struct {
 	srv     *mqtt.Server
-	ln      *listeners.TCP
+	ln, tln *listeners.TCP
 	hook    *aclHook
 	stopCtx func() bool
 
@@ -99,9 +103,24 @@ func Start(ctx context.Context, o Opts) (*Broker, error) {
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("broker: start: add hook: %w", err)
 	}
-	ln := listeners.NewTCP(listeners.Config{ID: "campusgate", Address: o.Listen, TLSConfig: o.TLS})
+	if o.TLSListen != "" && o.TLS == nil {
+		return nil, errors.New("broker: start: Opts.TLSListen needs Opts.TLS")
+	}
+	plainTLS := o.TLS
+	if o.TLSListen != "" {
+		plainTLS = nil
+	}
+	ln := listeners.NewTCP(listeners.Config{ID: "campusgate", Address: o.Listen, TLSConfig: plainTLS})
 	if err := srv.AddListener(ln); err != nil { // listens now
 		return nil, fmt.Errorf("broker: start: listen %s: %w", o.Listen, err)
+	}
+	var tln *listeners.TCP
+	if o.TLSListen != "" {
+		tln = listeners.NewTCP(listeners.Config{ID: "campusgate-tls", Address: o.TLSListen, TLSConfig: o.TLS})
+		if err := srv.AddListener(tln); err != nil {
+			_ = srv.Close()
+			return nil, fmt.Errorf("broker: start: listen %s (TLS): %w", o.TLSListen, err)
+		}
 	}
 	// Serve returns once the listener's goroutine runs; calling it here, not
 	// in a goroutine, means a Close right after Start cannot race it.
@@ -109,7 +128,7 @@ func Start(ctx context.Context, o Opts) (*Broker, error) {
 		_ = srv.Close()
 		return nil, fmt.Errorf("broker: start: serve: %w", err)
 	}
-	b := &Broker{srv: srv, ln: ln, hook: hook}
+	b := &Broker{srv: srv, ln: ln, tln: tln, hook: hook}
 	b.stopCtx = context.AfterFunc(ctx, func() { _ = b.Close() })
 	return b, nil
 }
@@ -117,6 +136,14 @@ func Start(ctx context.Context, o Opts) (*Broker, error) {
 // Addr is the address the broker listens on, with the real port when
 // Opts.Listen asked for port 0.
 func (b *Broker) Addr() string { return b.ln.Address() }
+
+// TLSAddr is the TLS listener's address with Opts.TLSListen, else "".
+func (b *Broker) TLSAddr() string {
+	if b.tln == nil {
+		return ""
+	}
+	return b.tln.Address()
+}
 
 // Stats returns the broker's counters.
 func (b *Broker) Stats() Stats { return b.hook.stats() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,7 @@ import (
 // Store is the journal as the link needs it.
 type Store interface {
 	Epoch() string
-	PendingRaw(after uint64, limit int) ([]journal.RawEntry, error)
+	ViewPending(after uint64, limit int, fn func([]journal.RawEntry) error) error
 	Ack(epoch string, seqs ...uint64) (int, error)
 	Backlog() (int, error)
 	Meta() (journal.Meta, error)
@@ -57,9 +58,13 @@ type Opts struct {
 	// keepalive alone. gated sets 1.5 × keepalive: a connection that stops
 	// carrying bytes without closing (a dead NAT entry) is replaced within
 	// that even while the pings are stuck behind a full socket buffer.
-	Silence    time.Duration
-	MinBackoff time.Duration // first reconnect delay; default 500 ms
-	MaxBackoff time.Duration // default 30 s
+	Silence time.Duration
+	// AckCommitEvery spaces the journal commits of the server's acks while
+	// more are on their way (each is an fsync: milliseconds on an SD card); the
+	// last ack of a drain is committed at once. Default 50 ms.
+	AckCommitEvery time.Duration
+	MinBackoff     time.Duration // first reconnect delay; default 500 ms
+	MaxBackoff     time.Duration // default 30 s
 
 	Clock  clockwork.Clock
 	Logger *slog.Logger
@@ -94,6 +99,25 @@ type Link struct {
 
 	mu     sync.Mutex // guards roster assembly
 	chunks map[uint64]*assembly
+
+	acks ackQueue
+}
+
+// batchBufs are entry messages' buffers, used again once the broker has acked
+// the message they held.
+var batchBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// ackQueue holds the server's acks between the session, which frees its
+// window as soon as an ack arrives, and the goroutine that commits them to the
+// journal: while one commit (one fsync) runs, the acks that arrive meanwhile
+// gather for the next, so the drain never waits on the disk. An ack not yet
+// committed when the gate dies only makes it send those entries again, and the
+// server drops them as duplicates.
+type ackQueue struct {
+	mu      sync.Mutex
+	pending [][]uint64 // one slice per ack, so a bad one can be told from the rest
+	urgent  bool       // nothing more is in flight: commit now
+	wake    chan struct{}
 }
 
 type downMsg struct {
@@ -131,6 +155,7 @@ func New(o Opts) (*Link, error) {
 	}
 	def(&o.AckTimeout, 20*time.Second)
 	def(&o.TelemetryEvery, 30*time.Second)
+	def(&o.AckCommitEvery, 50*time.Millisecond)
 	def(&o.MinBackoff, 500*time.Millisecond)
 	def(&o.MaxBackoff, 30*time.Second)
 	if o.Clock == nil {
@@ -146,6 +171,7 @@ func New(o Opts) (*Link, error) {
 		alerts: make(chan wire.Alert, 64),
 		down:   make(chan downMsg, 1024),
 		chunks: map[uint64]*assembly{},
+		acks:   ackQueue{wake: make(chan struct{}, 1)},
 	}, nil
 }
 
@@ -200,6 +226,9 @@ func (l *Link) Stats() Stats {
 
 // Run connects, keeps the link up and drains the outbox until ctx ends.
 func (l *Link) Run(ctx context.Context) error {
+	committed := make(chan struct{})
+	go func() { defer close(committed); l.commitAcks(ctx) }()
+	defer func() { <-committed }() // the journal is the caller's to close once Run returns
 	failures := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -239,10 +268,43 @@ func (l *Link) backoff(failures int) time.Duration {
 
 func (l *Link) topic(k wire.Kind) string { return wire.GateTopic(l.o.School, l.o.Gate, k) }
 
-// flight is an entry message awaiting the server's ack.
+// flight is an entry message awaiting the server's ack: its entries' seqs
+// lie in [first, last], those not yet acked marked in left (bit seq-first).
 type flight struct {
-	left   map[uint64]bool
-	sentAt time.Time
+	first, last uint64
+	left        []uint64
+	n           int // bits set in left
+	sentAt      time.Time
+}
+
+func newFlight(es []journal.RawEntry, at time.Time) *flight {
+	f := &flight{first: es[0].Seq, last: es[len(es)-1].Seq, sentAt: at}
+	f.left = make([]uint64, (f.last-f.first)/64+1)
+	for _, e := range es {
+		i := e.Seq - f.first
+		f.left[i/64] |= 1 << (i % 64)
+	}
+	f.n = len(es)
+	return f
+}
+
+func (f *flight) waiting(seq uint64) bool {
+	if seq < f.first || seq > f.last {
+		return false
+	}
+	i := seq - f.first
+	return f.left[i/64]&(1<<(i%64)) != 0
+}
+
+// ack clears the seqs of r ([from, to]) that the flight holds.
+func (f *flight) ack(r [2]uint64) {
+	for q := max(r[0], f.first); q <= min(r[1], f.last); q++ {
+		i := q - f.first
+		if bit := uint64(1) << (i % 64); f.left[i/64]&bit != 0 {
+			f.left[i/64] &^= bit
+			f.n--
+		}
+	}
 }
 
 // session runs one connection: it returns when the connection is lost or
@@ -252,9 +314,7 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 	for _, k := range wire.Downlink {
 		topics[l.topic(k)] = 1
 	}
-	if err := conn.Subscribe(ctx, topics, l.enqueue); err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
+	subscribed := conn.Subscribe(topics, l.enqueue)
 	pubErr := make(chan error, 1)
 	var (
 		outMu sync.Mutex
@@ -272,7 +332,9 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 		}
 		return oldest, !oldest.IsZero()
 	}
-	publish := func(k wire.Kind, qos byte, retained bool, payload []byte) {
+	// publishThen publishes and, once the broker has the message, calls then
+	// (if not nil) with the outcome.
+	publishThen := func(k wire.Kind, qos byte, retained bool, payload []byte, then func(error)) {
 		outMu.Lock()
 		outID++
 		id := outID
@@ -284,6 +346,9 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			outMu.Lock()
 			delete(outAt, id)
 			outMu.Unlock()
+			if then != nil {
+				then(err)
+			}
 			if err != nil {
 				select {
 				case pubErr <- fmt.Errorf("publish %s: %w", k, err):
@@ -292,17 +357,29 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			}
 		}()
 	}
+	publish := func(k wire.Kind, qos byte, retained bool, payload []byte) {
+		publishThen(k, qos, retained, payload, nil)
+	}
 	publish(wire.KindStatus, 1, true, wire.Encode(wire.Status{V: wire.Version, State: "online", At: l.clock.Now(), Version: l.o.Version, Epoch: l.o.Store.Epoch()}))
 	l.sendTelemetry(publish)
 	l.log.Info("link up")
 
-	inflight := map[uint64]*flight{} // first seq → flight
-	owner := map[uint64]uint64{}     // seq → its flight's first seq
-	var next uint64                  // highest seq sent in this session
+	var inflight []*flight // in seq order
+	var next uint64        // highest seq sent in this session
 	epoch := l.o.Store.Epoch()
 
 	send := func(entries []journal.RawEntry, resend bool) {
-		publish(wire.KindEntry, 1, false, wire.RawBatch(l.o.Gate, epoch, entries))
+		// entries are the journal's memory: they are copied, once, into the
+		// message, whose buffer is used again once the broker has it (a drain
+		// would otherwise make the garbage collector its busiest part).
+		bp := batchBufs.Get().(*[]byte)
+		msg := wire.AppendRawBatch((*bp)[:0], l.o.Gate, epoch, entries)
+		publishThen(wire.KindEntry, 1, false, msg, func(err error) {
+			if err == nil && cap(msg) <= 2*wire.MaxMessage { // after a lost connection the client may still hold it
+				*bp = msg
+				batchBufs.Put(bp)
+			}
+		})
 		if resend {
 			l.resent.Add(1)
 		} else {
@@ -311,75 +388,62 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 	}
 	fill := func() error {
 		for len(inflight) < l.o.Window {
-			es, err := l.o.Store.PendingRaw(next, l.o.Batch)
+			empty := false
+			err := l.o.Store.ViewPending(next, l.o.Batch, func(es []journal.RawEntry) error {
+				if empty = len(es) == 0; empty {
+					return nil
+				}
+				inflight = append(inflight, newFlight(es, l.clock.Now()))
+				next = es[len(es)-1].Seq
+				send(es, false)
+				return nil
+			})
 			if err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
-			if len(es) == 0 {
+			if empty {
 				return nil
 			}
-			f := &flight{left: make(map[uint64]bool, len(es)), sentAt: l.clock.Now()}
-			for _, e := range es {
-				f.left[e.Seq] = true
-				owner[e.Seq] = es[0].Seq
-			}
-			inflight[es[0].Seq] = f
-			next = es[len(es)-1].Seq
-			send(es, false)
 		}
 		return nil
 	}
-	onAck := func(a wire.Ack) {
-		if a.Epoch != epoch {
-			l.log.Warn("ack for another journal file ignored", "epoch", a.Epoch, "ours", epoch)
-			l.bad.Add(1)
-			return
-		}
-		seqs := a.Seqs()
-		n, err := l.o.Store.Ack(epoch, seqs...)
-		if err != nil {
-			l.log.Warn("ack refused", "err", err)
-			l.bad.Add(1)
-			return
-		}
-		l.acked.Add(int64(n))
-		for _, s := range seqs {
-			first, ok := owner[s]
-			if !ok {
-				continue
-			}
-			delete(owner, s)
-			if f := inflight[first]; f != nil {
-				delete(f.left, s)
-				if len(f.left) == 0 {
-					delete(inflight, first)
+	onAck := func(ranges [][2]uint64) {
+		for _, r := range ranges {
+			for _, f := range inflight {
+				if r[1] >= f.first && r[0] <= f.last {
+					f.ack(r)
 				}
 			}
 		}
+		inflight = slices.DeleteFunc(inflight, func(f *flight) bool { return f.n == 0 })
 	}
 	resend := func() error {
 		now := l.clock.Now()
-		for first, f := range inflight {
+		for _, f := range inflight {
 			if now.Sub(f.sentAt) < l.o.AckTimeout {
 				continue
 			}
-			es, err := l.o.Store.PendingRaw(first-1, len(f.left)+l.o.Batch)
+			var again []journal.RawEntry
+			err := l.o.Store.ViewPending(f.first-1, int(f.last-f.first+1), func(es []journal.RawEntry) error {
+				for _, e := range es {
+					if f.waiting(e.Seq) {
+						again = append(again, e)
+					}
+				}
+				if len(again) > 0 {
+					f.sentAt = now
+					send(again, true)
+				}
+				return nil
+			})
 			if err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
-			var again []journal.RawEntry
-			for _, e := range es {
-				if f.left[e.Seq] {
-					again = append(again, e)
-				}
-			}
 			if len(again) == 0 { // acknowledged in another way (a re-sync)
-				delete(inflight, first)
-				continue
+				f.n = 0
 			}
-			f.sentAt = now
-			send(again, true)
 		}
+		inflight = slices.DeleteFunc(inflight, func(f *flight) bool { return f.n == 0 })
 		return nil
 	}
 
@@ -409,13 +473,18 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			return errors.New("connection lost")
 		case err := <-pubErr:
 			return err
+		case err := <-subscribed:
+			if err != nil {
+				return fmt.Errorf("subscribe: %w", err)
+			}
+			subscribed = nil
+			continue
 		case a := <-l.alerts:
 			publish(wire.KindAlert, 1, false, wire.Encode(a))
 			l.nalerts.Add(1)
 		case <-l.kick:
 		case <-l.resync:
-			clear(inflight)
-			clear(owner)
+			inflight = inflight[:0]
 			next = 0
 			l.sendTelemetry(publish)
 		case <-tele.Chan():
@@ -449,8 +518,14 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 					more = false
 				}
 			}
-			if a, ok := l.mergeAcks(acks, epoch); ok {
-				onAck(a)
+			for _, a := range acks {
+				if a.Epoch != epoch {
+					l.log.Warn("ack for another journal file ignored", "epoch", a.Epoch, "ours", epoch)
+					l.bad.Add(1)
+					continue
+				}
+				onAck(a.Ranges)
+				l.queueAck(a.Seqs(), len(inflight) == 0)
 			}
 		}
 		// Alerts first: anything queued while the outbox filled goes now.
@@ -504,19 +579,86 @@ func (l *Link) sendTelemetry(publish func(wire.Kind, byte, bool, []byte)) {
 	publish(wire.KindTelemetry, 0, false, wire.Encode(t))
 }
 
-// mergeAcks folds the acks for epoch (this journal file) into one; acks for
-// another file are stale and only counted.
-func (l *Link) mergeAcks(acks []wire.Ack, epoch string) (wire.Ack, bool) {
-	out := wire.Ack{V: wire.Version, Epoch: epoch}
-	var seqs []uint64
-	for _, a := range acks {
-		if a.Epoch != epoch {
-			l.log.Warn("ack for another journal file ignored", "epoch", a.Epoch, "ours", epoch)
-			l.bad.Add(1)
+func (l *Link) queueAck(seqs []uint64, urgent bool) {
+	q := &l.acks
+	q.mu.Lock()
+	q.pending = append(q.pending, seqs)
+	q.urgent = q.urgent || urgent
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// commitAcks writes the queued acks to the journal until ctx ends, then
+// commits what is left. While a drain goes on, the acks that arrive within
+// AckCommitEvery of the last commit share the next one; once nothing is in
+// flight they are committed at once.
+func (l *Link) commitAcks(ctx context.Context) {
+	q := &l.acks
+	var last time.Time
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-q.wake:
+		case <-timer:
+			timer = nil
+		case <-ctx.Done():
+			l.commitQueued()
+			return
+		}
+		q.mu.Lock()
+		now, urgent := q.urgent, len(q.pending) > 0
+		q.mu.Unlock()
+		if !urgent {
 			continue
 		}
-		seqs = append(seqs, a.Seqs()...)
+		if wait := l.o.AckCommitEvery - l.clock.Since(last); !now && wait > 0 {
+			if timer == nil {
+				timer = l.clock.After(wait)
+			}
+			continue
+		}
+		l.commitQueued()
+		last = l.clock.Now()
 	}
-	out.Ranges = wire.Ranges(seqs)
-	return out, len(seqs) > 0
+}
+
+func (l *Link) commitQueued() {
+	q := &l.acks
+	q.mu.Lock()
+	batch := q.pending
+	q.pending, q.urgent = nil, false
+	q.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	epoch := l.o.Store.Epoch()
+	n, err := l.o.Store.Ack(epoch, slices.Concat(batch...)...)
+	if errors.Is(err, journal.ErrUnknownSeq) && len(batch) > 1 {
+		// One ack names a seq this journal never assigned: the others still count.
+		n, err = 0, nil
+		for _, seqs := range batch {
+			k, e := l.o.Store.Ack(epoch, seqs...)
+			n += k
+			if e != nil {
+				l.log.Warn("ack refused", "err", e)
+				l.bad.Add(1)
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, journal.ErrUnknownSeq), errors.Is(err, journal.ErrEpoch):
+		l.log.Warn("ack refused", "err", err)
+		l.bad.Add(1)
+	case err != nil:
+		// The journal could not be written (full, failing): keep the acks for
+		// the next commit rather than send the entries again.
+		l.log.Warn("acks not committed, kept for the next try", "err", err)
+		q.mu.Lock()
+		q.pending = append(batch, q.pending...)
+		q.mu.Unlock()
+	}
+	l.acked.Add(int64(n))
 }

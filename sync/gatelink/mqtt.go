@@ -18,8 +18,11 @@ type Conn interface {
 	// Publish sends a message; the returned channel yields nil once the broker
 	// has it (PUBACK for QoS 1, written for QoS 0) or the error.
 	Publish(topic string, qos byte, retained bool, payload []byte) <-chan error
-	// Subscribe subscribes to topics; handler must not block.
-	Subscribe(ctx context.Context, topics map[string]byte, handler func(topic string, payload []byte)) error
+	// Subscribe subscribes to topics; handler must not block. The returned
+	// channel yields nil once the broker has granted every topic, or the error.
+	// A broker takes a client's packets in order, so what is published after
+	// Subscribe is sent is answered on the new subscription without waiting.
+	Subscribe(topics map[string]byte, handler func(topic string, payload []byte)) <-chan error
 	// Lost is closed when the connection is lost.
 	Lost() <-chan struct{}
 	// Close disconnects, waiting up to a moment for queued work.
@@ -131,19 +134,31 @@ func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte
 	return done
 }
 
-func (p *pahoConn) Subscribe(ctx context.Context, topics map[string]byte, handler func(string, []byte)) error {
+func (p *pahoConn) Subscribe(topics map[string]byte, handler func(string, []byte)) <-chan error {
+	done := make(chan error, 1)
 	tok := p.c.SubscribeMultiple(topics, func(_ mqtt.Client, m mqtt.Message) { handler(m.Topic(), m.Payload()) })
-	if err := wait(ctx, tok); err != nil {
-		return err
-	}
-	if st, ok := tok.(*mqtt.SubscribeToken); ok {
-		for topic, code := range st.Result() {
-			if code == 0x80 {
-				return fmt.Errorf("gatelink: subscribe %s: refused by the broker", topic)
+	go func() {
+		select {
+		case <-tok.Done():
+		case <-p.lost:
+			done <- errors.New("connection lost")
+			return
+		}
+		if err := tok.Error(); err != nil {
+			done <- err
+			return
+		}
+		if st, ok := tok.(*mqtt.SubscribeToken); ok {
+			for topic, code := range st.Result() {
+				if code == 0x80 {
+					done <- fmt.Errorf("gatelink: subscribe %s: refused by the broker", topic)
+					return
+				}
 			}
 		}
-	}
-	return nil
+		done <- nil
+	}()
+	return done
 }
 
 func (p *pahoConn) Close() {

@@ -1,10 +1,12 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"campusgate/gate/journal"
@@ -29,10 +31,23 @@ var ErrMessage = errors.New("wire: bad message")
 // EntryBatch carries journal entries from one gate and one journal file
 // (epoch), in seq order. Topic: .../{gate}/entry, QoS 1.
 type EntryBatch struct {
-	V       int             `json:"v"`
-	Gate    string          `json:"gate"`
-	Epoch   string          `json:"epoch"`
+	V     int    `json:"v"`
+	Gate  string `json:"gate"`
+	Epoch string `json:"epoch"`
+	// Seqs are the entries' seqs as inclusive ranges, ahead of the entries, so
+	// a receiver can tell what a batch holds without decoding it (PeekEntryBatch);
+	// DecodeEntryBatch refuses a batch whose Seqs are not its entries'.
+	Seqs    [][2]uint64     `json:"seqs"`
 	Entries []journal.Entry `json:"entries"`
+}
+
+// NewEntryBatch is the batch of entries (all of gate and epoch), with its Seqs.
+func NewEntryBatch(gate, epoch string, entries []journal.Entry) EntryBatch {
+	seqs := make([]uint64, len(entries))
+	for i, e := range entries {
+		seqs[i] = e.Seq
+	}
+	return EntryBatch{V: Version, Gate: gate, Epoch: epoch, Seqs: Ranges(seqs), Entries: entries}
 }
 
 // Ack tells a gate which seqs of an epoch the server has committed. Topic:
@@ -162,18 +177,42 @@ type Cmd struct {
 }
 
 // RawBatch is the EntryBatch of entries already in their JSON form (as the
-// journal stores them), spliced in without decoding and encoding them again.
+// journal stores them, in seq order), spliced in without decoding and encoding
+// them again.
 func RawBatch(gate, epoch string, entries []journal.RawEntry) []byte {
-	n := 64 + len(gate) + len(epoch)
+	return AppendRawBatch(nil, gate, epoch, entries)
+}
+
+// AppendRawBatch is RawBatch appended to dst.
+func AppendRawBatch(dst []byte, gate, epoch string, entries []journal.RawEntry) []byte {
+	n := 96 + len(gate) + len(epoch) + 24*len(entries)
 	for _, e := range entries {
 		n += len(e.JSON) + 1
 	}
-	b := make([]byte, 0, n)
+	b := slices.Grow(dst, n)
 	b = append(b, `{"v":1,"gate":`...)
 	b = append(b, Encode(gate)...)
 	b = append(b, `,"epoch":`...)
 	b = append(b, Encode(epoch)...)
-	b = append(b, `,"entries":[`...)
+	b = append(b, `,"seqs":[`...)
+	// The entries come in seq order (from the journal), so their ranges are
+	// folded as they come.
+	for i := 0; i < len(entries); {
+		j := i + 1
+		for j < len(entries) && entries[j].Seq == entries[j-1].Seq+1 {
+			j++
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendUint(b, entries[i].Seq, 10)
+		b = append(b, ',')
+		b = strconv.AppendUint(b, entries[j-1].Seq, 10)
+		b = append(b, ']')
+		i = j
+	}
+	b = append(b, `],"entries":[`...)
 	for i, e := range entries {
 		if i > 0 {
 			b = append(b, ',')
@@ -264,7 +303,66 @@ func DecodeEntryBatch(b []byte, gate string) (EntryBatch, error) {
 		}
 		prev = e.Seq
 	}
+	seqs := make([]uint64, len(m.Entries))
+	for i, e := range m.Entries {
+		seqs[i] = e.Seq
+	}
+	if !slices.Equal(Ranges(seqs), m.Seqs) {
+		return m, bad("entry batch", "seqs %v, entries hold %v", m.Seqs, Ranges(seqs))
+	}
 	return m, nil
+}
+
+// BatchHead is what an entry batch says of itself ahead of its entries.
+type BatchHead struct {
+	Gate, Epoch string
+	Seqs        [][2]uint64
+}
+
+// PeekEntryBatch reads a batch's head without decoding (or checking) its
+// entries: what an acker that is not the store needs, at the cost of the
+// head's few bytes. The head must come before "entries", as RawBatch writes
+// it; DecodeEntryBatch is the full check.
+func PeekEntryBatch(b []byte, gate string) (BatchHead, error) {
+	var h BatchHead
+	d := json.NewDecoder(bytes.NewReader(b))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return h, bad("entry batch", "not a JSON object")
+	}
+	v := 0
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return h, fmt.Errorf("%w: entry batch: %w", ErrMessage, err)
+		}
+		var dst any
+		switch t {
+		case "v":
+			dst = &v
+		case "gate":
+			dst = &h.Gate
+		case "epoch":
+			dst = &h.Epoch
+		case "seqs":
+			dst = &h.Seqs
+		case "entries":
+			switch {
+			case v != Version:
+				return h, bad("entry batch", "version %d, this build reads %d", v, Version)
+			case h.Gate != gate:
+				return h, bad("entry batch", "gate %q on topic of gate %q", h.Gate, gate)
+			case h.Epoch == "" || len(h.Seqs) == 0:
+				return h, bad("entry batch", "no epoch or seqs ahead of the entries")
+			}
+			return h, nil
+		default:
+			dst = new(json.RawMessage)
+		}
+		if err := d.Decode(dst); err != nil {
+			return h, fmt.Errorf("%w: entry batch: %v: %w", ErrMessage, t, err)
+		}
+	}
+	return h, bad("entry batch", "no entries")
 }
 
 // DecodeAck decodes an ack.

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func entry(seq uint64) journal.Entry {
 }
 
 func TestEntryBatch(t *testing.T) {
-	m := EntryBatch{V: Version, Gate: "north-1", Epoch: "e1", Entries: []journal.Entry{entry(3), entry(4)}}
+	m := NewEntryBatch("north-1", "e1", []journal.Entry{entry(3), entry(4)})
 	got, err := DecodeEntryBatch(Encode(m), "north-1")
 	if err != nil || len(got.Entries) != 2 || got.Entries[1].Seq != 4 || got.Entries[0].Readings[0].BodyC != 36.6 {
 		t.Fatalf("%+v %v", got, err)
@@ -59,6 +60,8 @@ func TestEntryBatch(t *testing.T) {
 		"other epoch":    mut(func(c *EntryBatch) { c.Entries[0].Epoch = "e0" }),
 		"seq order":      mut(func(c *EntryBatch) { c.Entries[1].Seq = 3 }),
 		"seq zero":       mut(func(c *EntryBatch) { c.Entries[0].Seq = 0 }),
+		"seqs not its":   mut(func(c *EntryBatch) { c.Seqs = [][2]uint64{{3, 5}} }),
+		"no seqs":        mut(func(c *EntryBatch) { c.Seqs = nil }),
 		"decision":       mut(func(c *EntryBatch) { c.Entries[0].Decision = "maybe" }),
 		"no time":        mut(func(c *EntryBatch) { c.Entries[0].Time = time.Time{} }),
 		"empty":          mut(func(c *EntryBatch) { c.Entries = nil }),
@@ -69,6 +72,43 @@ func TestEntryBatch(t *testing.T) {
 		"too big":        []byte(`{"v":1,"gate":"` + strings.Repeat("x", MaxMessage) + `"}`),
 	} {
 		if _, err := DecodeEntryBatch(b, "north-1"); !errors.Is(err, ErrMessage) {
+			t.Errorf("%s: accepted (%v)", name, err)
+		}
+	}
+}
+
+func TestPeekEntryBatch(t *testing.T) {
+	raw := func(seqs ...uint64) []journal.RawEntry {
+		var out []journal.RawEntry
+		for _, q := range seqs {
+			out = append(out, journal.RawEntry{Seq: q, JSON: Encode(entry(q))})
+		}
+		return out
+	}
+	b := RawBatch("north-1", "e1", raw(3, 4, 5, 9))
+	h, err := PeekEntryBatch(b, "north-1")
+	want := [][2]uint64{{3, 5}, {9, 9}}
+	if err != nil || h.Epoch != "e1" || h.Gate != "north-1" || !slices.Equal(h.Seqs, want) {
+		t.Fatalf("%+v %v", h, err)
+	}
+	m, err := DecodeEntryBatch(b, "north-1") // what RawBatch splices is a batch the full decoder takes
+	if err != nil || len(m.Entries) != 4 || !slices.Equal(m.Seqs, want) {
+		t.Fatalf("%+v %v", m, err)
+	}
+	if p, err := PeekEntryBatch(Encode(m), "north-1"); err != nil || !slices.Equal(p.Seqs, want) {
+		t.Fatalf("peek of an encoded batch: %+v %v", p, err)
+	}
+	for name, b := range map[string]string{
+		"other gate":  `{"v":1,"gate":"south-2","epoch":"e1","seqs":[[1,1]],"entries":[]}`,
+		"version":     `{"v":2,"gate":"north-1","epoch":"e1","seqs":[[1,1]],"entries":[]}`,
+		"seqs after":  `{"v":1,"gate":"north-1","epoch":"e1","entries":[],"seqs":[[1,1]]}`,
+		"no entries":  `{"v":1,"gate":"north-1","epoch":"e1","seqs":[[1,1]]}`,
+		"not json":    "\x00garbage",
+		"array":       `[1,2]`,
+		"bad seqs":    `{"v":1,"gate":"north-1","epoch":"e1","seqs":"x","entries":[]}`,
+		"cut in half": `{"v":1,"gate":"north-1","ep`,
+	} {
+		if _, err := PeekEntryBatch([]byte(b), "north-1"); !errors.Is(err, ErrMessage) {
 			t.Errorf("%s: accepted (%v)", name, err)
 		}
 	}
@@ -150,7 +190,7 @@ func TestOtherMessages(t *testing.T) {
 // FuzzDecoders feeds the same bytes to every decoder: none may panic, and a
 // message one accepts must survive a round trip.
 func FuzzDecoders(f *testing.F) {
-	f.Add(Encode(EntryBatch{V: 1, Gate: "north-1", Epoch: "e1", Entries: []journal.Entry{entry(1)}}))
+	f.Add(Encode(NewEntryBatch("north-1", "e1", []journal.Entry{entry(1)})))
 	f.Add(Encode(Ack{V: 1, Epoch: "e1", Ranges: [][2]uint64{{1, 4}}}))
 	f.Add(Encode(Roster{V: 1, Kind: "delta", Version: 2, From: 1, Remove: []string{"P1"}}))
 	f.Add([]byte(`{"v":1,"state":"online"}`))
@@ -160,12 +200,16 @@ func FuzzDecoders(f *testing.F) {
 			if _, err := DecodeEntryBatch(Encode(m), "north-1"); err != nil {
 				t.Fatalf("entry batch does not round-trip: %v", err)
 			}
+			if h, err := PeekEntryBatch(Encode(m), "north-1"); err != nil || !slices.Equal(h.Seqs, m.Seqs) {
+				t.Fatalf("peek disagrees with the decoder: %+v %v", h, err)
+			}
 		}
 		if m, err := DecodeAck(b); err == nil {
 			if _, err := DecodeAck(Encode(m)); err != nil {
 				t.Fatalf("ack does not round-trip: %v", err)
 			}
 		}
+		_, _ = PeekEntryBatch(b, "north-1")
 		_, _ = DecodeAlert(b, "north-1")
 		_, _ = DecodeStatus(b)
 		_, _ = DecodeTelemetry(b)

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/pki"
+)
+
+var (
+	campusdOnce sync.Once
+	campusdPath string
+	campusdErr  error
+)
+
+// buildCampusd builds the school server once for the tests that need it.
+func buildCampusd(t *testing.T) string {
+	t.Helper()
+	campusdOnce.Do(func() {
+		campusdPath = filepath.Join(filepath.Dir(gatedBin), "campusd")
+		if out, err := exec.Command("go", "build", "-o", campusdPath, "campusgate/cmd/campusd").CombinedOutput(); err != nil {
+			campusdErr = fmt.Errorf("build campusd: %v\n%s", err, out)
+		}
+	})
+	if campusdErr != nil {
+		t.Fatal(campusdErr)
+	}
+	return campusdPath
+}
+
+// TestGatedOverTLS: the school's certificates from gatectl pki's package, the
+// real campusd with its embedded broker's TLS listener, and a simulated gated
+// that logs in with its client certificate alone (no password): a person
+// presented at the gate is stored on the server. A gate whose certificate
+// another authority signed gets nothing through.
+func TestGatedOverTLS(t *testing.T) {
+	campusd := buildCampusd(t)
+	dir := t.TempDir()
+	now := time.Now()
+	ca, err := pki.Init(filepath.Join(dir, "pki"), "hz-001", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrt, skey, err := ca.IssueServer([]string{"127.0.0.1"}, now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcrt, gkey, err := ca.IssueGate("north-1", now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue, _ := pki.Init(filepath.Join(dir, "rogue"), "hz-001", now)
+	rcrt, rkey, err := rogue.IssueGate("south-1", now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	httpAddr, tlsAddr := freeAddr(t), freeAddr(t)
+	srv := exec.Command(campusd, "-state", filepath.Join(dir, "server"), "-school", "hz-001", "-http", httpAddr,
+		"-mqtt-listen", freeAddr(t), "-mqtt-tls-listen", tlsAddr, "-tls-cert", scrt, "-tls-key", skey,
+		"-tls-client-ca", filepath.Join(dir, "pki", "ca.crt"))
+	var srvLog syncBuffer
+	srv.Stderr = &srvLog
+	out, _ := srv.StdoutPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	up := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for once := false; sc.Scan(); {
+			if !once && strings.Contains(sc.Text(), "web console on") {
+				once = true
+				close(up)
+			}
+		}
+	}()
+	select {
+	case <-up:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("campusd did not start:\n%s", srvLog.String())
+	}
+
+	gateCfg := func(gate, cert, key string) string {
+		f := filepath.Join(dir, gate+".toml")
+		err := os.WriteFile(f, []byte(fmt.Sprintf(`
+gate_id = %q
+school_id = "hz-001"
+journal = %q
+[identity]
+allow_plain_ids = true
+[temperature]
+read_interval = "20ms"
+[sync]
+broker = "ssl://%s"
+ca_file = %q
+cert_file = %q
+key_file = %q
+`, gate, filepath.Join(dir, gate+".db"), tlsAddr, filepath.Join(dir, "pki", "ca.crt"), cert, key)), 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	north := startGatedArgs(t, "-simulate", "-config", gateCfg("north-1", gcrt, gkey))
+	south := startGatedArgs(t, "-simulate", "-config", gateCfg("south-1", rcrt, rkey))
+	ctx := context.Background()
+	if r, err := present(ctx, north.addr, "C0101", 36.6); err != nil || r.Decision != "admit" {
+		t.Fatalf("present at north-1: %+v %v\n%s", r, err, north.out)
+	}
+	if r, err := present(ctx, south.addr, "C0102", 36.6); err != nil || r.Decision != "admit" {
+		t.Fatalf("present at south-1: %+v %v\n%s", r, err, south.out) // it admits offline, as any gate would
+	}
+	entries := func() []journal.Entry {
+		resp, err := http.Get("http://" + httpAddr + "/api/entries")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var es []journal.Entry
+		_ = json.NewDecoder(resp.Body).Decode(&es)
+		return es
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		es := entries()
+		if len(es) > 0 && es[0].GateID == "north-1" && es[0].PersonID == "P20260101" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("north-1's entry never reached the server: %+v\ngated:\n%s\ncampusd:\n%s", es, north.out, srvLog.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // give the rogue gate its chances to reconnect
+	for _, e := range entries() {
+		if e.GateID == "south-1" {
+			t.Fatalf("a gate with a certificate of another authority got an entry in: %+v", e)
+		}
+	}
+	if !strings.Contains(south.out.String(), "link down") {
+		t.Errorf("the rogue gate does not say its link is down:\n%s", south.out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
