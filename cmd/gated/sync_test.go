@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/broker/mosquittotest"
 	"campusgate/sync/ingest"
 	"campusgate/sync/store"
 	"campusgate/sync/wire"
@@ -148,18 +149,31 @@ func TestKill9DuringDrain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	srv := mqtt.New(&mqtt.Options{Logger: quiet})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	defer srv.Close()
+	t.Run("embedded", func(t *testing.T) {
+		quiet := slog.New(slog.DiscardHandler)
+		srv := mqtt.New(&mqtt.Options{Logger: quiet})
+		if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+			t.Fatal(err)
+		}
+		l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+		if err := srv.AddListener(l); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = srv.Serve() }()
+		defer srv.Close()
+		kill9DuringDrain(t, "hz-001", ingest.ClientOpts{Broker: "tcp://" + l.Address(), ClientID: "campusd-test"}, "not-checked-here")
+	})
+	t.Run("mosquitto", func(t *testing.T) {
+		const gatePW, serverPW = "north-gate-password-0123", "campusd-server-password-01"
+		mq := mosquittotest.Start(t, mosquittotest.Opts{School: "hz", Users: map[string]string{"north-1": gatePW, "campusd@hz": serverPW}})
+		kill9DuringDrain(t, "hz", ingest.ClientOpts{Broker: "tcp://" + mq.Addr, ClientID: "campusd@hz", Username: "campusd@hz", Password: serverPW}, gatePW)
+	})
+}
 
+// kill9DuringDrain: the server (a real ingest into SQLite) on the broker in
+// server, and gated, with gatePass, killed again and again while it drains.
+func kill9DuringDrain(t *testing.T, school string, server ingest.ClientOpts, gatePass string) {
+	quiet := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "campusd.db"), &store.Opts{Logger: quiet})
@@ -173,7 +187,8 @@ func TestKill9DuringDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = in.Run(ctx) }()
-	cl, err := ingest.Dial(ctx, ingest.ClientOpts{Broker: "tcp://" + l.Address(), ClientID: "campusd-test", Logger: quiet}, in.Handle)
+	server.Logger = quiet
+	cl, err := ingest.Dial(ctx, server, in.Handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,16 +212,16 @@ func TestKill9DuringDrain(t *testing.T) {
 	cfg := filepath.Join(dir, "gated.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
 gate_id = "north-1"
-school_id = "hz-001"
+school_id = %q
 journal = %q
 [sync]
-broker = "tcp://%s"
-password = "not-checked-here"
+broker = %q
+password = %q
 batch = 10
 window = 2
 ack_timeout = "1s"
 keepalive = "1s"
-`, jpath, l.Address())), 0o600); err != nil {
+`, school, jpath, server.Broker, gatePass)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	kills := 0

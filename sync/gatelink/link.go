@@ -609,12 +609,12 @@ func (l *Link) commitAcks(ctx context.Context) {
 			return
 		}
 		q.mu.Lock()
-		now, urgent := q.urgent, len(q.pending) > 0
+		urgent, any := q.urgent, len(q.pending) > 0
 		q.mu.Unlock()
-		if !urgent {
+		if !any {
 			continue
 		}
-		if wait := l.o.AckCommitEvery - l.clock.Since(last); !now && wait > 0 {
+		if wait := l.o.AckCommitEvery - l.clock.Since(last); !urgent && wait > 0 {
 			if timer == nil {
 				timer = l.clock.After(wait)
 			}

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/broker/mosquittotest"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/wire"
 
@@ -113,6 +115,12 @@ func startServer(t *testing.T, addr string, store *memStore) *rig {
 
 // startServerOpts is startServer with an extra alert handler.
 func startServerOpts(t testing.TB, addr string, store *memStore, onAlert func(string, wire.Alert)) *rig {
+	return startServerAs(t, ClientOpts{Broker: "tcp://" + addr, ClientID: "campusd-test"}, store, onAlert)
+}
+
+// startServerAs is startServerOpts with the broker and the server's account in co.
+func startServerAs(t testing.TB, co ClientOpts, store *memStore, onAlert func(string, wire.Alert)) *rig {
+	addr := strings.TrimPrefix(co.Broker, "tcp://")
 	t.Helper()
 	r := &rig{addr: addr, store: store}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -131,7 +139,8 @@ func startServerOpts(t testing.TB, addr string, store *memStore, onAlert func(st
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.in.Run(ctx) }()
-	r.client, err = Dial(ctx, ClientOpts{Broker: "tcp://" + addr, ClientID: "campusd-test", Logger: quiet}, r.in.Handle)
+	co.Logger = quiet
+	r.client, err = Dial(ctx, co, r.in.Handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,29 +311,67 @@ func TestSeventyThousandQueuedOffline(t *testing.T) {
 		}
 	}
 	const n = 70_000
-	j, err := journal.Open(filepath.Join(dir, "j.db"), &journal.Opts{GateID: "north-1", Logger: quiet})
+	// One journal, copied for each broker: 70,000 appends are the slow part.
+	template := filepath.Join(dir, "template.db")
+	j, err := journal.Open(template, &journal.Opts{GateID: "north-1", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer j.Close()
 	appendN(t, j, n, "ok")
-	addr := startBroker(t)
-	store := newMemStore()
-	startServer(t, addr, store)
-	dial, err := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + addr, ClientID: "north-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := gatelink.New(gatelink.Opts{School: "hz-001", Gate: "north-1", Dial: dial, Store: j, Logger: quiet, Batch: 200, Window: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	eventually(t, "70,000 entries acknowledged", 3*time.Minute, func() bool { b, _ := j.Backlog(); return b == 0 })
-	if got := store.n(); got != n {
-		t.Fatalf("server holds %d entries, want %d", got, n)
-	}
+	j.Close()
+	eachBroker(t, func(t *testing.T, env brokerEnv) {
+		b, err := os.ReadFile(template)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, env.name+".db")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j, err := journal.Open(path, &journal.Opts{GateID: "north-1", Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		store := newMemStore()
+		startServerAs(t, env.server, store, nil)
+		dial, err := gatelink.PahoDialer(gatelink.PahoOpts{Broker: env.server.Broker, ClientID: "north-1", Username: "north-1", Password: env.gatePass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := gatelink.New(gatelink.Opts{School: env.school, Gate: "north-1", Dial: dial, Store: j, Logger: quiet, Batch: 200, Window: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = l.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		eventually(t, "70,000 entries acknowledged", 3*time.Minute, func() bool { b, _ := j.Backlog(); return b == 0 })
+		if got := store.n(); got != n {
+			t.Fatalf("server holds %d entries, want %d", got, n)
+		}
+	})
+}
+
+// brokerEnv is a broker, the server's account on it and a gate's password.
+type brokerEnv struct {
+	name, school string
+	server       ClientOpts
+	gatePass     string
+}
+
+// eachBroker runs f against the embedded broker (no accounts), then a real
+// mosquitto with deploy/mosquitto's configuration (skipped where it is not
+// installed, required under CI=true).
+func eachBroker(t *testing.T, f func(*testing.T, brokerEnv)) {
+	t.Run("embedded", func(t *testing.T) {
+		f(t, brokerEnv{name: "embedded", school: "hz-001", server: ClientOpts{Broker: "tcp://" + startBroker(t), ClientID: "campusd-test"}})
+	})
+	t.Run("mosquitto", func(t *testing.T) {
+		const gatePW, serverPW = "north-gate-password-0123", "campusd-server-password-01"
+		mq := mosquittotest.Start(t, mosquittotest.Opts{School: "hz", Users: map[string]string{"north-1": gatePW, "campusd@hz": serverPW}})
+		f(t, brokerEnv{name: "mosquitto", school: "hz", gatePass: gatePW,
+			server: ClientOpts{Broker: "tcp://" + mq.Addr, ClientID: "campusd@hz", Username: "campusd@hz", Password: serverPW}})
+	})
 }
