@@ -64,23 +64,28 @@ func (db *DB) Gates(ctx context.Context) ([]Gate, error) {
 // Query selects entries; zero fields do not filter.
 type Query struct {
 	From, To      time.Time // From <= time < To
+	Day           string    // YYYY-MM-DD in the school's zone
 	Gate, Person  string
 	Decision      string
 	Reason        string
-	Limit, Offset int // Limit 0: 100; at most 10 000
+	Grade, Class  string // the person's, on the roster
+	Name          string // part of the person's name on the roster
+	Limit, Offset int    // Limit 0: 100; at most 10 000 (EachEntry: no limit)
 	OldestFirst   bool
 }
 
-// Entries returns the entries q selects, newest first unless q.OldestFirst.
-func (db *DB) Entries(ctx context.Context, q Query) ([]journal.Entry, error) {
+func (q Query) sql(limit int) (string, []any) {
 	var where []string
 	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	add := func(cond string, v ...any) { where = append(where, cond); args = append(args, v...) }
 	if !q.From.IsZero() {
 		add("time >= ?", stamp(q.From))
 	}
 	if !q.To.IsZero() {
 		add("time < ?", stamp(q.To))
+	}
+	if q.Day != "" {
+		add("day = ?", q.Day)
 	}
 	if q.Gate != "" {
 		add("gate_id = ?", q.Gate)
@@ -94,35 +99,77 @@ func (db *DB) Entries(ctx context.Context, q Query) ([]journal.Entry, error) {
 	if q.Reason != "" {
 		add("reason = ?", q.Reason)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
+	if q.Grade != "" || q.Class != "" || q.Name != "" {
+		cond, pargs := "1 = 1", []any{}
+		if q.Grade != "" {
+			cond, pargs = cond+" AND grade = ?", append(pargs, q.Grade)
+		}
+		if q.Class != "" {
+			cond, pargs = cond+" AND class = ?", append(pargs, q.Class)
+		}
+		if q.Name != "" {
+			cond, pargs = cond+` AND name LIKE ? ESCAPE '\'`, append(pargs, "%"+likeEscape(q.Name)+"%")
+		}
+		add("person_id IN (SELECT person_id FROM people WHERE "+cond+")", pargs...)
 	}
-	limit = min(limit, 10_000)
 	order := "DESC"
 	if q.OldestFirst {
 		order = "ASC"
 	}
-	sqlText := `SELECT gate_id, epoch, seq, time, clock_synced, mono_ns, person_id, role, credential, assurance, health, body_c,
+	text := `SELECT gate_id, epoch, seq, time, clock_synced, mono_ns, person_id, role, credential, assurance, health, body_c,
 		decision, reason, kind, COALESCE(guard_id, ''), COALESCE(guard_reason, ''), readings FROM entries`
 	if len(where) > 0 {
-		sqlText += " WHERE " + strings.Join(where, " AND ")
+		text += " WHERE " + strings.Join(where, " AND ")
 	}
-	sqlText += fmt.Sprintf(" ORDER BY time %s, gate_id, seq LIMIT %d OFFSET %d", order, limit, max(q.Offset, 0))
-	rows, err := db.r.QueryContext(ctx, sqlText, args...)
+	text += fmt.Sprintf(" ORDER BY time %s, gate_id, seq", order)
+	if limit > 0 {
+		text += fmt.Sprintf(" LIMIT %d OFFSET %d", limit, max(q.Offset, 0))
+	}
+	return text, args
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
+}
+
+// Entries returns the entries q selects, newest first unless q.OldestFirst.
+func (db *DB) Entries(ctx context.Context, q Query) ([]journal.Entry, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []journal.Entry
+	err := db.eachEntry(ctx, q, min(limit, 10_000), func(e journal.Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// EachEntry calls fn for every entry q selects (no limit), streaming: an
+// export of a year does not sit in memory. fn's error stops it and is
+// returned.
+func (db *DB) EachEntry(ctx context.Context, q Query, fn func(journal.Entry) error) error {
+	return db.eachEntry(ctx, q, 0, fn)
+}
+
+func (db *DB) eachEntry(ctx context.Context, q Query, limit int, fn func(journal.Entry) error) error {
+	text, args := q.sql(limit)
+	rows, err := db.r.QueryContext(ctx, text, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: entries: %w", err)
+		return fmt.Errorf("store: entries: %w", err)
 	}
 	defer rows.Close()
-	var out []journal.Entry
 	for rows.Next() {
 		e, err := scanEntry(rows)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, e)
+		if err := fn(e); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 func scanEntry(rows *sql.Rows) (journal.Entry, error) {
@@ -178,23 +225,30 @@ func (db *DB) Gaps(ctx context.Context, gate string) ([]Gap, error) {
 
 // Alert is a stored alert.
 type Alert struct {
-	ID         int64      `json:"id"`
-	Alert      wire.Alert `json:"alert"`
-	School     string     `json:"school"`
-	ReceivedAt time.Time  `json:"received_at"`
-	AckedBy    string     `json:"acked_by,omitempty"`
-	AckedAt    time.Time  `json:"acked_at,omitzero"`
-	Outcome    string     `json:"outcome,omitempty"`
+	ID          int64      `json:"id"`
+	Alert       wire.Alert `json:"alert"`
+	School      string     `json:"school"`
+	ReceivedAt  time.Time  `json:"received_at"`
+	AckedBy     string     `json:"acked_by,omitempty"`
+	AckedAt     time.Time  `json:"acked_at,omitzero"`
+	Outcome     string     `json:"outcome,omitempty"`
+	EscalatedAt time.Time  `json:"escalated_at,omitzero"`
 }
 
-// Alerts returns the newest alerts, open ones only if open.
+// Alerts returns the newest alerts, open (unacknowledged) ones only if open.
 func (db *DB) Alerts(ctx context.Context, open bool, limit int) ([]Alert, error) {
-	q := `SELECT id, school, payload, received_at, COALESCE(acked_by, ''), COALESCE(acked_at, ''), COALESCE(outcome, '') FROM alerts`
+	where := ""
 	if open {
-		q += ` WHERE acked_at IS NULL`
+		where = `WHERE acked_at IS NULL`
 	}
-	q += fmt.Sprintf(` ORDER BY received_at DESC LIMIT %d`, min(max(limit, 1), 1000))
-	rows, err := db.r.QueryContext(ctx, q)
+	return db.alerts(ctx, where, limit)
+}
+
+func (db *DB) alerts(ctx context.Context, where string, limit int, args ...any) ([]Alert, error) {
+	q := `SELECT id, school, payload, received_at, COALESCE(acked_by, ''), COALESCE(acked_at, ''), COALESCE(outcome, ''),
+		COALESCE(escalated_at, '') FROM alerts ` + where
+	q += fmt.Sprintf(` ORDER BY received_at DESC, id DESC LIMIT %d`, min(max(limit, 1), 1000))
+	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: alerts: %w", err)
 	}
@@ -202,27 +256,15 @@ func (db *DB) Alerts(ctx context.Context, open bool, limit int) ([]Alert, error)
 	var out []Alert
 	for rows.Next() {
 		var a Alert
-		var payload, recv, ackedAt string
-		if err := rows.Scan(&a.ID, &a.School, &payload, &recv, &a.AckedBy, &ackedAt, &a.Outcome); err != nil {
+		var payload, recv, ackedAt, escAt string
+		if err := rows.Scan(&a.ID, &a.School, &payload, &recv, &a.AckedBy, &ackedAt, &a.Outcome, &escAt); err != nil {
 			return nil, fmt.Errorf("store: alerts: %w", err)
 		}
 		_ = json.Unmarshal([]byte(payload), &a.Alert)
-		a.ReceivedAt, a.AckedAt = parseStamp(recv), parseStamp(ackedAt)
+		a.ReceivedAt, a.AckedAt, a.EscalatedAt = parseStamp(recv), parseStamp(ackedAt), parseStamp(escAt)
 		out = append(out, a)
 	}
 	return out, rows.Err()
-}
-
-// AckAlert records that by acknowledged alert id, with an outcome (may be "").
-func (db *DB) AckAlert(ctx context.Context, id int64, by, outcome string) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE alerts SET acked_by = ?, acked_at = ?, outcome = ? WHERE id = ?`, by, stamp(db.now()), outcome, id)
-	if err != nil {
-		return fmt.Errorf("store: ack alert %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("store: ack alert %d: no such alert", id)
-	}
-	return nil
 }
 
 // DayCount is one day's decisions.

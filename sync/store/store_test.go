@@ -135,14 +135,33 @@ func TestRegistryAndAlerts(t *testing.T) {
 	if len(open) != 1 || open[0].Alert.PersonID != "P3" {
 		t.Fatalf("open alerts %+v", open)
 	}
-	if err := db.AckAlert(ctx, open[0].ID, "nurse-1", "isolated"); err != nil {
+	if err := db.RecordOutcome(ctx, open[0].ID, "nurse-1", "isolated", 38.1, "waits for her mother"); err != nil {
 		t.Fatal(err)
 	}
 	if o, _ := db.Alerts(ctx, true, 10); len(o) != 0 {
 		t.Fatal("acknowledged alert still open")
 	}
-	if err := db.AckAlert(ctx, 999, "nurse-1", ""); err == nil {
-		t.Fatal("acked a missing alert")
+	if first, err := db.Acknowledge(ctx, open[0].ID, "nurse-2"); err != nil || first {
+		t.Fatalf("a second acknowledgement: %v %v", first, err)
+	}
+	if _, err := db.Acknowledge(ctx, 999, "nurse-1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("acked a missing alert: %v", err)
+	}
+	if err := db.RecordOutcome(ctx, open[0].ID, "nurse-1", "vanished", 0, ""); err == nil {
+		t.Fatal("an unknown outcome accepted")
+	}
+	ev, _ := db.AlertEvents(ctx, open[0].ID)
+	if len(ev) != 2 || ev[0].Kind != "ack" || ev[0].Username != "nurse-1" || ev[1].Outcome != "isolated" || ev[1].RetestC != 38.1 {
+		t.Fatalf("events %+v", ev)
+	}
+	if iso, _ := db.Isolation(ctx); len(iso) != 1 || iso[0].Outcome != "isolated" {
+		t.Fatalf("isolation room %+v", iso)
+	}
+	if err := db.RecordOutcome(ctx, open[0].ID, "nurse-1", "collected", 0, "mother came 08:10"); err != nil {
+		t.Fatal(err)
+	}
+	if iso, _ := db.Isolation(ctx); len(iso) != 0 {
+		t.Fatalf("collected yet still in the isolation room: %+v", iso)
 	}
 }
 
