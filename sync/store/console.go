@@ -367,6 +367,18 @@ func (db *DB) Passes(ctx context.Context, person string) ([]PassRecord, error) {
 	return db.passes(ctx, `WHERE person_id = ? ORDER BY issued_at DESC`, person)
 }
 
+// PassByID returns one pass.
+func (db *DB) PassByID(ctx context.Context, id string) (PassRecord, error) {
+	ps, err := db.passes(ctx, `WHERE pass_id = ?`, id)
+	if err != nil {
+		return PassRecord{}, err
+	}
+	if len(ps) == 0 {
+		return PassRecord{}, fmt.Errorf("store: pass %q: %w", id, ErrNotFound)
+	}
+	return ps[0], nil
+}
+
 // Revoked returns the passes revoked and not yet expired at now: what the
 // gates must refuse.
 func (db *DB) Revoked(ctx context.Context) ([]PassRecord, error) {

@@ -1,0 +1,167 @@
+// Package console is the school console campusd serves: live fever alerts
+// for the nurses, entry logs, daily reports and absence follow-up for admins
+// and head teachers, the roster and passes, the gates, accounts and the audit
+// log, as server-rendered pages (html/template) in Chinese first with English
+// available, and the JSON API behind them (see routes).
+//
+// Every request but the login page and /healthz needs a session; every page
+// and API call checks the account's role, and a head teacher's class; every
+// view of personal data and every change goes to the audit log. Cross-site
+// requests are refused (net/http's CrossOriginProtection).
+//
+// Caveats:
+//   - The console trusts campusd's store and clock; it has no state of its
+//     own but the login rate limits, which live in memory.
+//   - Sessions live in the store, so a restart keeps people logged in; the
+//     cookie is Secure when the console is reached over HTTPS (Opts.Secure or
+//     a TLS request).
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/gate/pass"
+	"campusgate/sync/store"
+	"campusgate/sync/wire"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// Gates is what the console asks of the gates (campusd's downlink over MQTT).
+type Gates interface {
+	// RosterChanged: a new roster version for every gate.
+	RosterChanged(version uint64, people []journal.Person)
+	// ConfigChanged: the school's settings for one gate.
+	ConfigChanged(gate string, c wire.Config)
+	// Revoked: the passes every gate must now refuse (the whole list).
+	Revoked(r wire.Revocations)
+	// Command sends a signed command (remote open, re-sync) to one gate.
+	Command(ctx context.Context, gate string, kind wire.CmdKind, by, reason string) error
+	// Connected tells whether campusd is connected to the broker.
+	Connected() bool
+}
+
+// Opts configures New. DB, School and Gates are required.
+type Opts struct {
+	DB     *store.DB
+	School string
+	Gates  Gates
+	// Issuer signs the passes the console issues; nil: passes cannot be
+	// issued (the page says so).
+	Issuer *pass.Issuer
+	// EscalateAfter: a fever alert nobody acknowledged for this long goes to
+	// the admins too. Default 3 minutes.
+	EscalateAfter time.Duration
+	// AbsenceCutoff is the time of day (HH:MM, the school's zone) after which
+	// someone expected who has not arrived is absent. Default 08:30.
+	AbsenceCutoff string
+	// SessionIdle ends a session not used for this long; SessionMax ends any
+	// session. Defaults 2 h and 12 h (a school day).
+	SessionIdle, SessionMax time.Duration
+	// Secure marks the session cookie Secure even on a plain request (a TLS
+	// proxy in front); a TLS request always gets it.
+	Secure bool
+	Clock  clockwork.Clock
+	Logger *slog.Logger
+}
+
+// Server is the console.
+type Server struct {
+	o      Opts
+	db     *store.DB
+	log    *slog.Logger
+	clock  clockwork.Clock
+	hub    *hub
+	limits *limiter
+	pages  *pages
+	cutoff time.Duration // since midnight
+}
+
+// New checks o and returns the console.
+func New(o Opts) (*Server, error) {
+	if o.DB == nil || o.Gates == nil {
+		return nil, errors.New("console: Opts.DB and Opts.Gates are required")
+	}
+	if err := wire.ValidID(o.School); err != nil {
+		return nil, fmt.Errorf("console: school: %w", err)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.EscalateAfter, 3*time.Minute)
+	def(&o.SessionIdle, 2*time.Hour)
+	def(&o.SessionMax, 12*time.Hour)
+	if o.AbsenceCutoff == "" {
+		o.AbsenceCutoff = "08:30"
+	}
+	cut, err := time.Parse("15:04", o.AbsenceCutoff)
+	if err != nil {
+		return nil, fmt.Errorf("console: absence cutoff %q: want HH:MM", o.AbsenceCutoff)
+	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	p, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{o: o, db: o.DB, log: o.Logger, clock: o.Clock, hub: newHub(), limits: newLimiter(o.Clock), pages: p,
+		cutoff: time.Duration(cut.Hour())*time.Hour + time.Duration(cut.Minute())*time.Minute}, nil
+}
+
+// Alert is ingest's OnAlert: a new alert, shown live. It never blocks.
+func (s *Server) Alert(school string, a wire.Alert) {
+	s.hub.publish(event{Kind: "alert", Alert: &a})
+}
+
+// Run escalates unacknowledged fever alerts and purges dead sessions until
+// ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	tick := s.clock.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	purge := s.clock.Now()
+	for {
+		s.escalate(ctx)
+		if s.clock.Since(purge) > time.Hour {
+			if n, err := s.db.PurgeSessions(ctx, s.o.SessionIdle); err != nil {
+				s.log.Warn("sessions not purged", "err", err)
+			} else if n > 0 {
+				s.log.Info("sessions purged", "n", n)
+			}
+			purge = s.clock.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.Chan():
+		}
+	}
+}
+
+func (s *Server) escalate(ctx context.Context) {
+	ids, err := s.db.Escalate(ctx, s.clock.Now().Add(-s.o.EscalateAfter))
+	if err != nil {
+		s.log.Warn("escalation failed", "err", err)
+		return
+	}
+	for _, id := range ids {
+		s.log.Warn("fever alert not acknowledged: escalated to the admins", "alert", id, "after", s.o.EscalateAfter)
+		s.hub.publish(event{Kind: "escalated", AlertID: id})
+	}
+}
+
+// Handler is the console's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	return http.NewCrossOriginProtection().Handler(s.routes())
+}
