@@ -26,8 +26,12 @@ type downlink struct {
 	mu       sync.Mutex
 	keys     *wire.Keys // nil: the school's keys are not managed here
 	config   *wire.Config
+	gateCfg  map[string]*wire.Config // a gate's own settings, over the school's
 	cfgSent  map[string]time.Time
 	keysSent map[string]bool
+	revoked  *wire.Revocations
+	revSent  map[string]bool
+	known    map[string]bool // gates heard from
 	version  uint64
 	people   []journal.Person
 	delta    *wire.Roster         // from the previous version to version, if small
@@ -38,6 +42,56 @@ func (d *downlink) setConfig(c wire.Config) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.config, d.cfgSent = &c, map[string]time.Time{}
+}
+
+// setGateConfig sets one gate's settings (they replace the school's for it).
+func (d *downlink) setGateConfig(gate string, c wire.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gateCfg == nil {
+		d.gateCfg = map[string]*wire.Config{}
+	}
+	if d.cfgSent == nil {
+		d.cfgSent = map[string]time.Time{}
+	}
+	d.gateCfg[gate] = &c
+	delete(d.cfgSent, gate)
+}
+
+func (d *downlink) configFor(gate string) *wire.Config {
+	if c := d.gateCfg[gate]; c != nil {
+		return c
+	}
+	return d.config
+}
+
+// setRevocations sets the passes every gate must refuse, and sends them at
+// once to the gates heard from (the others get them when they are).
+func (d *downlink) setRevocations(r wire.Revocations) {
+	d.mu.Lock()
+	d.revoked, d.revSent = &r, map[string]bool{}
+	var gates []string
+	for g := range d.known {
+		gates = append(gates, g)
+		d.revSent[g] = true
+	}
+	d.mu.Unlock()
+	for _, g := range gates {
+		go d.sendRevocations(g, r)
+	}
+}
+
+// sendRevocations publishes the list retained, so a gate that connects
+// later gets it too.
+func (d *downlink) sendRevocations(gate string, r wire.Revocations) {
+	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindRevocations), 1, true, wire.Encode(r)); err != nil {
+		d.log.Warn("revocations not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
+		d.mu.Lock()
+		delete(d.revSent, gate)
+		d.mu.Unlock()
+		return
+	}
+	d.log.Info("revocations sent", "gate", gate, "passes", len(r.Passes))
 }
 
 func (d *downlink) setKeys(k wire.Keys) {
@@ -129,11 +183,25 @@ func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 		go d.sendRoster(context.Background(), school, gate, version, people)
 	}
 	d.mu.Lock()
+	if d.known == nil {
+		d.known = map[string]bool{}
+	}
+	d.known[gate] = true
 	var cfg *wire.Config
-	if d.config != nil && t.ConfigVersion != d.config.Version && time.Since(d.cfgSent[gate]) > 30*time.Second {
-		cfg, d.cfgSent[gate] = d.config, time.Now()
+	if c := d.configFor(gate); c != nil && t.ConfigVersion != c.Version && time.Since(d.cfgSent[gate]) > 30*time.Second {
+		if d.cfgSent == nil {
+			d.cfgSent = map[string]time.Time{}
+		}
+		cfg, d.cfgSent[gate] = c, time.Now()
+	}
+	var rev *wire.Revocations
+	if d.revoked != nil && !d.revSent[gate] {
+		rev, d.revSent[gate] = d.revoked, true
 	}
 	d.mu.Unlock()
+	if rev != nil {
+		go d.sendRevocations(gate, *rev)
+	}
 	if cfg != nil {
 		go func() {
 			if err := d.pub.Publish(context.Background(), wire.GateTopic(school, gate, wire.KindConfig), 1, false, wire.Encode(*cfg)); err != nil {

@@ -74,7 +74,7 @@ func TestKill9DuringIngest(t *testing.T) {
 	}
 	state := t.TempDir()
 	var out, errb syncBuffer
-	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("gate add: %s", errb.String())
 	}
 	password := strings.TrimSpace(out.String())
@@ -167,7 +167,7 @@ func TestBrokerDownWhileAdmitting(t *testing.T) {
 	}
 	state := t.TempDir()
 	var out, errb syncBuffer
-	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("gate add: %s", errb.String())
 	}
 	password := strings.TrimSpace(out.String())

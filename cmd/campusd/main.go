@@ -6,6 +6,10 @@
 //
 //	campusd [-state DIR] [-school ID] [-http ADDR] [-mqtt-listen ADDR | -broker URL]
 //	campusd gate add [-state DIR] [-school ID] [-print-password] GATE
+//	campusd user add [-state DIR] -role ROLE [-name NAME] [-class GRADE/CLASS] [-password-stdin] USER
+//
+// On its first start campusd makes the console account "admin" and prints its
+// password once.
 //
 // Exit codes: 0 clean stop, 1 failure, 2 bad usage.
 package main
@@ -26,16 +30,19 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 var errUsage = errors.New("usage")
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var err error
-	if len(args) > 0 && args[0] == "gate" {
+	switch {
+	case len(args) > 0 && args[0] == "gate":
 		err = gateCmd(ctx, args[1:], stdout, stderr)
-	} else {
+	case len(args) > 0 && args[0] == "user":
+		err = userCmd(ctx, args[1:], stdin, stdout, stderr)
+	default:
 		err = serve(ctx, args, stdout, stderr)
 	}
 	switch {
@@ -56,6 +63,7 @@ func (p paths) db() string       { return filepath.Join(p.dir, "campusd.db") }
 func (p paths) accounts() string { return filepath.Join(p.dir, "mqtt-accounts.json") }
 func (p paths) secret() string   { return filepath.Join(p.dir, "campusd-mqtt.secret") }
 func (p paths) cmdKey() string   { return filepath.Join(p.dir, "command.key") }
+func (p paths) passKey() string  { return filepath.Join(p.dir, "pass-signing.key") }
 
 // CommandPub is where campusd keeps the public half of its command key, for
 // the gates' sync.command_key.

@@ -3,17 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/console"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/store"
 )
@@ -46,11 +47,11 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestCampusdWithAGate(t *testing.T) {
 	state := t.TempDir()
 	var out, errb syncBuffer
-	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("gate add: %d %s", code, errb.String())
 	}
 	password := strings.TrimSpace(out.String())
-	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "report"}, &out, &errb); code == 0 {
+	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "report"}, nil, &out, &errb); code == 0 {
 		t.Fatal("gate id 'report' accepted")
 	}
 
@@ -59,7 +60,7 @@ func TestCampusdWithAGate(t *testing.T) {
 	done := make(chan int)
 	var sout syncBuffer
 	go func() {
-		done <- run(ctx, []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}, &sout, &errb)
+		done <- run(ctx, []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}, nil, &sout, &errb)
 	}()
 	defer func() {
 		cancel()
@@ -94,44 +95,47 @@ func TestCampusdWithAGate(t *testing.T) {
 	defer func() { lcancel(); <-ldone }()
 	eventually(t, "entries acknowledged", func() bool { n, _ := j.Backlog(); return n == 0 })
 
+	// The first start printed the first admin's password, once.
+	m := regexp.MustCompile(`first console account: admin / (\S+)`).FindStringSubmatch(sout.String())
+	if m == nil {
+		t.Fatalf("no first admin account printed:\n%s", sout.String())
+	}
+	ctx2 := context.Background()
+	cl := console.NewClient("http://" + httpAddr)
+	if err := cl.Get(ctx2, "/api/entries", nil); !console.IsStatus(err, http.StatusUnauthorized) {
+		t.Fatalf("the API without logging in: %v", err)
+	}
+	if err := cl.Login(ctx2, "admin", m[1]); err != nil {
+		t.Fatal(err)
+	}
 	get := func(path string, v any) {
 		t.Helper()
-		resp, err := http.Get("http://" + httpAddr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %s", path, resp.Status)
-		}
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		if err := cl.Get(ctx2, path, v); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
 	}
-	var es []journal.Entry
+	var es struct{ Entries []journal.Entry }
 	get("/api/entries?gate=north-1&limit=100", &es)
-	if len(es) != 25 {
-		t.Fatalf("%d entries on the server", len(es))
+	if len(es.Entries) != 25 {
+		t.Fatalf("%d entries on the server", len(es.Entries))
 	}
-	var alerts []store.Alert
-	get("/api/alerts?open=1", &alerts)
-	if len(alerts) != 1 || alerts[0].Alert.BodyC != 38.5 {
+	var alerts struct{ Open []store.Alert }
+	get("/api/alerts", &alerts)
+	if len(alerts.Open) != 1 || alerts.Open[0].Alert.BodyC != 38.5 {
 		t.Fatalf("alerts %+v", alerts)
 	}
 	eventually(t, "gate online in the registry", func() bool {
-		var gs []store.Gate
+		var gs struct{ Gates []store.Gate }
 		get("/api/gates", &gs)
-		return len(gs) == 1 && gs[0].Online && gs[0].ID == "north-1"
+		return len(gs.Gates) == 1 && gs.Gates[0].Online && gs.Gates[0].ID == "north-1"
 	})
-	resp, err := http.Get("http://" + httpAddr + "/")
-	if err != nil {
-		t.Fatal(err)
+	var page bytes.Buffer
+	if err := cl.Download(ctx2, "/gates", &page); err != nil || !strings.Contains(page.String(), "north-1") || !strings.Contains(page.String(), "门岗设备") {
+		t.Errorf("gates page lacks the gate: %v", err)
 	}
-	page := new(bytes.Buffer)
-	page.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(page.String(), "north-1") || !strings.Contains(page.String(), "学校服务器") {
-		t.Errorf("overview page lacks the gate")
+	// One account: the first admin.
+	if n, _ := countUsers(state); n != 1 {
+		t.Errorf("%d accounts", n)
 	}
 	// A wrong password is refused by the broker.
 	bad, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: "guess-guess-guess"})
@@ -149,5 +153,41 @@ func eventually(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out: %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func countUsers(state string) (int, error) {
+	db, err := store.Open(context.Background(), filepath.Join(state, "campusd.db"), &store.Opts{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	return db.CountUsers(context.Background())
+}
+
+// TestUserAdd: accounts from the command line, the password from stdin.
+func TestUserAdd(t *testing.T) {
+	state := t.TempDir()
+	var out, errb syncBuffer
+	args := []string{"user", "add", "-state", state, "-role", "head_teacher", "-class", "1/1-2", "-name", "王老师", "-password-stdin", "ht12"}
+	if code := run(context.Background(), args, strings.NewReader("a-long-password-1\n"), &out, &errb); code != 0 {
+		t.Fatalf("user add: %d %s", code, errb.String())
+	}
+	if code := run(context.Background(), args, strings.NewReader("a-long-password-1\n"), &out, &errb); code == 0 {
+		t.Fatal("the same account twice")
+	}
+	for _, bad := range [][]string{{"user", "add", "-state", state, "-role", "head_teacher", "x"}, {"user", "add", "-state", state, "-role", "wizard", "y"},
+		{"user", "add", "-state", state, "-role", "nurse"}} {
+		if code := run(context.Background(), bad, strings.NewReader(""), &out, &errb); code == 0 {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	out = syncBuffer{}
+	if code := run(context.Background(), []string{"user", "add", "-state", state, "-role", "nurse", "nurse-1"}, nil, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "shown once") {
+		t.Fatalf("a made password: %d %s", code, out.String())
+	}
+	if n, _ := countUsers(state); n != 2 {
+		t.Fatalf("%d accounts", n)
 	}
 }

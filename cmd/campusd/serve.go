@@ -1,9 +1,7 @@
 package main
 
 import (
-	"campusgate/gate"
-	"campusgate/gate/journal"
-	"campusgate/gate/pass"
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -16,11 +14,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"campusgate/gate/journal"
+	"campusgate/gate/pass"
 	"campusgate/sync/broker"
+	"campusgate/sync/console"
 	"campusgate/sync/ingest"
 	"campusgate/sync/pki"
 	"campusgate/sync/store"
@@ -48,6 +50,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rosterFile := fs.String("roster", "", "the school's roster, a JSON array of people (id, name, role, grade, class, card_id, health, health_date), sent to every gate")
 	keysDir := fs.String("keys", "", "directory of the school's pass-signing public keys (*.pub), sent to every gate")
 	gateConfig := fs.String("gate-config", "", "the school's gate settings (TOML: temperature, roles, identity, arrival, anti_passback, guard), sent to every gate")
+	passKey := fs.String("pass-key", "", "the school's pass-signing private key (gatectl pass keygen); default: one campusd makes in the state directory")
+	tz := fs.String("tz", "", "the school's time zone, for days and reports (e.g. Asia/Shanghai; default: this machine's)")
+	escalate := fs.Duration("escalate-after", 3*time.Minute, "a fever alert nobody acknowledges for this long goes to the admins too")
+	cutoff := fs.String("absence-cutoff", "08:30", "time of day after which someone expected who has not come in is absent")
+	secure := fs.Bool("secure-cookies", false, "mark session cookies Secure (the console is behind an HTTPS proxy)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -56,16 +63,32 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "campusd: -school: %v\n", err)
 		return errUsage
 	}
+	loc := time.Local
+	if *tz != "" {
+		l, err := time.LoadLocation(*tz)
+		if err != nil {
+			fmt.Fprintf(stderr, "campusd: -tz: %v\n", err)
+			return errUsage
+		}
+		loc = l
+	}
 	log := newLogger(stderr, *verbose)
 	p := paths{*state}
 	if err := os.MkdirAll(p.dir, 0o750); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	db, err := store.Open(ctx, p.db(), &store.Opts{Logger: log})
+	db, err := store.Open(ctx, p.db(), &store.Opts{Logger: log, Location: loc})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := firstAdmin(ctx, db, stdout); err != nil {
+		return err
+	}
+	issuer, err := passIssuer(p, *passKey)
+	if err != nil {
+		return err
+	}
 
 	// The broker: embedded (default) or external.
 	url, user, password := *brokerURL, *brokerUser, ""
@@ -116,17 +139,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *instance == "" {
 		*instance, _ = os.Hostname()
 	}
-	hub := newHub()
 	pub := &lazyPublisher{}
 	dl := &downlink{pub: pub, log: log, school: *school}
 	if *rosterFile != "" {
-		version, people, err := loadRoster(*rosterFile)
-		if err != nil {
+		if err := importRosterFile(ctx, db, *rosterFile, log); err != nil {
 			return err
 		}
-		dl.setRoster(version, people)
+		go watchRoster(ctx, *rosterFile, db, dl, log)
+	}
+	if version, people, err := db.Roster(ctx); err != nil {
+		return err
+	} else if version > 0 {
+		dl.setRoster(version, gatePeople(people))
 		log.Info("roster loaded", "people", len(people), "version", version)
-		go watchRoster(ctx, *rosterFile, version, dl, log)
 	}
 	if *gateConfig != "" {
 		b, err := os.ReadFile(*gateConfig)
@@ -138,24 +163,54 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		// Checked as a gate will check it, so a mistake shows here, not on every gate.
-		probe := gate.DefaultConfig()
-		probe.GateID = "config-check"
-		if _, err := probe.Overlay(string(b)); err != nil {
+		if err := console.CheckGateConfig(string(b)); err != nil {
 			return fmt.Errorf("-gate-config %s: %w", *gateConfig, err)
 		}
 		dl.setConfig(wire.Config{V: wire.Version, Version: uint64(fi.ModTime().Unix()), TOML: string(b)})
 	}
+	cfgs, err := db.GateConfigs(ctx)
+	if err != nil {
+		return err
+	}
+	for g, c := range cfgs {
+		dl.setGateConfig(g, wire.Config{V: wire.Version, Version: c.Version, TOML: c.TOML})
+	}
+	keys := wire.Keys{V: wire.Version}
 	if *keysDir != "" {
-		k, err := loadKeys(*keysDir)
-		if err != nil {
+		if keys, err = loadKeys(*keysDir); err != nil {
 			return err
 		}
-		dl.setKeys(k)
 	}
-	in, err := ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log,
+	if !slices.ContainsFunc(keys.Keys, func(k wire.Key) bool { return k.KID == issuer.KeyID() }) {
+		keys.Keys = append(keys.Keys, wire.Key{KID: issuer.KeyID(), Public: issuer.Public()})
+	}
+	dl.setKeys(keys)
+	cmdPriv, cmdKID, err := commandKey(p)
+	if err != nil {
+		return err
+	}
+	var client atomic.Pointer[ingest.Client]
+	connected := func() bool { c := client.Load(); return c != nil && c.Connected() }
+	gates := &gateControl{dl: dl, pub: pub, school: *school, cmdKey: cmdPriv, cmdKID: cmdKID, connected: connected}
+	var in *ingest.Ingest
+	cons, err := console.New(console.Opts{DB: db, School: *school, Gates: gates, Issuer: issuer, EscalateAfter: *escalate,
+		AbsenceCutoff: *cutoff, Secure: *secure, Logger: log, Stats: func() any { return in.Stats() }})
+	if err != nil {
+		return err
+	}
+	if rv, err := db.Revoked(ctx); err != nil {
+		return err
+	} else if len(rv) > 0 {
+		r := wire.Revocations{V: wire.Version}
+		for _, p := range rv {
+			r.Passes = append(r.Passes, wire.Revocation{ID: p.PassID, Until: p.ExpiresAt.Add(24 * time.Hour)})
+		}
+		dl.setRevocations(r)
+	}
+	in, err = ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log,
 		OnAlert: func(school string, a wire.Alert) {
-			hub.alert(school, a)
-			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "person", a.PersonID, "body_c", a.BodyC)
+			cons.Alert(school, a)
+			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "seq", a.Seq, "body_c", a.BodyC) // no names in the log
 		},
 		OnTelemetry: dl.telemetry,
 	})
@@ -165,26 +220,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ingCtx, stopIngest := context.WithCancel(ctx)
 	ingDone := make(chan struct{})
 	go func() { defer close(ingDone); _ = in.Run(ingCtx) }()
-	client, err := ingest.Dial(ctx, ingest.ClientOpts{Broker: url, ClientID: clientID(user, *instance), Username: user, Password: password, Logger: log}, in.Handle)
+	cl, err := ingest.Dial(ctx, ingest.ClientOpts{Broker: url, ClientID: clientID(user, *instance), Username: user, Password: password, Logger: log}, in.Handle)
 	if err != nil {
 		stopIngest()
 		<-ingDone
 		return err
 	}
-	pub.set(client)
-
-	cmdPriv, cmdKID, err := commandKey(p)
-	if err != nil {
-		client.Close()
-		stopIngest()
-		<-ingDone
-		return err
-	}
-	api := &api{db: db, in: in, hub: hub, school: *school, connected: client.Connected, pub: pub, cmdKey: cmdPriv, cmdKID: cmdKID}
-	srv := &http.Server{Handler: api.routes(), ReadHeaderTimeout: 10 * time.Second}
+	client.Store(cl)
+	pub.set(cl)
+	consCtx, stopConsole := context.WithCancel(ctx)
+	defer stopConsole()
+	go func() { _ = cons.Run(consCtx) }()
+	srv := &http.Server{Handler: cons.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
-		client.Close()
+		cl.Close()
 		stopIngest()
 		<-ingDone
 		return fmt.Errorf("http: %w", err)
@@ -200,7 +250,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shut)
-	client.Close()
+	cl.Close()
 	stopIngest() // stores what is queued, then returns
 	<-ingDone
 	log.Info("campusd stopped", "stats", fmt.Sprintf("%+v", in.Stats()))
@@ -348,30 +398,49 @@ func reloadAccounts(ctx context.Context, a *broker.Accounts, path string, log *s
 	}
 }
 
-// loadRoster reads a JSON roster; its version is the file's modification time
-// in seconds, so editing the file (and restarting) sends every gate the new
-// one and an old copy is never taken for newer.
-func loadRoster(path string) (uint64, []journal.Person, error) {
+// loadRoster reads a JSON roster file (an array of people).
+func loadRoster(path string) ([]store.Person, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, nil, fmt.Errorf("-roster: %w", err)
+		return nil, fmt.Errorf("-roster: %w", err)
 	}
-	var people []journal.Person
+	var people []store.Person
 	if err := json.Unmarshal(b, &people); err != nil {
-		return 0, nil, fmt.Errorf("-roster %s: %w", path, err)
+		return nil, fmt.Errorf("-roster %s: %w", path, err)
 	}
 	seen := map[string]bool{}
 	for i, p := range people {
 		if p.ID == "" || seen[p.ID] {
-			return 0, nil, fmt.Errorf("-roster %s: person %d: empty or repeated id %q", path, i+1, p.ID)
+			return nil, fmt.Errorf("-roster %s: person %d: empty or repeated id %q", path, i+1, p.ID)
 		}
 		seen[p.ID] = true
 	}
-	fi, err := os.Stat(path)
+	return people, nil
+}
+
+// importRosterFile makes the file the roster (the console's CSV import does
+// the same from the web).
+func importRosterFile(ctx context.Context, db *store.DB, path string, log *slog.Logger) error {
+	people, err := loadRoster(path)
 	if err != nil {
-		return 0, nil, err
+		return err
 	}
-	return uint64(fi.ModTime().Unix()), people, nil
+	ch, err := db.ReplaceRoster(ctx, people)
+	if err != nil {
+		return err
+	}
+	if ch.Added+ch.Changed+ch.Removed > 0 {
+		log.Info("roster file imported", "file", path, "version", ch.Version, "added", ch.Added, "changed", ch.Changed, "removed", ch.Removed)
+	}
+	return nil
+}
+
+func gatePeople(ps []store.Person) []journal.Person {
+	out := make([]journal.Person, len(ps))
+	for i, p := range ps {
+		out[i] = p.Gate()
+	}
+	return out
 }
 
 func loadKeys(dir string) (wire.Keys, error) {
@@ -414,9 +483,13 @@ func commandKey(p paths) (ed25519.PrivateKey, string, error) {
 	return priv, kid, nil
 }
 
-// watchRoster reloads the roster file when it changes; gates on the previous
-// version get a delta, the others a snapshot.
-func watchRoster(ctx context.Context, path string, version uint64, dl *downlink, log *slog.Logger) {
+// watchRoster imports the roster file again when it changes; gates on the
+// previous version get a delta, the others a snapshot.
+func watchRoster(ctx context.Context, path string, db *store.DB, dl *downlink, log *slog.Logger) {
+	var last time.Time
+	if fi, err := os.Stat(path); err == nil {
+		last = fi.ModTime()
+	}
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -426,17 +499,117 @@ func watchRoster(ctx context.Context, path string, version uint64, dl *downlink,
 		case <-t.C:
 		}
 		fi, err := os.Stat(path)
-		if err != nil || uint64(fi.ModTime().Unix()) <= version {
+		if err != nil || !fi.ModTime().After(last) {
 			continue
 		}
-		v, people, err := loadRoster(path)
-		if err != nil {
+		last = fi.ModTime() // a broken file is not retried until it changes again
+		if err := importRosterFile(ctx, db, path, log); err != nil {
 			log.Error("roster file not reloaded", "err", err)
-			version = uint64(fi.ModTime().Unix()) // do not retry until it changes again
 			continue
 		}
-		dl.setRoster(v, people)
-		version = v
-		log.Info("roster reloaded", "people", len(people), "version", v)
+		if v, people, err := db.Roster(ctx); err == nil {
+			dl.setRoster(v, gatePeople(people))
+			log.Info("roster reloaded", "people", len(people), "version", v)
+		}
 	}
+}
+
+// firstAdmin makes the first console account when there is none, and says
+// its password once.
+func firstAdmin(ctx context.Context, db *store.DB, stdout io.Writer) error {
+	n, err := db.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	pw := console.NewPassword()
+	if err := console.CreateAccount(ctx, db, store.User{Username: "admin", DisplayName: "管理员 Admin", Role: console.RoleAdmin}, pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "campusd: the first console account: admin / %s (shown once: log in and change it)\n", pw)
+	return nil
+}
+
+// passIssuer loads the school's pass-signing key, or the one campusd made
+// in its state directory (making it on first use).
+func passIssuer(p paths, keyFile string) (*pass.Issuer, error) {
+	if keyFile != "" {
+		priv, kid, err := pass.LoadPrivateKey(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("-pass-key: %w", err)
+		}
+		return pass.NewIssuer(priv, kid)
+	}
+	priv, kid, err := pass.LoadPrivateKey(p.passKey())
+	if errors.Is(err, os.ErrNotExist) {
+		var pub ed25519.PublicKey
+		if pub, priv, err = ed25519.GenerateKey(nil); err != nil {
+			return nil, err
+		}
+		kid = pass.KeyID(pub)
+		err = pass.SavePrivateKey(p.passKey(), priv, kid)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pass key: %w", err)
+	}
+	return pass.NewIssuer(priv, kid)
+}
+
+// userCmd adds a console account: campusd user add -role ROLE [-name N]
+// [-class GRADE/CLASS] [-password-stdin] USER. Without -password-stdin a
+// password is made and printed once.
+func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		fmt.Fprintln(stderr, "usage: campusd user add [-state DIR] -role admin|nurse|head_teacher|guard|district [-name NAME] [-class GRADE/CLASS] [-password-stdin] USER")
+		return errUsage
+	}
+	fs := flag.NewFlagSet("campusd user add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	state := fs.String("state", "/var/lib/campusgate-server", "state directory")
+	role := fs.String("role", "", "the account's role (required)")
+	name := fs.String("name", "", "the person's name as the console shows it")
+	class := fs.String("class", "", "a head teacher's class, as GRADE/CLASS (1/1-2)")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
+		if err == nil {
+			fmt.Fprintln(stderr, "campusd user add: name one account")
+		}
+		return errUsage
+	}
+	u := store.User{Username: fs.Arg(0), DisplayName: *name, Role: *role}
+	if u.DisplayName == "" {
+		u.DisplayName = u.Username
+	}
+	if *class != "" {
+		var ok bool
+		if u.Grade, u.Class, ok = strings.Cut(*class, "/"); !ok {
+			fmt.Fprintln(stderr, "campusd user add: -class GRADE/CLASS, e.g. 1/1-2")
+			return errUsage
+		}
+	}
+	pw := console.NewPassword()
+	if *fromStdin {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	p := paths{*state}
+	if err := os.MkdirAll(p.dir, 0o750); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, p.db(), &store.Opts{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := console.CreateAccount(ctx, db, u, pw); err != nil {
+		return err
+	}
+	if *fromStdin {
+		fmt.Fprintf(stdout, "account %s (%s) added\n", u.Username, u.Role)
+	} else {
+		fmt.Fprintf(stdout, "account %s (%s) added; its password (shown once): %s\n", u.Username, u.Role, pw)
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ const usage = `gatectl — campusgate operator's tool
   gatectl journal check|export|compact  a gate's journal, while gated is stopped
   gatectl pin < FILE                    bcrypt hash of the guard console PIN, for console.pin_hash
   gatectl pki init|issue-server|issue-gate  the school's certificates for MQTT over TLS
+  gatectl school entries|export|report|alerts|roster-import|open   the school console's API
   gatectl sim up|present                the whole system on this machine, with simulated gates (make run)
 
 Every hw command takes -simulate to run against emulated devices. "gatectl hw temp -h" shows a command's flags.
@@ -80,6 +81,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return pinHash(ctx, e, args[1:])
 	case "pki":
 		return pkiCmd(ctx, e, args[1:])
+	case "school":
+		return schoolCmd(ctx, e, args[1:])
 	case "sim":
 		return simCmd(ctx, e, args[1:])
 	case "help", "-h", "-help", "--help":

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,6 +89,10 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	rosterPath := filepath.Join(abs, "roster.json")
 	roster, _ := json.MarshalIndent(demoschool.People(time.Now()), "", "  ")
 	if err := os.WriteFile(rosterPath, roster, 0o600); err != nil {
+		return err
+	}
+	accounts, err := demoAccounts(ctx, bin["campusd"], abs)
+	if err != nil {
 		return err
 	}
 
@@ -173,7 +179,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 			setups = append(setups, gateSetup{cfg, console, dir})
 		}
 		if err := start("campusd", "web console on", bin["campusd"], "-state", abs, "-school", *school,
-			"-http", *httpAddr, "-mqtt-listen", *mqttAddr, "-roster", rosterPath, "-keys", keysDir); err != nil {
+			"-http", *httpAddr, "-mqtt-listen", *mqttAddr, "-roster", rosterPath, "-keys", keysDir, "-pass-key", keyPath); err != nil {
 			return err
 		}
 		for i, g := range gateNames[:*n] {
@@ -197,9 +203,13 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.out, `
 == campusgate is running (state in %s) ==
-  school server:   http://%s/   (gates, entries and alerts as JSON under /api/)
+  school console:  http://%s/   (the same as JSON under /api/; log in with an account below)
   MQTT broker:     %s (embedded in campusd; per-gate passwords in the state directory)
-`, abs, *httpAddr, *mqttAddr)
+  console accounts (also in %s):
+`, abs, *httpAddr, *mqttAddr, filepath.Join(abs, "console-accounts.txt"))
+	for _, a := range accounts {
+		fmt.Fprintf(e.out, "    %-9s %-13s %s\n", a.user, a.role, a.password)
+	}
 	for i, g := range gateNames[:*n] {
 		fmt.Fprintf(e.out, "  gate %-9s guard console http://127.0.0.1:%d/\n", g, *consolePort+i)
 	}
@@ -207,10 +217,10 @@ func simUp(ctx context.Context, e *env, args []string) error {
 Present a person (plain campus cards C0101 C0102 C0215 C9042 are allowed in the demo):
   bin/gatectl sim present -gate %s -code C0101 -temp 36.6
   bin/gatectl sim present -gate %s -code C0215 -temp 38.2     (a fever: denied, the nurse is alerted)
-then see it on the server:
-  curl -s http://%s/api/entries
+then see it in the console (the nurse's page at http://%s/alerts sounds the alarm), or from the command line:
+  bin/gatectl school -server http://%s -user admin entries     (asks for the password)
 Ctrl-C stops everything.
-`, gateNames[0], gateNames[min(1, *n-1)], *httpAddr)
+`, gateNames[0], gateNames[min(1, *n-1)], *httpAddr, *httpAddr)
 
 	select {
 	case <-ctx.Done():
@@ -383,4 +393,50 @@ func simPresent(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.out)
 	return nil
+}
+
+type demoAccount struct{ user, role, class, password string }
+
+// demoAccounts gives the demo school one console account per role, made on
+// the first run and kept in the state directory (0600), so make run prints
+// how to log in.
+func demoAccounts(ctx context.Context, campusd, state string) ([]demoAccount, error) {
+	file := filepath.Join(state, "console-accounts.txt")
+	if b, err := os.ReadFile(file); err == nil {
+		var out []demoAccount
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if f := strings.Fields(line); len(f) == 3 {
+				out = append(out, demoAccount{user: f[0], role: f[1], password: f[2]})
+			}
+		}
+		return out, nil
+	}
+	accounts := []demoAccount{{"admin", "admin", "", ""}, {"nurse", "nurse", "", ""}, {"teacher", "head_teacher", "1/1-2", ""},
+		{"guard", "guard", "", ""}, {"district", "district", "", ""}}
+	var text strings.Builder
+	for i := range accounts {
+		a := &accounts[i]
+		a.password = randomPassword()
+		args := []string{"user", "add", "-state", state, "-role", a.role, "-password-stdin"}
+		if a.class != "" {
+			args = append(args, "-class", a.class)
+		}
+		args = append(args, a.user)
+		cmd := exec.CommandContext(ctx, campusd, args...)
+		cmd.Stdin = strings.NewReader(a.password + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("campusd user add %s: %v\n%s", a.user, err, out)
+		}
+		fmt.Fprintf(&text, "%s %s %s\n", a.user, a.role, a.password)
+	}
+	if err := os.WriteFile(file, []byte(text.String()), 0o600); err != nil {
+		return nil, err
+	}
+	return accounts, nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return "demo-" + hex.EncodeToString(b)
 }

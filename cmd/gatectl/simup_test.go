@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/console"
 )
 
 func freePort(t *testing.T) int {
@@ -38,12 +37,7 @@ func TestSimUpEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the whole system")
 	}
-	bin := t.TempDir()
-	for _, c := range []string{"campusd", "gated", "gatectl"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, c), "campusgate/cmd/"+c).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", c, err, out)
-		}
-	}
+	bin := buildAll(t)
 	state := t.TempDir()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mqttAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -93,15 +87,30 @@ func TestSimUpEndToEnd(t *testing.T) {
 	if got := present("south-1", "C0215", 38.4); !strings.Contains(got, "deny (fever)") {
 		t.Fatalf("south-1: %s", got)
 	}
+	// The console, as the admin sim up made (its password in the state directory).
+	accounts, err := os.ReadFile(filepath.Join(state, "console-accounts.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adminPW string
+	for _, line := range strings.Split(string(accounts), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "admin" {
+			adminPW = f[2]
+		}
+	}
+	if !strings.Contains(logs.String(), adminPW) {
+		t.Errorf("sim up does not print the admin's password")
+	}
+	cl := console.NewClient("http://" + httpAddr)
+	if err := cl.Login(context.Background(), "admin", adminPW); err != nil {
+		t.Fatal(err)
+	}
 	entries := func() []journal.Entry {
-		resp, err := http.Get("http://" + httpAddr + "/api/entries")
-		if err != nil {
+		var d struct{ Entries []journal.Entry }
+		if err := cl.Get(context.Background(), "/api/entries", &d); err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var es []journal.Entry
-		_ = json.NewDecoder(resp.Body).Decode(&es)
-		return es
+		return d.Entries
 	}
 	waitFor := func(what string, ok func([]journal.Entry) bool) {
 		t.Helper()
@@ -123,25 +132,26 @@ func TestSimUpEndToEnd(t *testing.T) {
 		return n == 2
 	})
 
-	// A signed remote opening, from the server to north-1.
-	resp, err := http.Post("http://"+httpAddr+"/api/gates/north-1/cmd", "application/json",
-		strings.NewReader(`{"kind": "open", "by": "admin-1", "reason": "救护车进校 ambulance"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("command: %s %s", resp.Status, body)
+	// A signed remote opening, from the console (gatectl school open) to north-1.
+	open := exec.Command(filepath.Join(bin, "gatectl"), "school", "-server", "http://"+httpAddr, "-user", "admin", "open", "north-1", "-reason", "救护车进校 ambulance")
+	open.Stdin = strings.NewReader(adminPW + "\n")
+	if out, err := open.CombinedOutput(); err != nil {
+		t.Fatalf("gatectl school open: %v\n%s", err, out)
 	}
 	waitFor("the remote opening", func(es []journal.Entry) bool {
 		for _, e := range es {
-			if e.GateID == "north-1" && e.Reason == "remote_open" && e.Guard != nil && e.Guard.ID == "admin-1" {
+			if e.GateID == "north-1" && e.Reason == "remote_open" && e.Guard != nil && e.Guard.ID == "admin" {
 				return true
 			}
 		}
 		return false
 	})
+	// And the CLI reads the log back.
+	list := exec.Command(filepath.Join(bin, "gatectl"), "school", "-server", "http://"+httpAddr, "entries", "-gate", "south-1")
+	list.Env = append(os.Environ(), "CAMPUSGATE_PASSWORD="+adminPW)
+	if out, err := list.CombinedOutput(); err != nil || !strings.Contains(string(out), "张梓涵") || !strings.Contains(string(out), "fever") {
+		t.Fatalf("gatectl school entries: %v\n%s", err, out)
+	}
 
 	// Ctrl-C: everything stops, cleanly.
 	_ = cmd.Process.Signal(syscall.SIGINT)

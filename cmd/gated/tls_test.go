@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/console"
 	"campusgate/sync/pki"
 )
 
@@ -78,9 +77,13 @@ func TestGatedOverTLS(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
 	up := make(chan struct{})
+	var adminPW string
 	go func() {
 		sc := bufio.NewScanner(out)
 		for once := false; sc.Scan(); {
+			if _, pw, ok := strings.Cut(sc.Text(), "first console account: admin / "); ok {
+				adminPW, _, _ = strings.Cut(pw, " ")
+			}
 			if !once && strings.Contains(sc.Text(), "web console on") {
 				once = true
 				close(up)
@@ -123,15 +126,16 @@ key_file = %q
 	if r, err := present(ctx, south.addr, "C0102", 36.6); err != nil || r.Decision != "admit" {
 		t.Fatalf("present at south-1: %+v %v\n%s", r, err, south.out) // it admits offline, as any gate would
 	}
+	cl := console.NewClient("http://" + httpAddr)
+	if err := cl.Login(ctx, "admin", adminPW); err != nil {
+		t.Fatal(err)
+	}
 	entries := func() []journal.Entry {
-		resp, err := http.Get("http://" + httpAddr + "/api/entries")
-		if err != nil {
+		var d struct{ Entries []journal.Entry }
+		if err := cl.Get(ctx, "/api/entries", &d); err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var es []journal.Entry
-		_ = json.NewDecoder(resp.Body).Decode(&es)
-		return es
+		return d.Entries
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

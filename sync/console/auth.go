@@ -43,8 +43,6 @@ const (
 // bcryptCost: about 100 ms a login on a school server; tests lower it.
 var bcryptCost = 11
 
-const ()
-
 // HashPassword is the bcrypt hash of a console password, which must be at
 // least 10 characters (and at most bcrypt's 72 bytes).
 func HashPassword(pw string) (string, error) {

@@ -64,6 +64,8 @@ type Opts struct {
 	// SessionIdle ends a session not used for this long; SessionMax ends any
 	// session. Defaults 2 h and 12 h (a school day).
 	SessionIdle, SessionMax time.Duration
+	// Stats, if set, adds campusd's own counters to /api/stats.
+	Stats func() any
 	// Secure marks the session cookie Secure even on a plain request (a TLS
 	// proxy in front); a TLS request always gets it.
 	Secure bool

@@ -302,3 +302,30 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request, v *viewer) {
 		Recs []store.AuditRecord
 	}{q, recs})
 }
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request, v *viewer) {
+	c, err := s.db.CountDay(r.Context(), s.today())
+	if err != nil {
+		s.oops(w, r, v, err)
+		return
+	}
+	out := map[string]any{"today": c, "broker_connected": s.o.Gates.Connected()}
+	if s.o.Stats != nil {
+		out["ingest"] = s.o.Stats()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) gaps(w http.ResponseWriter, r *http.Request, v *viewer) {
+	g := r.FormValue("gate")
+	if g != "" && wire.ValidGateID(g) != nil {
+		s.bad(w, r, v, fmt.Errorf("gate %q: not a gate id", g))
+		return
+	}
+	gaps, err := s.db.Gaps(r.Context(), g)
+	if err != nil {
+		s.oops(w, r, v, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, gaps)
+}

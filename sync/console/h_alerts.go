@@ -25,7 +25,7 @@ type alertView struct {
 type storedAlert = store.Alert
 
 type alertsData struct {
-	Open     []alertView   `json:"open"`
+	Open     []alertView   `json:"open"` // no outcome yet: to handle
 	Handled  []alertView   `json:"handled"`
 	Device   []store.Alert `json:"device"`
 	Outcomes []string      `json:"-"`
@@ -80,7 +80,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	from, to, _ := s.dayBounds(day)
-	open, err := s.db.Alerts(r.Context(), true, 500)
+	pending, err := s.db.PendingFevers(r.Context())
 	if err != nil {
 		s.oops(w, r, v, err)
 		return
@@ -96,15 +96,9 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	d := alertsData{Outcomes: outcomeOrder}
-	var openFever []store.Alert
-	for _, a := range open {
-		if a.Alert.Kind == "fever" {
-			openFever = append(openFever, a)
-		}
-	}
 	var handled []store.Alert
 	for _, a := range dayAlerts {
-		if !a.AckedAt.IsZero() {
+		if a.Outcome != "" {
 			handled = append(handled, a)
 		}
 	}
@@ -113,7 +107,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, v *viewer) {
 			d.Device = append(d.Device, a)
 		}
 	}
-	d.Open, d.Handled = s.withPeople(r, openFever), s.withPeople(r, handled)
+	d.Open, d.Handled = s.withPeople(r, pending), s.withPeople(r, handled)
 	s.audit(r, v, "view_alerts", day, fmt.Sprintf("%d open, %d handled", len(d.Open), len(d.Handled)))
 	if isAPI(r) {
 		writeJSON(w, http.StatusOK, d)

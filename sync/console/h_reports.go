@@ -123,6 +123,7 @@ func (s *Server) dayReport(ctx context.Context, day, grade, class string) (Repor
 		last = max(last, n)
 	}
 	if first >= 0 {
+		last = max(last, min(first+11, 24*12-1)) // at least an hour, so a quiet morning still reads as a timeline
 		for n := first; n <= last; n++ {
 			rep.Slots = append(rep.Slots, fmt.Sprintf("%02d:%02d", n*5/60, n*5%60))
 		}
@@ -362,12 +363,8 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, v *viewer) {
 		d.Total, d.Zero = rep.Total, rep.Zero
 	}
 	if v.is(RoleAdmin, RoleNurse) {
-		open, _ := s.db.Alerts(r.Context(), true, 1000)
-		for _, a := range open {
-			if a.Alert.Kind == "fever" {
-				d.OpenAlerts++
-			}
-		}
+		pending, _ := s.db.PendingFevers(r.Context())
+		d.OpenAlerts = len(pending)
 	}
 	if gs, err := s.db.Gates(r.Context()); err == nil {
 		d.Gates = len(gs)

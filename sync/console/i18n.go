@@ -3,19 +3,18 @@ package console
 import (
 	"fmt"
 	"net/http"
-	"strings"
 )
 
 // lang is the viewer's language: "zh" (the default: the console speaks to a
 // Chinese school) or "en".
 type lang string
 
+// langOf is the language the viewer chose (the switch in the header sets a
+// cookie), Chinese until they do: a school's phones and PCs often run an
+// English browser, and the school works in Chinese.
 func langOf(r *http.Request) lang {
 	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "en" || c.Value == "zh") {
 		return lang(c.Value)
-	}
-	if al := r.Header.Get("Accept-Language"); strings.HasPrefix(strings.ToLower(al), "en") {
-		return "en"
 	}
 	return "zh"
 }

@@ -84,6 +84,7 @@ type page struct {
 	Now    time.Time
 	loc    *time.Location
 	Flash  string
+	Key    string // the flash's catalogue key, for tests and styles
 	Error  string
 	Data   any
 }
@@ -138,20 +139,24 @@ func (p page) Q(base string, values url.Values, kv ...string) string {
 // came back to it, see back) shows above it. Only catalogue keys: a link
 // cannot make the console say anything else.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, v *viewer, code int, name string, data any) {
-	flash := ""
-	if key := r.URL.Query().Get("flash"); key != "" {
-		if _, ok := catalog[key]; ok {
-			l := langOf(r)
-			if v != nil {
-				l = v.lang
-			}
-			flash = l.T(key)
+	flash, key := "", r.URL.Query().Get("flash")
+	if _, ok := catalog[key]; ok {
+		l := langOf(r)
+		if v != nil {
+			l = v.lang
 		}
+		flash = l.T(key)
+	} else {
+		key = ""
 	}
-	s.renderMsg(w, r, v, code, name, data, flash, "")
+	s.renderPage(w, r, v, code, name, data, flash, key, "")
 }
 
 func (s *Server) renderMsg(w http.ResponseWriter, r *http.Request, v *viewer, code int, name string, data any, flash, errText string) {
+	s.renderPage(w, r, v, code, name, data, flash, "", errText)
+}
+
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, v *viewer, code int, name string, data any, flash, key, errText string) {
 	t, ok := s.pages.t[name]
 	if !ok {
 		http.Error(w, "no page "+name, http.StatusInternalServerError)
@@ -161,7 +166,7 @@ func (s *Server) renderMsg(w http.ResponseWriter, r *http.Request, v *viewer, co
 	if v != nil {
 		l = v.lang
 	}
-	p := page{lang: l, V: v, School: s.o.School, Name: name, Now: s.clock.Now(), loc: s.db.Location(), Flash: flash, Error: errText, Data: data}
+	p := page{lang: l, V: v, School: s.o.School, Name: name, Now: s.clock.Now(), loc: s.db.Location(), Flash: flash, Key: key, Error: errText, Data: data}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
 		s.log.Error("page not rendered", "page", name, "err", err)

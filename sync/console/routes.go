@@ -33,6 +33,8 @@ import (
 //	GET  /api/gates; POST /api/gates/{gate}/config {"toml"}; POST /api/gates/{gate}/cmd {"kind", "reason"}
 //	GET  /api/accounts; POST /api/accounts {"username", "display_name", "role", "grade", "class"}
 //	GET  /api/audit?user&action&limit
+//	GET  /api/stats                               today's counts, ingest counters, the broker link
+//	GET  /api/gaps[?gate=G]                       seqs missing per gate and journal file
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
@@ -94,6 +96,8 @@ func (s *Server) routes() http.Handler {
 	both("POST /accounts", s.createAccount, RoleAdmin)
 	both("POST /accounts/{user}", s.updateAccount, RoleAdmin)
 	both("GET /audit", s.auditLog, RoleAdmin)
+	mux.HandleFunc("GET /api/stats", s.need(s.stats, RoleAdmin))
+	mux.HandleFunc("GET /api/gaps", s.need(s.gaps, RoleAdmin))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if isAPI(r) {

@@ -229,6 +229,12 @@ func (db *DB) FeverAlerts(ctx context.Context, from, to time.Time, limit int) ([
 	return db.alerts(ctx, `WHERE kind = 'fever' AND received_at >= ? AND received_at < ?`, limit, stamp(from), stamp(to))
 }
 
+// PendingFevers returns fever alerts with no outcome recorded yet
+// (acknowledged or not), newest first: the nurse's list of what to handle.
+func (db *DB) PendingFevers(ctx context.Context) ([]Alert, error) {
+	return db.alerts(ctx, `WHERE kind = 'fever' AND (outcome IS NULL OR outcome = '')`, 500)
+}
+
 // Isolation returns fever alerts whose person still waits (an open outcome,
 // or no outcome yet), oldest first.
 func (db *DB) Isolation(ctx context.Context) ([]Alert, error) {

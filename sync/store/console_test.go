@@ -16,15 +16,16 @@ func TestRosterReplace(t *testing.T) {
 		{ID: "T1", Name: "陈老师", Role: "staff"},
 	}
 	ch, err := db.ReplaceRoster(ctx, people)
-	if err != nil || ch.Version != 1 || ch.Added != 3 {
+	v1 := ch.Version
+	if err != nil || v1 < uint64(time.Now().Unix()-60) || ch.Added != 3 {
 		t.Fatalf("first roster: %+v %v", ch, err)
 	}
-	if ch, _ := db.ReplaceRoster(ctx, people); ch.Version != 1 || ch.Unchanged != 3 {
+	if ch, _ := db.ReplaceRoster(ctx, people); ch.Version != v1 || ch.Unchanged != 3 {
 		t.Fatalf("the same roster again moved the version: %+v", ch)
 	}
 	people[1].Name = "李华华"
 	ch, err = db.ReplaceRoster(ctx, append(people[:2:2], Person{ID: "P3", Name: "张三", Role: "pupil", Grade: "2", Class: "2-1"}))
-	if err != nil || ch.Version != 2 || ch.Added != 1 || ch.Changed != 1 || ch.Removed != 1 || ch.Unchanged != 1 {
+	if err != nil || ch.Version <= v1 || ch.Added != 1 || ch.Changed != 1 || ch.Removed != 1 || ch.Unchanged != 1 {
 		t.Fatalf("second roster: %+v %v", ch, err)
 	}
 	db.Close()
@@ -34,7 +35,7 @@ func TestRosterReplace(t *testing.T) {
 	}
 	defer db.Close()
 	v, all, err := db.Roster(ctx)
-	if err != nil || v != 2 || len(all) != 3 {
+	if err != nil || v <= v1 || len(all) != 3 {
 		t.Fatalf("roster after reopen: v%d %+v %v", v, all, err)
 	}
 	if p, _ := db.PersonByID(ctx, "P1"); p.GuardianPhone != "13800000001" || p.Gate().Name != "王小明" {

@@ -105,7 +105,9 @@ func (db *DB) ReplaceRoster(ctx context.Context, people []Person) (RosterChange,
 	}
 	ch.Version, _ = strconv.ParseUint(v, 10, 64)
 	if ch.Added+ch.Changed+ch.Removed > 0 || ch.Version == 0 {
-		ch.Version++
+		// At least the time: a gate that held a roster file's version (its
+		// modification time) takes the database's roster as newer.
+		ch.Version = max(ch.Version+1, uint64(db.now().Unix()))
 		if err := putSetting(ctx, tx, "roster_version", strconv.FormatUint(ch.Version, 10)); err != nil {
 			return ch, err
 		}

@@ -81,9 +81,9 @@
     const d = JSON.parse(data.textContent);
     const arr = echarts.init(document.getElementById('chart-arrivals'));
     arr.setOption({
-      tooltip: { trigger: 'axis' }, legend: {}, grid: { left: 40, right: 16, bottom: 30, top: 40 },
+      tooltip: { trigger: 'axis' }, legend: { top: 0 }, grid: { left: 40, right: 16, bottom: 30, top: 36 },
       xAxis: { type: 'category', data: d.slots || [] }, yAxis: { type: 'value', minInterval: 1 },
-      series: Object.keys(d.gates || {}).sort().map(g => ({ name: g, type: 'bar', stack: 'all', data: d.gates[g] })),
+      series: Object.keys(d.gates || {}).sort().map(g => ({ name: g, type: 'bar', stack: 'all', barMaxWidth: 28, data: d.gates[g] })),
     });
     const fev = echarts.init(document.getElementById('chart-fevers'));
     fev.setOption({
