@@ -166,6 +166,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	if took > 2*time.Second {
 		t.Errorf("the alert took %v to appear, want ≤ 2 s", took)
 	}
+	// On a phone (a nurse on the move): nothing wider than the screen.
+	do("a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`article.alert.fever`)))
+	waitJS("fits a phone", `document.documentElement.scrollWidth <= window.innerWidth + 1`, 5*time.Second)
+	shot("alerts-phone")
+	do("back to a desk", chromedp.EmulateViewport(1280, 900), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`article.alert.fever`)))
 	do("acknowledge",
 		chromedp.Click(chromedp.CSS(`article.alert.fever button[name=ack]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.flash[data-flash="alerts.acked"]`)),
