@@ -9,43 +9,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"campusgate/cmd/internal/bintest"
 	"campusgate/cmd/internal/browsertest"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 )
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
-// buildAll builds campusd, gated and gatectl once for the tests that run the
+// buildAll builds campusd, gated and gatectl for the tests that run the
 // whole system.
-func buildAll(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "campusgate-bin")
-		if binErr != nil {
-			return
-		}
-		for _, c := range []string{"campusd", "gated", "gatectl"} {
-			if out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, c), "campusgate/cmd/"+c).CombinedOutput(); err != nil {
-				binErr = fmt.Errorf("build %s: %v\n%s", c, err, out)
-				return
-			}
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binDir
-}
+func buildAll(t *testing.T) string { return bintest.Build(t, "campusd", "gated", "gatectl") }
 
 // simSystem runs gatectl sim up (campusd and gates) until the test ends.
 type simSystem struct {

@@ -12,31 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"campusgate/cmd/internal/bintest"
 	"campusgate/gate/journal"
 	"campusgate/sync/console"
 	"campusgate/sync/pki"
 )
-
-var (
-	campusdOnce sync.Once
-	campusdPath string
-	campusdErr  error
-)
-
-// buildCampusd builds the school server once for the tests that need it.
-func buildCampusd(t *testing.T) string {
-	t.Helper()
-	campusdOnce.Do(func() {
-		campusdPath = filepath.Join(filepath.Dir(gatedBin), "campusd")
-		if out, err := exec.Command("go", "build", "-o", campusdPath, "campusgate/cmd/campusd").CombinedOutput(); err != nil {
-			campusdErr = fmt.Errorf("build campusd: %v\n%s", err, out)
-		}
-	})
-	if campusdErr != nil {
-		t.Fatal(campusdErr)
-	}
-	return campusdPath
-}
 
 // TestGatedOverTLS: the school's certificates from gatectl pki's package, the
 // real campusd with its embedded broker's TLS listener, and a simulated gated
@@ -44,7 +24,7 @@ func buildCampusd(t *testing.T) string {
 // presented at the gate is stored on the server. A gate whose certificate
 // another authority signed gets nothing through.
 func TestGatedOverTLS(t *testing.T) {
-	campusd := buildCampusd(t)
+	campusd := filepath.Join(bintest.Build(t, "campusd"), "campusd")
 	dir := t.TempDir()
 	now := time.Now()
 	ca, err := pki.Init(filepath.Join(dir, "pki"), "hz-001", now)

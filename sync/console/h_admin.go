@@ -58,8 +58,7 @@ func (s *Server) gateConfig(w http.ResponseWriter, r *http.Request, v *viewer) {
 		var req struct {
 			TOML string `json:"toml"`
 		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-			s.bad(w, r, v, fmt.Errorf("body: %w", err))
+		if !s.jsonBody(w, r, v, &req, 64<<10) {
 			return
 		}
 		text = req.TOML
@@ -100,8 +99,7 @@ func (s *Server) gateCmd(w http.ResponseWriter, r *http.Request, v *viewer) {
 		Reason string       `json:"reason"`
 	}
 	if isAPI(r) {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-			s.bad(w, r, v, fmt.Errorf("body: %w", err))
+		if !s.jsonBody(w, r, v, &req, 4096) {
 			return
 		}
 	} else {

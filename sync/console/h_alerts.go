@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -185,8 +184,7 @@ func (s *Server) outcome(w http.ResponseWriter, r *http.Request, v *viewer) {
 		Note    string  `json:"note"`
 	}
 	if isAPI(r) {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8192)).Decode(&req); err != nil {
-			s.bad(w, r, v, fmt.Errorf("body: %w", err))
+		if !s.jsonBody(w, r, v, &req, 8192) {
 			return
 		}
 	} else {

@@ -304,8 +304,7 @@ func (s *Server) recordAbsence(w http.ResponseWriter, r *http.Request, v *viewer
 		Note     string `json:"note"`
 	}
 	if isAPI(r) {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8192)).Decode(&req); err != nil {
-			s.bad(w, r, v, fmt.Errorf("body: %w", err))
+		if !s.jsonBody(w, r, v, &req, 8192) {
 			return
 		}
 	} else {

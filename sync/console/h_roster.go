@@ -257,8 +257,7 @@ func (s *Server) issuePasses(w http.ResponseWriter, r *http.Request, v *viewer) 
 		Days     int    `json:"days"`
 	}
 	if isAPI(r) {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-			s.bad(w, r, v, fmt.Errorf("body: %w", err))
+		if !s.jsonBody(w, r, v, &req, 4096) {
 			return
 		}
 	} else {
@@ -520,8 +519,7 @@ func (s *Server) registerVisitor(w http.ResponseWriter, r *http.Request, v *view
 	}
 	now := s.clock.Now()
 	if isAPI(r) {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8192)).Decode(&req); err != nil {
-			s.bad(w, r, v, fmt.Errorf("body: %w", err))
+		if !s.jsonBody(w, r, v, &req, 8192) {
 			return
 		}
 	} else {

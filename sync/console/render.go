@@ -206,3 +206,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func fail(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
+
+// jsonBody decodes an API call's JSON body (at most limit bytes) into req;
+// on a bad body it answers 400 itself and returns false.
+func (s *Server) jsonBody(w http.ResponseWriter, r *http.Request, v *viewer, req any, limit int64) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(req); err != nil {
+		s.bad(w, r, v, fmt.Errorf("body: %w", err))
+		return false
+	}
+	return true
+}
