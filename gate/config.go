@@ -88,11 +88,17 @@ type Config struct {
 	Roles       map[Role]RolePolicy `toml:"roles"`
 	Identity    IdentityConfig      `toml:"identity"`
 	Arrival     ArrivalConfig       `toml:"arrival"`
-	AntiPass    AntiPassbackConfig  `toml:"anti_passback"`
-	Guard       GuardConfig         `toml:"guard"`
-	Devices     DeviceConfig        `toml:"devices"`
-	Console     ConsoleConfig       `toml:"console"`
-	Sync        SyncConfig          `toml:"sync"`
+	Report      MorningReportConfig `toml:"morning_report"`
+	// Mode "gate" (the default) admits through the turnstile; "checkpoint" is
+	// the midday temperature check (午间体温检测) at a desk or with a
+	// handheld: identity and temperature only, nothing to open, each reading
+	// journalled as kind "midday".
+	Mode     string             `toml:"mode"`
+	AntiPass AntiPassbackConfig `toml:"anti_passback"`
+	Guard    GuardConfig        `toml:"guard"`
+	Devices  DeviceConfig       `toml:"devices"`
+	Console  ConsoleConfig      `toml:"console"`
+	Sync     SyncConfig         `toml:"sync"`
 }
 
 // SyncConfig is the link to the school server. With no broker the gate runs
@@ -118,6 +124,15 @@ type IdentityConfig struct {
 	AllowPlainIDs   bool     `toml:"allow_plain_ids"`  // printed campus cards: roster ids without a signature, low assurance
 	DuplicateWindow Duration `toml:"duplicate_window"` // a second scan of the same code within this is ignored
 	ScanTimeout     Duration `toml:"scan_timeout"`     // a person who scanned must reach the sensor within this
+}
+
+// MorningReportConfig is what the gate does about the family morning health
+// report (家庭每日晨报) for the roles with daily_pass: a pupil with no report
+// today, or whose report shows symptoms, is refused ("deny") or let in and
+// flagged for the head teacher and the nurse ("flag"). A report of a fever or
+// of contact with a high-risk area (red) is always refused.
+type MorningReportConfig struct {
+	Policy string `toml:"policy"` // "deny" or "flag"
 }
 
 // ArrivalConfig is the staggered arrival schedule.
@@ -188,6 +203,8 @@ func DefaultConfig() Config {
 		},
 		Identity: IdentityConfig{DuplicateWindow: Duration{10 * time.Second}, ScanTimeout: Duration{30 * time.Second}},
 		Arrival:  ArrivalConfig{Policy: "warn"},
+		Report:   MorningReportConfig{Policy: "deny"},
+		Mode:     "gate",
 		AntiPass: AntiPassbackConfig{Direction: "in"},
 		Guard:    GuardConfig{Timeout: Duration{2 * time.Minute}},
 		Devices: DeviceConfig{
@@ -236,7 +253,7 @@ func ParseConfig(text string) (Config, error) {
 // the server. The rest (identity, journal, devices, console, sync) belongs to
 // the box: a message must never be able to point the gate at another broker,
 // another journal or another pin.
-var RemoteSections = []string{"temperature", "roles", "identity", "arrival", "anti_passback", "guard"}
+var RemoteSections = []string{"temperature", "roles", "identity", "arrival", "morning_report", "anti_passback", "guard"}
 
 // Overlay applies a TOML document from the school onto c and validates the
 // result. Only RemoteSections may appear in it; maps (roles) and lists
@@ -348,6 +365,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Arrival.Policy != "warn" && c.Arrival.Policy != "deny" {
 		bad("arrival.policy", "%q: warn or deny", c.Arrival.Policy)
+	}
+	if c.Report.Policy != "deny" && c.Report.Policy != "flag" {
+		bad("morning_report.policy", "%q: deny or flag", c.Report.Policy)
+	}
+	if c.Mode != "gate" && c.Mode != "checkpoint" {
+		bad("mode", "%q: gate or checkpoint", c.Mode)
 	}
 	seen := map[string]bool{}
 	for i, w := range c.Arrival.Windows {

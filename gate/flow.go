@@ -140,6 +140,8 @@ type Flow struct {
 	clock  clockwork.Clock
 	log    *slog.Logger
 	guardC chan guardReq
+	walkC  chan walkIn
+	handC  chan handheldReq
 
 	mu                  sync.Mutex
 	subs                map[chan Event]struct{}
@@ -210,6 +212,8 @@ func New(cfg Config, dev Devices, store Store, opts *Opts) (*Flow, error) {
 		cfg: cfg, dev: dev, store: store, opts: o, clock: o.Clock,
 		log:    o.Logger.With("gate", cfg.GateID),
 		guardC: make(chan guardReq),
+		walkC:  make(chan walkIn, 1),
+		handC:  make(chan handheldReq),
 		subs:   map[chan Event]struct{}{},
 		inside: map[string]bool{},
 	}
@@ -311,12 +315,18 @@ func (f *Flow) Run(ctx context.Context) error {
 			return err
 		case r := <-f.guardC:
 			r.reply <- ErrNobodyReferred
+		case w := <-f.walkC:
+			f.takeConfig()
+			f.handleWalkIn(ctx, w)
+			f.ready()
+		case h := <-f.handC:
+			f.takeConfig()
+			e, err := f.handheld(h)
+			h.reply <- handheldResult{e, err}
+			f.ready()
 		case c := <-codes:
+			f.takeConfig()
 			f.mu.Lock()
-			if f.nextCfg != nil { // only this goroutine reads f.cfg while handling
-				f.cfg, f.nextCfg = *f.nextCfg, nil
-				f.log.Info("new configuration in force", "threshold_c", f.cfg.Temperature.ThresholdC)
-			}
 			stale := !c.At.Before(f.busyFrom) && c.At.Before(f.busyUntil)
 			f.mu.Unlock()
 			if stale {
@@ -340,6 +350,17 @@ func (f *Flow) ready() {
 	}
 	f.show(indicator.Ready)
 	f.emit(Event{State: StateReady})
+}
+
+// takeConfig puts a configuration from Reconfigure in force before the next
+// person (only Run's goroutine reads f.cfg while handling).
+func (f *Flow) takeConfig() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nextCfg != nil {
+		f.cfg, f.nextCfg = *f.nextCfg, nil
+		f.log.Info("new configuration in force", "threshold_c", f.cfg.Temperature.ThresholdC)
+	}
 }
 
 // identity is what the identity step found out.
@@ -373,28 +394,36 @@ func (f *Flow) handle(ctx context.Context, code string) {
 	f.emit(Event{State: StateIdentify})
 	id, reason := f.identify(code, now)
 	e := f.newEntry(id, now)
+	f.proceed(ctx, e, &id, reason, now)
+}
+
+// proceed takes an identified person through the policy and the temperature
+// to the decision; reason is the identity step's refusal, if any.
+func (f *Flow) proceed(ctx context.Context, e *journal.Entry, id *identity, reason Reason, now time.Time) {
 	if reason == "" {
-		reason = f.policy(&id, now)
+		reason = f.policy(id, now)
 	}
-	if reason != "" && reason != ReasonOutsideWindowOK {
-		f.decide(e, &id, "deny", reason)
+	if reason != "" && !reason.Flagged() {
+		f.decide(e, id, "deny", reason)
 		return
 	}
 	warned := reason
-	_, reason = f.temperature(ctx, &id, e)
+	_, reason = f.temperature(ctx, id, e)
 	switch {
 	case ctx.Err() != nil:
-		f.decide(e, &id, "deny", ReasonTimeout)
+		f.decide(e, id, "deny", ReasonTimeout)
 	case reason == ReasonOK && warned != "":
-		f.decide(e, &id, "admit", warned)
+		f.decide(e, id, "admit", warned)
+	case reason == ReasonOK && f.cfg.Mode == "checkpoint":
+		f.decide(e, id, "admit", ReasonMiddayOK)
 	case reason == ReasonOK:
-		f.decide(e, &id, "admit", ReasonOK)
+		f.decide(e, id, "admit", ReasonOK)
 	case reason == ReasonFever:
-		f.decide(e, &id, "deny", ReasonFever)
+		f.decide(e, id, "deny", ReasonFever)
 	case reason == ReasonTimeout:
-		f.decide(e, &id, "deny", ReasonTimeout)
+		f.decide(e, id, "deny", ReasonTimeout)
 	default:
-		f.refer(ctx, e, &id, reason)
+		f.refer(ctx, e, id, reason)
 	}
 }
 
@@ -408,8 +437,17 @@ func (f *Flow) newEntry(id identity, now time.Time) *journal.Entry {
 		Credential:  id.view.Credential,
 		Assurance:   id.view.Assurance,
 		Health:      id.view.Health,
-		Kind:        "entry",
+		Kind:        f.entryKind(),
 	}
+}
+
+// entryKind is what a decision of this box is: an entry at the gate, or a
+// midday check.
+func (f *Flow) entryKind() string {
+	if f.cfg.Mode == "checkpoint" {
+		return "midday"
+	}
+	return "entry"
 }
 
 func (f *Flow) identify(code string, now time.Time) (identity, Reason) {
@@ -429,7 +467,9 @@ func (f *Flow) identify(code string, now time.Time) (identity, Reason) {
 			}
 			return id, Reason(r)
 		}
-		id.daily = sameDay(claims.IssuedAt, now, f.opts.Location)
+		// A daily pass is one issued today for a day or two; a pass the
+		// school issued today for a term says who, not how they are today.
+		id.daily = sameDay(claims.IssuedAt, now, f.opts.Location) && claims.Expiry.Sub(claims.IssuedAt) <= 48*time.Hour
 		p, ok, err := f.store.Person(claims.Subject)
 		if err != nil {
 			f.log.Error("roster lookup", "err", err)
@@ -492,21 +532,25 @@ func (f *Flow) policy(id *identity, now time.Time) Reason {
 	if !ok || !rp.Admit {
 		return Reason(pass.ReasonRoleNotAllowed)
 	}
-	if rp.GreenHealth {
-		switch id.view.Health {
-		case "green":
-		case "red":
-			return ReasonHealthRed
-		case "yellow":
-			return ReasonHealthYellow
-		default:
-			return ReasonHealthUnknown
-		}
-	} else if id.view.Health == "red" {
-		return ReasonHealthRed
+	if f.cfg.Mode == "checkpoint" {
+		return "" // the midday check: who and how warm, nothing else
 	}
-	if rp.DailyPass && !id.daily {
+	flag := f.cfg.Report.Policy == "flag"
+	switch {
+	case id.view.Health == "red":
+		return ReasonHealthRed
+	case rp.DailyPass && !id.daily && flag:
+		return ReasonNoReportFlagged
+	case rp.DailyPass && !id.daily:
 		return ReasonNoDailyPass
+	case rp.DailyPass && id.view.Health == "yellow" && flag:
+		return ReasonSymptomsFlagged
+	case rp.DailyPass && id.view.Health == "yellow":
+		return ReasonHealthYellow
+	case rp.GreenHealth && id.view.Health == "yellow":
+		return ReasonHealthYellow
+	case rp.GreenHealth && id.view.Health != "green":
+		return ReasonHealthUnknown
 	}
 	if f.cfg.AntiPass.Enabled && f.cfg.AntiPass.Direction == "in" {
 		f.mu.Lock()
@@ -739,7 +783,7 @@ func (f *Flow) decide(e *journal.Entry, id *identity, decision string, reason Re
 	if n := len(e.Readings); n > 0 {
 		e.BodyC = e.Readings[n-1].BodyC
 	}
-	if decision == "admit" && e.Guard != nil && reason != ReasonOK {
+	if decision == "admit" && reason == ReasonGuardAdmit {
 		e.Kind = "override"
 	}
 	if err := f.store.Append(e); err != nil {
@@ -754,8 +798,10 @@ func (f *Flow) decide(e *journal.Entry, id *identity, decision string, reason Re
 	f.mu.Unlock()
 	ev := Event{Person: &id.view, Decision: decision, Reason: reason, Readings: e.Readings, Seq: e.Seq, Message: reason.Message()}
 	if decision == "admit" {
-		if err := f.dev.Gate.Open(0); err != nil {
-			f.log.Error("gate did not open", "err", err)
+		if f.cfg.Mode != "checkpoint" { // a checkpoint has nothing to open
+			if err := f.dev.Gate.Open(0); err != nil {
+				f.log.Error("gate did not open", "err", err)
+			}
 		}
 		if f.cfg.AntiPass.Enabled && f.cfg.AntiPass.Direction == "in" {
 			f.mu.Lock()
@@ -866,4 +912,113 @@ func (f *Flow) emergencyAction(a GuardAction) error {
 	}
 	f.ready()
 	return nil
+}
+
+// WalkInVisitor is a visitor the guard registers at the gate: who they said
+// they were, and the health code the guard saw on their phone.
+type WalkInVisitor struct {
+	journal.VisitorInfo
+	Health  string // the health code's colour the guard saw: green, yellow or red
+	GuardID string
+}
+
+type walkIn struct {
+	v  WalkInVisitor
+	id string
+}
+
+// WalkIn registers a walk-in visitor, who then goes to the sensor like
+// anyone else: the visitor policy (a green health code, a temperature)
+// decides, and the entry carries what the guard wrote. It returns the
+// visitor's id at once; the decision follows as events. ErrBusy if someone is
+// already being registered or handled.
+func (f *Flow) WalkIn(v WalkInVisitor) (string, error) {
+	if strings.TrimSpace(v.Name) == "" || strings.TrimSpace(v.Phone) == "" || strings.TrimSpace(v.Reason) == "" || strings.TrimSpace(v.GuardID) == "" {
+		return "", errors.New("gate: a walk-in visitor needs a name, a phone number, a reason and the guard's id")
+	}
+	if v.Health != "green" && v.Health != "yellow" && v.Health != "red" {
+		return "", fmt.Errorf("gate: health code %q: green, yellow or red", v.Health)
+	}
+	id := "W" + strings.ToUpper(pass.NewPassID()[:10])
+	select {
+	case f.walkC <- walkIn{v: v, id: id}:
+		return id, nil
+	default:
+		return "", ErrBusy
+	}
+}
+
+// ErrBusy: the gate is already taking someone in.
+var ErrBusy = errors.New("gate: busy with another person")
+
+func (f *Flow) handleWalkIn(ctx context.Context, w walkIn) {
+	now := f.clock.Now()
+	f.emit(Event{State: StateIdentify})
+	id := identity{view: PersonView{ID: w.id, Name: w.v.Name, Role: Visitor, Credential: "walk_in", Assurance: "guard", Health: w.v.Health}}
+	e := f.newEntry(id, now)
+	info := w.v.VisitorInfo
+	e.Visitor = &info
+	e.Guard = &journal.GuardAction{ID: w.v.GuardID, Reason: "walk-in visitor registered at the gate"}
+	f.proceed(ctx, e, &id, "", now)
+}
+
+type handheldReq struct {
+	code    string
+	c       float64
+	guardID string
+	reply   chan handheldResult
+}
+
+type handheldResult struct {
+	e   journal.Entry
+	err error
+}
+
+// Handheld records a reading taken with a handheld thermometer for the
+// person the code names, at a checkpoint (the midday check at a desk or
+// with a tablet): journalled as a midday entry; a fever raises the alert.
+func (f *Flow) Handheld(ctx context.Context, code string, readingC float64, guardID string) (journal.Entry, error) {
+	if strings.TrimSpace(guardID) == "" {
+		return journal.Entry{}, errors.New("gate: a handheld reading needs the guard's id")
+	}
+	req := handheldReq{code: code, c: readingC, guardID: guardID, reply: make(chan handheldResult, 1)}
+	select {
+	case f.handC <- req:
+	case <-ctx.Done():
+		return journal.Entry{}, ctx.Err()
+	case <-f.clock.After(5 * time.Second):
+		return journal.Entry{}, ErrBusy
+	}
+	select {
+	case r := <-req.reply:
+		return r.e, r.err
+	case <-ctx.Done():
+		return journal.Entry{}, ctx.Err()
+	}
+}
+
+func (f *Flow) handheld(h handheldReq) (journal.Entry, error) {
+	tc := f.cfg.Temperature
+	switch {
+	case f.cfg.Mode != "checkpoint":
+		return journal.Entry{}, errors.New("gate: handheld readings are for a checkpoint (mode = \"checkpoint\"); at a gate the guard enters one for the person referred")
+	case h.c < tc.MinValidC || h.c > tc.MaxValidC:
+		return journal.Entry{}, fmt.Errorf("gate: handheld reading %.2f °C is not plausible (%.0f–%.0f)", h.c, tc.MinValidC, tc.MaxValidC)
+	}
+	now := f.clock.Now()
+	id, reason := f.identify(h.code, now)
+	e := f.newEntry(id, now)
+	e.Credential = "manual"
+	e.Guard = &journal.GuardAction{ID: h.guardID, Reason: "handheld reading"}
+	if reason != "" {
+		f.decide(e, &id, "deny", reason)
+		return *e, nil
+	}
+	e.Readings = append(e.Readings, journal.Reading{SurfaceC: round2(h.c), BodyC: round2(h.c), Sensor: "handheld", At: now})
+	if h.c >= tc.ThresholdC {
+		f.decide(e, &id, "deny", ReasonFever)
+	} else {
+		f.decide(e, &id, "admit", ReasonMiddayOK)
+	}
+	return *e, nil
 }

@@ -510,3 +510,133 @@ func TestReconfigureFromTheSchool(t *testing.T) {
 		}
 	}
 }
+
+// TestMorningReportPolicy: a pupil with no report today, or whose report
+// shows symptoms, is refused, or let in and flagged, as the school decides; a
+// red report is refused either way.
+func TestMorningReportPolicy(t *testing.T) {
+	today := time.Now().Format(time.DateOnly)
+	for _, policy := range []string{"deny", "flag"} {
+		cfg := testConfig()
+		cfg.Roles[Pupil] = RolePolicy{Admit: true, DailyPass: true, Temperature: true}
+		cfg.Report.Policy = policy
+		r := newRig(t, cfg, nil)
+		if err := r.j.ReplaceRoster(2, []journal.Person{
+			{ID: "p1", Name: "王小明", Role: "pupil", Grade: "1", Class: "1-2", Health: "green", HealthDate: today},
+			{ID: "p2", Name: "李华", Role: "pupil", Grade: "2", Class: "2-1"}, // no report
+			{ID: "p3", Name: "张三", Role: "pupil", Grade: "2", Class: "2-1", Health: "yellow", HealthDate: today},
+			{ID: "p4", Name: "李四", Role: "pupil", Grade: "2", Class: "2-1", Health: "red", HealthDate: today},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		long := func(p string) string { // a term's identity pass, issued today
+			code, err := r.issuer.Issue(pass.Claims{Subject: p, Role: pass.RolePupil, Health: pass.HealthGreen, Expiry: time.Now().Add(90 * 24 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return code
+		}
+		want := map[string][2]string{ // person → decision, reason
+			"p1": {"admit", "ok"},
+			"p2": {"deny", "no_daily_pass"},
+			"p3": {"deny", "health_yellow"},
+			"p4": {"deny", "health_red"},
+		}
+		if policy == "flag" {
+			want["p2"] = [2]string{"admit", "no_daily_pass_flagged"}
+			want["p3"] = [2]string{"admit", "health_yellow_flagged"}
+		}
+		for _, p := range []string{"p1", "p2", "p3", "p4"} {
+			ev := r.present(long(p), 36.2)
+			e := r.lastEntry()
+			if e.PersonID != p || e.Decision != want[p][0] || e.Reason != want[p][1] || string(ev.Reason) != want[p][1] {
+				t.Errorf("%s, policy %s: %s %s, want %v", p, policy, e.Decision, e.Reason, want[p])
+			}
+			r.waitFor(StateReady)
+		}
+	}
+}
+
+// TestCheckpointMode: the midday check journals a reading for each person as
+// kind midday, opens nothing, and a fever raises the same alert.
+func TestCheckpointMode(t *testing.T) {
+	cfg := testConfig()
+	cfg.Mode = "checkpoint"
+	cfg.Roles[Pupil] = RolePolicy{Admit: true, DailyPass: true, Temperature: true}
+	cfg.Arrival = ArrivalConfig{Policy: "deny", Windows: []Window{{Grade: "2", Start: "00:00", End: "00:01"}}}
+	r := newRig(t, cfg, nil)
+	ev := r.present(r.passFor("p2", pass.RolePupil, pass.HealthGreen, time.Now().Add(-30*time.Hour)), 36.2) // no report, outside the window: neither matters at noon
+	e := r.lastEntry()
+	if ev.State != StateAdmitted || e.Kind != "midday" || e.Reason != string(ReasonMiddayOK) {
+		t.Fatalf("midday check: %+v %+v", ev, e)
+	}
+	r.waitFor(StateReady)
+	ev = r.present(r.passFor("p1", pass.RolePupil, pass.HealthGreen, time.Now()), 38.4)
+	e = r.lastEntry()
+	if ev.Reason != ReasonFever || e.Kind != "midday" || e.Decision != "deny" {
+		t.Fatalf("midday fever: %+v %+v", ev, e)
+	}
+	if r.gate.count() != 0 {
+		t.Fatalf("a checkpoint opened a gate %d times", r.gate.count())
+	}
+	if n := r.alerts.n(); n != 1 {
+		t.Fatalf("%d alerts for a midday fever", n)
+	}
+}
+
+// TestWalkInVisitor: the guard registers a visitor who then goes to the
+// sensor; a green code and a normal temperature let them in, a yellow code
+// does not, and the entry carries what the guard wrote.
+func TestWalkInVisitor(t *testing.T) {
+	r := newRig(t, testConfig(), nil)
+	r.therm.set(36.3, 24, nil)
+	id, err := r.flow.WalkIn(WalkInVisitor{VisitorInfo: journal.VisitorInfo{Name: "张师傅", Phone: "13900000000", Reason: "维修水管", Host: "总务处"},
+		Health: "green", GuardID: "G07"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := r.waitFor(StateAdmitted, StateDenied)
+	e := r.lastEntry()
+	if ev.State != StateAdmitted || e.Role != "visitor" || e.PersonID != id || e.Visitor == nil || e.Visitor.Host != "总务处" ||
+		e.Guard == nil || e.Guard.ID != "G07" || e.Kind != "entry" || len(e.Readings) == 0 {
+		t.Fatalf("walk-in: %+v %+v", ev, e)
+	}
+	r.waitFor(StateReady)
+	if _, err := r.flow.WalkIn(WalkInVisitor{VisitorInfo: journal.VisitorInfo{Name: "李四", Phone: "13900000001", Reason: "送货"}, Health: "yellow", GuardID: "G07"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := r.waitFor(StateAdmitted, StateDenied); ev.State != StateDenied || ev.Reason != ReasonHealthYellow {
+		t.Fatalf("a yellow code: %+v", ev)
+	}
+	if _, err := r.flow.WalkIn(WalkInVisitor{Health: "green", GuardID: "G07"}); err == nil {
+		t.Fatal("a visitor with no name accepted")
+	}
+}
+
+// TestHandheldAtCheckpoint: at a checkpoint the guard types in handheld
+// readings; at a gate the same is refused.
+func TestHandheldAtCheckpoint(t *testing.T) {
+	cfg := testConfig()
+	cfg.Mode = "checkpoint"
+	cfg.Identity.AllowPlainIDs = true
+	r := newRig(t, cfg, nil)
+	ctx := context.Background()
+	e, err := r.flow.Handheld(ctx, "CARD0001", 36.4, "G07")
+	if err != nil || e.Kind != "midday" || e.Reason != string(ReasonMiddayOK) || e.Credential != "manual" || e.PersonID != "p1" {
+		t.Fatalf("handheld: %+v %v", e, err)
+	}
+	e, err = r.flow.Handheld(ctx, "CARD0001", 38.2, "G07")
+	if err != nil || e.Reason != string(ReasonFever) || r.alerts.n() != 1 {
+		t.Fatalf("handheld fever: %+v %v (%d alerts)", e, err, r.alerts.n())
+	}
+	if _, err := r.flow.Handheld(ctx, "CARD0001", 50, "G07"); err == nil {
+		t.Fatal("50 °C accepted")
+	}
+	if e, _ := r.flow.Handheld(ctx, "NOBODY", 36.4, "G07"); e.Reason != "not_on_roster" {
+		t.Fatalf("unknown card: %+v", e)
+	}
+	g := newRig(t, testConfig(), nil)
+	if _, err := g.flow.Handheld(ctx, "CARD0001", 36.4, "G07"); err == nil {
+		t.Fatal("a handheld reading at a gate accepted")
+	}
+}

@@ -61,6 +61,9 @@ const (
 	ReasonHealthYellow    Reason = "health_yellow"
 	ReasonHealthUnknown   Reason = "health_unknown"
 	ReasonNoDailyPass     Reason = "no_daily_pass"
+	ReasonNoReportFlagged Reason = "no_daily_pass_flagged" // admitted, but no morning report: flagged
+	ReasonSymptomsFlagged Reason = "health_yellow_flagged" // admitted, but the morning report shows symptoms: flagged
+	ReasonMiddayOK        Reason = "midday_ok"             // a midday check with a normal temperature
 	ReasonOutsideWindow   Reason = "outside_window"
 	ReasonAntiPassback    Reason = "anti_passback"
 	ReasonFever           Reason = "fever"
@@ -82,6 +85,9 @@ var reasonText = map[Reason]Text{
 	ReasonHealthYellow:    {"健康码黄码，禁止入校", "Yellow health status: entry refused"},
 	ReasonHealthUnknown:   {"无健康状态，请联系门卫", "No health status: please see the guard"},
 	ReasonNoDailyPass:     {"今日未提交晨检报告", "No morning health report today"},
+	ReasonNoReportFlagged: {"未提交晨检报告，已通知班主任，请通行", "No morning report: your teacher is told. Please go in"},
+	ReasonSymptomsFlagged: {"晨检报告有症状，已通知校医，请通行", "Symptoms in the morning report: the nurse is told. Please go in"},
+	ReasonMiddayOK:        {"午检体温正常", "Midday check: temperature normal"},
 	ReasonOutsideWindow:   {"未到本年级入校时间", "Not your grade's arrival time"},
 	ReasonAntiPassback:    {"未刷出校，不能再次入校", "Already inside: no exit recorded"},
 	ReasonFever:           {"体温异常，请到临时隔离室等候", "High temperature: please wait in the isolation room"},
@@ -102,6 +108,12 @@ var reasonText = map[Reason]Text{
 	"revoked":             {"通行码已作废", "Pass revoked"},
 	"not_on_roster":       {"不在本校名单中", "Not on this school's list"},
 	"role_not_allowed":    {"此门不允许该身份通行", "Not allowed in at this gate"},
+}
+
+// Flagged reasons are admissions with something to follow up: the person goes
+// in, and the reason says what the school must look at.
+func (r Reason) Flagged() bool {
+	return r == ReasonOutsideWindowOK || r == ReasonNoReportFlagged || r == ReasonSymptomsFlagged
 }
 
 // Message is the person-facing message of a reason; an unknown code gets the

@@ -35,7 +35,16 @@ type Entry struct {
 	Decision    string       `json:"decision"` // admit|deny|refer
 	Reason      string       `json:"reason"`   // stable snake_case code
 	Guard       *GuardAction `json:"guard"`
-	Kind        string       `json:"kind"` // entry|midday|override|emergency
+	Kind        string       `json:"kind"`              // entry|midday|override|emergency|remote
+	Visitor     *VisitorInfo `json:"visitor,omitempty"` // a walk-in visitor the guard registered
+}
+
+// VisitorInfo is who a walk-in visitor said they were, as the guard wrote it.
+type VisitorInfo struct {
+	Name   string `json:"name"`
+	Phone  string `json:"phone"`
+	Reason string `json:"reason"`
+	Host   string `json:"host,omitempty"`
 }
 
 // Reading is one temperature measurement, °C.

@@ -117,7 +117,7 @@ func (q Query) sql(limit int) (string, []any) {
 		order = "ASC"
 	}
 	text := `SELECT gate_id, epoch, seq, time, clock_synced, mono_ns, person_id, role, credential, assurance, health, body_c,
-		decision, reason, kind, COALESCE(guard_id, ''), COALESCE(guard_reason, ''), readings FROM entries`
+		decision, reason, kind, COALESCE(guard_id, ''), COALESCE(guard_reason, ''), readings, COALESCE(visitor, '') FROM entries`
 	if len(where) > 0 {
 		text += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -175,14 +175,20 @@ func (db *DB) eachEntry(ctx context.Context, q Query, limit int, fn func(journal
 func scanEntry(rows *sql.Rows) (journal.Entry, error) {
 	var e journal.Entry
 	var seq int64
-	var at, gid, gwhy, readings string
+	var at, gid, gwhy, readings, visitor string
 	if err := rows.Scan(&e.GateID, &e.Epoch, &seq, &at, &e.ClockSynced, &e.MonoNS, &e.PersonID, &e.Role, &e.Credential, &e.Assurance,
-		&e.Health, &e.BodyC, &e.Decision, &e.Reason, &e.Kind, &gid, &gwhy, &readings); err != nil {
+		&e.Health, &e.BodyC, &e.Decision, &e.Reason, &e.Kind, &gid, &gwhy, &readings, &visitor); err != nil {
 		return e, fmt.Errorf("store: entries: %w", err)
 	}
 	e.V, e.Seq, e.Time = 1, uint64(seq), parseStamp(at)
 	if gid != "" {
 		e.Guard = &journal.GuardAction{ID: gid, Reason: gwhy}
+	}
+	if visitor != "" {
+		e.Visitor = &journal.VisitorInfo{}
+		if err := json.Unmarshal([]byte(visitor), e.Visitor); err != nil {
+			return e, fmt.Errorf("store: entry %s/%d visitor: %w", e.GateID, seq, err)
+		}
 	}
 	if err := json.Unmarshal([]byte(readings), &e.Readings); err != nil {
 		return e, fmt.Errorf("store: entry %s/%d readings: %w", e.GateID, seq, err)

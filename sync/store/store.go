@@ -177,8 +177,8 @@ func validEntry(i int, e *journal.Entry) error {
 }
 
 const insertEntry = `INSERT INTO entries (gate_id, epoch, seq, school, time, day, clock_synced, mono_ns, person_id, role, credential,
-	assurance, health, body_c, decision, reason, kind, guard_id, guard_reason, readings, received_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	assurance, health, body_c, decision, reason, kind, guard_id, guard_reason, readings, received_at, visitor)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (gate_id, epoch, seq) DO NOTHING`
 
 // InsertEntries stores entries in one transaction, each once by (gate,
@@ -207,13 +207,17 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 		if e.Readings == nil {
 			readings = []byte("[]")
 		}
-		var gid, gwhy any
+		var gid, gwhy, visitor any
 		if e.Guard != nil {
 			gid, gwhy = e.Guard.ID, e.Guard.Reason
 		}
+		if e.Visitor != nil {
+			b, _ := json.Marshal(e.Visitor)
+			visitor = string(b)
+		}
 		res, err := st.ExecContext(ctx, e.GateID, e.Epoch, int64(e.Seq), school, stamp(e.Time), e.Time.In(db.loc).Format(time.DateOnly),
 			e.ClockSynced, e.MonoNS, e.PersonID, e.Role, e.Credential, e.Assurance, e.Health, e.BodyC, e.Decision, e.Reason, e.Kind,
-			gid, gwhy, string(readings), now)
+			gid, gwhy, string(readings), now, visitor)
 		if err != nil {
 			return 0, 0, fmt.Errorf("store: insert entry %s/%d: %w", e.GateID, e.Seq, err)
 		}
