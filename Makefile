@@ -62,7 +62,7 @@ cross-arm6:
 
 # run: the whole system on this machine: campusd (embedded broker and database) and simulated gates whose
 # emulated devices go through the real drivers, syncing to it. State in .campusgate-run/; Ctrl-C stops it all.
-SIMFLAGS ?= -gates 2 -demo 10s
+SIMFLAGS ?= -gates 2 -checkpoints 1 -demo 10s
 run: build
 	$(BIN)/gatectl sim up $(SIMFLAGS)
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/console"
 	"campusgate/sync/wire"
 )
 
@@ -34,20 +35,52 @@ type downlink struct {
 	known    map[string]bool // gates heard from
 	version  uint64
 	people   []journal.Person
-	delta    *wire.Roster         // from the previous version to version, if small
+	history  []rosterVersion      // the last versions, oldest first: a gate a few behind gets a delta
+	gateHas  map[string]uint64    // the roster version each gate last reported
 	sent     map[string]time.Time // gate → when a snapshot was last sent
 }
 
+// setConfig sets the school's settings for every gate, and sends them at
+// once to the gates heard from.
 func (d *downlink) setConfig(c wire.Config) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.config, d.cfgSent = &c, map[string]time.Time{}
+	d.mu.Unlock()
+	d.pushConfigs()
 }
 
-// setGateConfig sets one gate's settings (they replace the school's for it).
+// pushConfigs sends each gate heard from its settings, if it has them.
+func (d *downlink) pushConfigs() {
+	d.mu.Lock()
+	type send struct {
+		gate string
+		c    *wire.Config
+	}
+	var out []send
+	for g := range d.known {
+		if c := d.configFor(g); c != nil {
+			out = append(out, send{g, c})
+			d.cfgSent[g] = time.Now()
+		}
+	}
+	d.mu.Unlock()
+	for _, x := range out {
+		go d.sendConfig(x.gate, *x.c)
+	}
+}
+
+func (d *downlink) sendConfig(gate string, c wire.Config) {
+	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindConfig), 1, false, wire.Encode(c)); err != nil {
+		d.log.Warn("config not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
+		return
+	}
+	d.log.Info("config sent", "gate", gate, "version", c.Version)
+}
+
+// setGateConfig sets one gate's settings (over the school's), and sends
+// them at once if the gate has been heard from.
 func (d *downlink) setGateConfig(gate string, c wire.Config) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.gateCfg == nil {
 		d.gateCfg = map[string]*wire.Config{}
 	}
@@ -56,13 +89,31 @@ func (d *downlink) setGateConfig(gate string, c wire.Config) {
 	}
 	d.gateCfg[gate] = &c
 	delete(d.cfgSent, gate)
+	cfg := d.configFor(gate)
+	known := d.known[gate]
+	if known {
+		d.cfgSent[gate] = time.Now()
+	}
+	d.mu.Unlock()
+	if known && cfg != nil {
+		go d.sendConfig(gate, *cfg)
+	}
 }
 
 func (d *downlink) configFor(gate string) *wire.Config {
-	if c := d.gateCfg[gate]; c != nil {
-		return c
+	g, sc := d.gateCfg[gate], d.config
+	switch {
+	case g == nil:
+		return sc
+	case sc == nil:
+		return g
 	}
-	return d.config
+	text, err := console.MergeConfigs(sc.TOML, g.TOML)
+	if err != nil {
+		d.log.Error("gate settings not merged with the school's; the gate's alone are sent", "gate", gate, "err", err)
+		return g
+	}
+	return &wire.Config{V: wire.Version, Version: sc.Version + g.Version, TOML: text}
 }
 
 // setRevocations sets the passes every gate must refuse, and sends them at
@@ -104,17 +155,63 @@ func (d *downlink) setKeys(k wire.Keys) {
 // ~150 bytes of JSON.
 const chunkPeople = 500
 
+// rosterHistory is how many versions back a gate still gets a delta: the
+// morning reports change the roster every few seconds before school.
+const rosterHistory = 32
+
+type rosterVersion struct {
+	version uint64
+	people  []journal.Person
+}
+
+// setRoster makes version the roster, and sends the gates heard from what
+// they lack at once (a delta from the version they have, when it is recent).
 func (d *downlink) setRoster(version uint64, people []journal.Person) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.version > 0 && version > d.version {
-		// Gates still on the version before get only what changed.
-		d.delta = rosterDelta(d.version, version, d.people, people)
-	} else {
-		d.delta = nil
+	if version <= d.version {
+		d.mu.Unlock()
+		return
+	}
+	d.history = append(d.history, rosterVersion{version, people})
+	if len(d.history) > rosterHistory {
+		d.history = d.history[len(d.history)-rosterHistory:]
 	}
 	d.version, d.people = version, people
 	d.sent = map[string]time.Time{}
+	var gates []string
+	for g := range d.known {
+		gates = append(gates, g)
+		d.sent[g] = time.Now()
+	}
+	d.mu.Unlock()
+	for _, g := range gates {
+		go d.sendRosterTo(g)
+	}
+}
+
+// sendRosterTo sends gate the current roster: a delta from the version it
+// reported if that is in the history and the delta is small, else a snapshot.
+func (d *downlink) sendRosterTo(gate string) {
+	d.mu.Lock()
+	version, people, has := d.version, d.people, d.gateHas[gate]
+	var delta *wire.Roster
+	for _, h := range d.history {
+		if h.version == has && has != version {
+			if dl := rosterDelta(has, version, h.people, people); len(dl.People)+len(dl.Remove) <= chunkPeople {
+				delta = dl
+			}
+		}
+	}
+	d.mu.Unlock()
+	if delta == nil {
+		d.sendRoster(context.Background(), d.school, gate, version, people)
+		return
+	}
+	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindRoster), 1, false, wire.Encode(*delta)); err != nil {
+		d.log.Warn("roster delta not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
+		return
+	}
+	d.log.Info("roster delta sent", "gate", gate, "from", delta.From, "to", delta.Version, "changes", len(delta.People)+len(delta.Remove))
 }
 
 // rosterDelta is what turns roster from into roster to.
@@ -143,17 +240,16 @@ func rosterDelta(fromV, toV uint64, from, to []journal.Person) *wire.Roster {
 // goroutine.
 func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 	d.mu.Lock()
+	if d.gateHas == nil {
+		d.gateHas = map[string]uint64{}
+	}
+	d.gateHas[gate] = t.RosterVersion
 	need := d.version > 0 && t.RosterVersion != d.version && time.Since(d.sent[gate]) > 30*time.Second
 	if need {
 		if d.sent == nil {
 			d.sent = map[string]time.Time{}
 		}
 		d.sent[gate] = time.Now()
-	}
-	version, people := d.version, d.people
-	var delta *wire.Roster
-	if need && d.delta != nil && t.RosterVersion == d.delta.From && len(d.delta.People)+len(d.delta.Remove) <= chunkPeople {
-		delta = d.delta
 	}
 	var keys *wire.Keys
 	if d.keys != nil && !d.keysSent[gate] {
@@ -170,17 +266,8 @@ func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 			}
 		}()
 	}
-	switch {
-	case delta != nil:
-		go func() {
-			if err := d.pub.Publish(context.Background(), wire.GateTopic(school, gate, wire.KindRoster), 1, false, wire.Encode(*delta)); err != nil {
-				d.log.Warn("roster delta not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
-				return
-			}
-			d.log.Info("roster delta sent", "gate", gate, "from", delta.From, "to", delta.Version, "changes", len(delta.People)+len(delta.Remove))
-		}()
-	case need:
-		go d.sendRoster(context.Background(), school, gate, version, people)
+	if need {
+		go d.sendRosterTo(gate)
 	}
 	d.mu.Lock()
 	if d.known == nil {
@@ -203,13 +290,7 @@ func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 		go d.sendRevocations(gate, *rev)
 	}
 	if cfg != nil {
-		go func() {
-			if err := d.pub.Publish(context.Background(), wire.GateTopic(school, gate, wire.KindConfig), 1, false, wire.Encode(*cfg)); err != nil {
-				d.log.Warn("config not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
-				return
-			}
-			d.log.Info("config sent", "gate", gate, "version", cfg.Version)
-		}()
+		go d.sendConfig(gate, *cfg)
 	}
 }
 

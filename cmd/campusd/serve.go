@@ -54,6 +54,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tz := fs.String("tz", "", "the school's time zone, for days and reports (e.g. Asia/Shanghai; default: this machine's)")
 	escalate := fs.Duration("escalate-after", 3*time.Minute, "a fever alert nobody acknowledges for this long goes to the admins too")
 	cutoff := fs.String("absence-cutoff", "08:30", "time of day after which someone expected who has not come in is absent")
+	feverC := fs.Float64("fever", 37.3, "a temperature at home at or over this makes a family's morning report red")
+	publicURL := fs.String("public-url", "", "the console's address as families reach it, for the printed morning-report links (default: the address the letters are printed from)")
 	secure := fs.Bool("secure-cookies", false, "mark session cookies Secure (the console is behind an HTTPS proxy)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
@@ -153,20 +155,32 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		dl.setRoster(version, gatePeople(people))
 		log.Info("roster loaded", "people", len(people), "version", version)
 	}
+	baseConfig := ""
 	if *gateConfig != "" {
 		b, err := os.ReadFile(*gateConfig)
 		if err != nil {
 			return fmt.Errorf("-gate-config: %w", err)
 		}
-		fi, err := os.Stat(*gateConfig)
-		if err != nil {
-			return err
-		}
 		// Checked as a gate will check it, so a mistake shows here, not on every gate.
 		if err := console.CheckGateConfig(string(b)); err != nil {
 			return fmt.Errorf("-gate-config %s: %w", *gateConfig, err)
 		}
-		dl.setConfig(wire.Config{V: wire.Version, Version: uint64(fi.ModTime().Unix()), TOML: string(b)})
+		baseConfig = string(b)
+	}
+	arrival, err := console.LoadArrival(ctx, db)
+	if err != nil {
+		return err
+	}
+	schoolDoc, err := console.SchoolConfig(baseConfig, arrival)
+	if err != nil {
+		return fmt.Errorf("the school's gate settings with the console's arrival windows: %w", err)
+	}
+	if schoolDoc != "" {
+		v, err := schoolConfigVersion(ctx, db, schoolDoc)
+		if err != nil {
+			return err
+		}
+		dl.setConfig(wire.Config{V: wire.Version, Version: v, TOML: schoolDoc})
 	}
 	cfgs, err := db.GateConfigs(ctx)
 	if err != nil {
@@ -191,10 +205,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var client atomic.Pointer[ingest.Client]
 	connected := func() bool { c := client.Load(); return c != nil && c.Connected() }
-	gates := &gateControl{dl: dl, pub: pub, school: *school, cmdKey: cmdPriv, cmdKID: cmdKID, connected: connected}
+	gates := &gateControl{dl: dl, db: db, pub: pub, school: *school, cmdKey: cmdPriv, cmdKID: cmdKID, connected: connected}
 	var in *ingest.Ingest
 	cons, err := console.New(console.Opts{DB: db, School: *school, Gates: gates, Issuer: issuer, EscalateAfter: *escalate,
-		AbsenceCutoff: *cutoff, Secure: *secure, Logger: log, Stats: func() any { return in.Stats() }})
+		AbsenceCutoff: *cutoff, Secure: *secure, Logger: log, Stats: func() any { return in.Stats() }, GateConfig: baseConfig,
+		FeverC: *feverC, Base: *publicURL})
 	if err != nil {
 		return err
 	}

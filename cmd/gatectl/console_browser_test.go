@@ -30,13 +30,14 @@ type simSystem struct {
 	accounts         map[string]string // user → password
 }
 
-func startSim(t *testing.T, gates int) *simSystem {
+func startSim(t *testing.T, gates int, extra ...string) *simSystem {
 	t.Helper()
 	bin := buildAll(t)
 	s := &simSystem{bin: bin, state: t.TempDir(), http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), logs: &syncBuf{}, accounts: map[string]string{}}
 	cp := freePort(t)
-	cmd := exec.Command(filepath.Join(bin, "gatectl"), "sim", "up", "-state", s.state, "-gates", fmt.Sprint(gates), "-http", s.http,
-		"-mqtt", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-console-port", fmt.Sprint(cp))
+	args := append([]string{"sim", "up", "-state", s.state, "-gates", fmt.Sprint(gates), "-http", s.http,
+		"-mqtt", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-console-port", fmt.Sprint(cp)}, extra...)
+	cmd := exec.Command(filepath.Join(bin, "gatectl"), args...)
 	cmd.Env = append(os.Environ(), "CAMPUSGATE_BIN="+bin)
 	cmd.Stderr = s.logs
 	out, _ := cmd.StdoutPipe()

@@ -67,11 +67,19 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	demo := fset.Duration("demo", 0, "present a random demo person at each gate this often (0: only when asked)")
 	school := fset.String("school", "demo", "school id")
 	consolePort := fset.Int("console-port", 8081, "the first gate's guard console port; the next gates take the following ones")
+	checkpoints := fset.Int("checkpoints", 0, "simulated midday check desks (checkpoint mode, no turnstile): desk-1, desk-2, …")
 	if err := parse(fset, args); err != nil {
 		return err
 	}
 	if *n < 1 || *n > len(gateNames) {
 		return usageErr(e.errw, "sim up", "-gates %d: 1 to %d", *n, len(gateNames))
+	}
+	if *checkpoints < 0 || *checkpoints > 4 {
+		return usageErr(e.errw, "sim up", "-checkpoints %d: 0 to 4", *checkpoints)
+	}
+	boxes := append([]string(nil), gateNames[:*n]...)
+	for i := range *checkpoints {
+		boxes = append(boxes, fmt.Sprintf("desk-%d", i+1))
 	}
 	bin, err := siblingBinaries("campusd", "gated")
 	if err != nil {
@@ -87,7 +95,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rosterPath := filepath.Join(abs, "roster.json")
-	roster, _ := json.MarshalIndent(demoschool.People(time.Now()), "", "  ")
+	roster, _ := json.MarshalIndent(demoRoster(time.Now()), "", "  ")
 	if err := os.WriteFile(rosterPath, roster, 0o600); err != nil {
 		return err
 	}
@@ -170,7 +178,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 		// Accounts first, so the broker knows every gate when it starts.
 		type gateSetup struct{ cfg, console, dir string }
 		var setups []gateSetup
-		for i, g := range gateNames[:*n] {
+		for i, g := range boxes {
 			dir := filepath.Join(abs, "gates", g)
 			cfg, console, err := provisionGate(ctx, bin["campusd"], abs, dir, *school, g, *mqttAddr, *consolePort+i)
 			if err != nil {
@@ -178,11 +186,16 @@ func simUp(ctx context.Context, e *env, args []string) error {
 			}
 			setups = append(setups, gateSetup{cfg, console, dir})
 		}
-		if err := start("campusd", "web console on", bin["campusd"], "-state", abs, "-school", *school,
-			"-http", *httpAddr, "-mqtt-listen", *mqttAddr, "-roster", rosterPath, "-keys", keysDir, "-pass-key", keyPath); err != nil {
+		schoolCfg := filepath.Join(abs, "school.toml")
+		if err := os.WriteFile(schoolCfg, []byte(demoSchoolConfig), 0o600); err != nil {
 			return err
 		}
-		for i, g := range gateNames[:*n] {
+		if err := start("campusd", "web console on", bin["campusd"], "-state", abs, "-school", *school,
+			"-http", *httpAddr, "-mqtt-listen", *mqttAddr, "-roster", rosterPath, "-keys", keysDir, "-pass-key", keyPath,
+			"-gate-config", schoolCfg); err != nil {
+			return err
+		}
+		for i, g := range boxes {
 			cfg, console, dir := setups[i].cfg, setups[i].console, setups[i].dir
 			argv := []string{bin["gated"], "-simulate", "-config", cfg, "-demo-key", keyPath}
 			if *demo > 0 {
@@ -210,8 +223,12 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	for _, a := range accounts {
 		fmt.Fprintf(e.out, "    %-9s %-13s %s\n", a.user, a.role, a.password)
 	}
-	for i, g := range gateNames[:*n] {
-		fmt.Fprintf(e.out, "  gate %-9s guard console http://127.0.0.1:%d/\n", g, *consolePort+i)
+	for i, g := range boxes {
+		what := "gate"
+		if strings.HasPrefix(g, "desk-") {
+			what = "desk"
+		}
+		fmt.Fprintf(e.out, "  %s %-9s guard console http://127.0.0.1:%d/\n", what, g, *consolePort+i)
 	}
 	fmt.Fprintf(e.out, `
 Present a person (plain campus cards C0101 C0102 C0215 C9042 are allowed in the demo):
@@ -251,10 +268,15 @@ func provisionGate(ctx context.Context, campusd, state, dir, school, gate, mqttA
 	}
 	console := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := filepath.Join(dir, "gated.toml")
+	mode := "gate"
+	if strings.HasPrefix(gate, "desk-") {
+		mode = "checkpoint" // the midday check: a desk with a thermometer and a scanner
+	}
 	text := fmt.Sprintf(`# written by gatectl sim up
 gate_id   = %q
 school_id = %q
 journal   = %q
+mode      = %q
 
 [identity]
 allow_plain_ids  = true   # the demo's printed campus cards
@@ -271,7 +293,7 @@ listen = %q
 broker        = "tcp://%s"
 password_file = %q
 command_key   = %q   # campusd's command key: remote open and re-sync, signed
-`, gate, school, filepath.Join(dir, "journal.db"), console, mqttAddr, pwFile, filepath.Join(state, "command.pub"))
+`, gate, school, filepath.Join(dir, "journal.db"), mode, console, mqttAddr, pwFile, filepath.Join(state, "command.pub"))
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		return "", "", err
 	}
@@ -343,13 +365,13 @@ func simPresent(ctx context.Context, e *env, args []string) error {
 	fset := e.flags("sim present")
 	state := fset.String("state", defaultSimState, "the state directory of gatectl sim up")
 	gate := fset.String("gate", "", "gate id (required)")
-	code := fset.String("code", "", "what the scanner reads: a pass (CG1:...) or a campus card id (required)")
+	code := fset.String("code", "", "what the scanner reads: a pass (CG1:...) or a campus card id; none: a walk-in visitor the guard registered steps to the sensor")
 	temp := fset.Float64("temp", 36.6, "body temperature the emulated sensor shows (0: nobody comes to the sensor)")
 	if err := parse(fset, args); err != nil {
 		return err
 	}
-	if *gate == "" || *code == "" {
-		return usageErr(e.errw, "sim present", "-gate and -code are required")
+	if *gate == "" || (*code == "" && *temp <= 0) {
+		return usageErr(e.errw, "sim present", "-gate and -code (or, for a walk-in visitor, -temp) are required")
 	}
 	addr, err := os.ReadFile(filepath.Join(*state, "gates", *gate, "console.addr"))
 	if err != nil {
@@ -439,4 +461,49 @@ func randomPassword() string {
 	b := make([]byte, 9)
 	_, _ = rand.Read(b)
 	return "demo-" + hex.EncodeToString(b)
+}
+
+// demoSchoolConfig is the demo school's settings for every gate (campusd
+// -gate-config): pupils need today's family morning report, and one who has
+// none, or reports symptoms, is let in and flagged.
+const demoSchoolConfig = `# written by gatectl sim up: the demo school's settings for every gate
+[roles.pupil]
+admit       = true
+daily_pass  = true
+temperature = true
+
+[roles.staff]
+admit        = true
+green_health = true
+temperature  = true
+
+[roles.visitor]
+admit        = true
+green_health = true
+temperature  = true
+
+[roles.parent]
+admit       = false
+temperature = true
+
+[morning_report]
+policy = "flag"
+`
+
+// demoRoster is the demo school's people with the guardians' phones (for the
+// families' morning-report links), as campusd's -roster file.
+func demoRoster(now time.Time) []map[string]string {
+	phones := map[string]string{"P20260101": "13800000101", "P20260102": "13800000102", "P20260215": "13800000215"}
+	var out []map[string]string
+	for _, p := range demoschool.People(now) {
+		m := map[string]string{"id": p.ID, "name": p.Name, "role": p.Role, "grade": p.Grade, "class": p.Class, "card_id": p.CardID,
+			"health": p.Health, "health_date": p.HealthDate, "guardian_phone": phones[p.ID]}
+		for k, v := range m {
+			if v == "" {
+				delete(m, k)
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -177,6 +177,10 @@ func realHardware(d *daemon) (_ *hardware, err error) {
 	}
 	h.closers = append(h.closers, lights.Halt)
 
+	if d.cfg.Mode == "checkpoint" { // the midday check: a desk, nothing to open
+		h.devices = gate.Devices{Thermometer: h.therm, SensorName: dc.Sensor, Scanner: sc, Gate: noGate{}, Lights: lights}
+		return h, nil
+	}
 	rp, err := board.Pin(dc.RelayPin)
 	if err != nil {
 		return nil, err
@@ -195,6 +199,14 @@ func realHardware(d *daemon) (_ *hardware, err error) {
 	return h, nil
 }
 
+// noGate is a checkpoint's turnstile: there is none, and the flow never asks
+// it to open.
+type noGate struct{}
+
+func (noGate) Open(time.Duration) error { return errors.New("a checkpoint has no gate") }
+func (noGate) Hold() error              { return errors.New("a checkpoint has no gate") }
+func (noGate) Release() error           { return nil }
+
 // simPresenter sends one simulated person through the gate for POST /api/sim/present.
 type simPresenter struct {
 	mu   sync.Mutex
@@ -205,7 +217,8 @@ type simPresenter struct {
 
 // Present waits for the gate to be ready, shows the forehead, types the code
 // into the emulated scanner and returns the decision (or the referral to the
-// guard). A temperature of 0 means the person never comes to the sensor.
+// guard). A temperature of 0 means the person never comes to the sensor. An
+// empty code is a walk-in visitor: only the forehead.
 func (p *simPresenter) Present(ctx context.Context, code string, tempC float64) (gate.Event, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -225,6 +238,17 @@ func (p *simPresenter) Present(ctx context.Context, code string, tempC float64) 
 				}
 			}
 		}
+	}
+	if code == "" {
+		// A walk-in visitor the guard has just registered: no code to scan,
+		// only a forehead at the sensor.
+		if tempC <= 0 {
+			return gate.Event{}, errors.New("simulated walk-in: a temperature is needed")
+		}
+		p.box.SetForehead(p.cal.Surface(gate.FromCelsius(tempC)))
+		return wait(func(ev gate.Event) bool {
+			return ev.Decision != "" || ev.State == gate.StateReferred || ev.State == gate.StateFault
+		})
 	}
 	if _, err := wait(func(ev gate.Event) bool { return ev.State == gate.StateReady || ev.State == gate.StateEmergency }); err != nil {
 		return gate.Event{}, err

@@ -34,6 +34,16 @@ type Flow interface {
 	Guard(ctx context.Context, a gate.GuardAction) error
 }
 
+// The flow's other guard work, when it has it (gate.Flow does): walk-in
+// visitors, and handheld readings at a checkpoint.
+type walkIner interface {
+	WalkIn(v gate.WalkInVisitor) (string, error)
+}
+
+type handhelder interface {
+	Handheld(ctx context.Context, code string, readingC float64, guardID string) (journal.Entry, error)
+}
+
 // Recent gives the last decisions from the journal. If it also has
 // Person(id) (the journal does), the table shows names from the roster.
 type Recent interface {
@@ -57,8 +67,10 @@ type Opts struct {
 	PINHash   string                   // bcrypt hash; required for requests from beyond loopback
 	Health    func() map[string]string // device name → "ok" or what is wrong
 	Presenter Presenter                // nil outside simulation
-	Logger    *slog.Logger
-	Now       func() time.Time // nil: time.Now (the PIN lockout's clock)
+	// Checkpoint shows the midday check's form (handheld readings typed in).
+	Checkpoint bool
+	Logger     *slog.Logger
+	Now        func() time.Time // nil: time.Now (the PIN lockout's clock)
 }
 
 // Server is the console's HTTP handler.
@@ -91,6 +103,8 @@ func New(flow Flow, recent Recent, opts Opts) *Server {
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /api/status", s.status)
 	s.mux.HandleFunc("POST /api/guard", s.guard)
+	s.mux.HandleFunc("POST /api/visitor", s.walkIn)
+	s.mux.HandleFunc("POST /api/handheld", s.handheld)
 	if opts.Presenter != nil {
 		s.mux.HandleFunc("POST /api/sim/present", s.present)
 	}
@@ -155,6 +169,8 @@ type statusView struct {
 	Backlog int               `json:"backlog"`
 	Health  map[string]string `json:"health"`
 	Sim     bool              `json:"simulation"`
+	// Checkpoint: this box does the midday check.
+	Checkpoint bool `json:"checkpoint"`
 }
 
 // recentRow is a journal entry as the guard reads it: with the name and
@@ -167,7 +183,7 @@ type recentRow struct {
 }
 
 func (s *Server) statusNow() (statusView, error) {
-	v := statusView{GateID: s.opts.GateID, Current: s.flow.Current(), Sim: s.opts.Presenter != nil}
+	v := statusView{GateID: s.opts.GateID, Current: s.flow.Current(), Sim: s.opts.Presenter != nil, Checkpoint: s.opts.Checkpoint}
 	last, err := s.recent.Last(20)
 	if err != nil {
 		return v, err
@@ -275,6 +291,68 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// walkIn registers a walk-in visitor, who then goes to the sensor.
+func (s *Server) walkIn(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.flow.(walkIner)
+	if !ok {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "this gate does not register visitors"})
+		return
+	}
+	var req struct {
+		journal.VisitorInfo
+		Health  string `json:"health"`
+		GuardID string `json:"guard_id"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	for _, f := range []string{req.Name, req.Phone, req.Reason, req.Host} {
+		if len(f) > 200 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a field longer than 200 bytes"})
+			return
+		}
+	}
+	id, err := f.WalkIn(gate.WalkInVisitor{VisitorInfo: req.VisitorInfo, Health: req.Health, GuardID: guardID(r, req.GuardID)})
+	s.log.Info("walk-in visitor", "id", id, "guard", guardID(r, req.GuardID), "err", err)
+	switch {
+	case errors.Is(err, gate.ErrBusy):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"visitor_id": id})
+	}
+}
+
+// handheld records a handheld reading at a checkpoint and answers with the
+// decision.
+func (s *Server) handheld(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.flow.(handhelder)
+	if !ok || !s.opts.Checkpoint {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "handheld readings are for a checkpoint (mode = \"checkpoint\")"})
+		return
+	}
+	var req struct {
+		Code     string  `json:"code"`
+		ReadingC float64 `json:"reading_c"`
+		GuardID  string  `json:"guard_id"`
+	}
+	if err := decodeJSON(r, &req); err != nil || req.Code == "" || len(req.Code) > 200 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprint("want {\"code\", \"reading_c\", \"guard_id\"}: ", err)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	e, err := f.Handheld(ctx, req.Code, req.ReadingC, guardID(r, req.GuardID))
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"decision": e.Decision, "reason": e.Reason, "person_id": e.PersonID, "seq": e.Seq,
+		"message": gate.Reason(e.Reason).Message()})
+}
+
 func decodeJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("content type %q: want application/json", ct)
@@ -307,8 +385,8 @@ func (s *Server) present(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	if req.Code == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "code is required"})
+	if req.Code == "" && req.TemperatureC <= 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a code, or a temperature for a walk-in visitor, is required"})
 		return
 	}
 	ev, err := s.opts.Presenter.Present(r.Context(), req.Code, req.TemperatureC)

@@ -43,6 +43,9 @@ type Gates interface {
 	Revoked(r wire.Revocations)
 	// Command sends a signed command (remote open, re-sync) to one gate.
 	Command(ctx context.Context, gate string, kind wire.CmdKind, by, reason string) error
+	// SchoolConfigChanged: the settings document for every gate (a gate's
+	// own settings go over it).
+	SchoolConfigChanged(toml string)
 	// Connected tells whether campusd is connected to the broker.
 	Connected() bool
 }
@@ -64,6 +67,16 @@ type Opts struct {
 	// SessionIdle ends a session not used for this long; SessionMax ends any
 	// session. Defaults 2 h and 12 h (a school day).
 	SessionIdle, SessionMax time.Duration
+	// GateConfig is the school's base gate settings (campusd -gate-config);
+	// the arrival schedule set here is added to it.
+	GateConfig string
+	// FeverC is the temperature at home that makes a morning report red.
+	// Default 37.3 °C.
+	FeverC float64
+	// Base is the console's address as families reach it, for the printed
+	// morning-report links (http://school.example:8090); default: the address
+	// of the request that prints them.
+	Base string
 	// Stats, if set, adds campusd's own counters to /api/stats.
 	Stats func() any
 	// Secure marks the session cookie Secure even on a plain request (a TLS
@@ -83,6 +96,9 @@ type Server struct {
 	limits *limiter
 	pages  *pages
 	cutoff time.Duration // since midnight
+	// rosterDirty: a morning report changed someone's health; the roster goes
+	// down to the gates a moment later, many reports in one version.
+	rosterDirty chan struct{}
 }
 
 // New checks o and returns the console.
@@ -118,8 +134,11 @@ func New(o Opts) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.FeverC == 0 {
+		o.FeverC = 37.3
+	}
 	return &Server{o: o, db: o.DB, log: o.Logger, clock: o.Clock, hub: newHub(), limits: newLimiter(o.Clock), pages: p,
-		cutoff: time.Duration(cut.Hour())*time.Hour + time.Duration(cut.Minute())*time.Minute}, nil
+		cutoff: time.Duration(cut.Hour())*time.Hour + time.Duration(cut.Minute())*time.Minute, rosterDirty: make(chan struct{}, 1)}, nil
 }
 
 // Alert is ingest's OnAlert: a new alert, shown live. It never blocks.
@@ -133,8 +152,9 @@ func (s *Server) Run(ctx context.Context) error {
 	tick := s.clock.NewTicker(15 * time.Second)
 	defer tick.Stop()
 	purge := s.clock.Now()
+	var push <-chan time.Time
+	s.escalate(ctx)
 	for {
-		s.escalate(ctx)
 		if s.clock.Since(purge) > time.Hour {
 			if n, err := s.db.PurgeSessions(ctx, s.o.SessionIdle); err != nil {
 				s.log.Warn("sessions not purged", "err", err)
@@ -147,7 +167,25 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.Chan():
+			s.escalate(ctx)
+		case <-s.rosterDirty:
+			if push == nil {
+				push = s.clock.After(2 * time.Second)
+			}
+		case <-push:
+			push = nil
+			if err := s.pushRoster(ctx); err != nil {
+				s.log.Warn("roster not pushed after morning reports; the next report tries again", "err", err)
+			}
 		}
+	}
+}
+
+// rosterChanged asks Run to send the roster down soon.
+func (s *Server) rosterChanged() {
+	select {
+	case s.rosterDirty <- struct{}{}:
+	default:
 	}
 }
 

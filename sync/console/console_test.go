@@ -49,6 +49,7 @@ type fakeGates struct {
 	configs  map[string]wire.Config
 	revoked  []wire.Revocations
 	commands []string
+	school   []string
 }
 
 func (g *fakeGates) RosterChanged(v uint64, _ []journal.Person) {
@@ -73,6 +74,11 @@ func (g *fakeGates) Command(_ context.Context, gate string, kind wire.CmdKind, b
 	return nil
 }
 func (g *fakeGates) Connected() bool { return true }
+func (g *fakeGates) SchoolConfigChanged(toml string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.school = append(g.school, toml)
+}
 
 // rig is a console on a real store with one account per role.
 type rig struct {
@@ -893,5 +899,118 @@ func TestEnglish(t *testing.T) {
 		if m[0] == "" || m[1] == "" {
 			t.Errorf("catalogue %s lacks a language", key)
 		}
+	}
+}
+
+// TestMorningReports: a head teacher prints the families' links; a family
+// reports each morning on its link (no account); the report becomes the
+// child's health on the roster, which goes down to the gates; the head
+// teacher sees who has not reported.
+func TestMorningReports(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if _, err := r.db.ReplaceRoster(ctx, []store.Person{
+		{ID: "P1", Name: "王小明", Role: "pupil", Grade: "1", Class: "1-2", GuardianPhone: "13800000001"},
+		{ID: "P2", Name: "王小红", Role: "pupil", Grade: "1", Class: "1-2", GuardianPhone: "13800000001"}, // siblings
+		{ID: "P4", Name: "赵六", Role: "pupil", Grade: "1", Class: "1-2", GuardianPhone: "13900000004"},
+		{ID: "P3", Name: "张梓涵", Role: "pupil", Grade: "2", Class: "2-1", GuardianPhone: "13700000003"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = r.s.Run(runCtx) }()
+	ht := r.client("ht12")
+	code, body := r.postJSON(ht, "/api/family-links", `{"grade": "2", "class": "2-1"}`) // their own class, whatever is asked
+	var links []familyLinkRow
+	if code != 200 || json.Unmarshal([]byte(body), &links) != nil || len(links) != 2 {
+		t.Fatalf("links: %d %s", code, body)
+	}
+	var siblings string
+	for _, l := range links {
+		if len(l.Children) == 2 {
+			siblings = strings.TrimPrefix(l.URL, r.srv.URL)
+		}
+		if strings.Contains(l.Phone, "0000000") {
+			t.Errorf("the letter shows the whole phone number %s", l.Phone)
+		}
+	}
+	if siblings == "" {
+		t.Fatalf("no link for the siblings' family: %+v", links)
+	}
+	family := r.client("")
+	code, body = r.get(family, siblings)
+	if code != 200 || !strings.Contains(body, "王小明") || !strings.Contains(body, "王小红") || strings.Contains(body, "赵六") {
+		t.Fatalf("family page: %d %.500s", code, body)
+	}
+	report := func(person, temp, contact string, symptoms ...string) int {
+		f := url.Values{"person_id": {person}, "temp_c": {temp}, "contact": {contact}, "location": {"本市"}}
+		for _, s := range symptoms {
+			f.Add("symptom", s)
+		}
+		code, _ := r.postForm(family, siblings, f)
+		return code
+	}
+	if c := report("P1", "36.5", "no"); c != http.StatusSeeOther {
+		t.Fatalf("report: %d", c)
+	}
+	if c := report("P2", "36.7", "no", "cough"); c != http.StatusSeeOther {
+		t.Fatalf("report with a cough: %d", c)
+	}
+	for name, c := range map[string]int{
+		"another family's child": report("P4", "36.5", "no"),
+		"50 °C":                  report("P1", "50", "no"),
+		"no contact answer":      report("P1", "36.5", ""),
+		"a made-up symptom":      report("P1", "36.5", "no", "<script>"),
+	} {
+		if c != http.StatusBadRequest {
+			t.Errorf("%s: %d", name, c)
+		}
+	}
+	p1, _ := r.db.PersonByID(ctx, "P1")
+	p2, _ := r.db.PersonByID(ctx, "P2")
+	if p1.Health != "green" || p2.Health != "yellow" || p1.HealthDate != r.s.today() {
+		t.Fatalf("health on the roster: %+v %+v", p1, p2)
+	}
+	if ReportStatus(37.5, nil, false, 37.3) != "red" || ReportStatus(36.5, nil, true, 37.3) != "red" || ReportStatus(36.5, []string{"fever"}, false, 37.3) != "red" {
+		t.Error("a fever or a contact is not red")
+	}
+	// The roster goes down to the gates a moment later, both reports in one version.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.gates.mu.Lock()
+		n := len(r.gates.rosters)
+		r.gates.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reports never went down to the gates")
+		}
+		r.clock.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, body = r.get(ht, "/api/morning")
+	var m morningData
+	_ = json.Unmarshal([]byte(body), &m)
+	if m.Reported != 2 || m.Missing != 1 || m.Yellow != 1 || m.Rows[0].ID != "P4" {
+		t.Fatalf("head teacher's view: %+v", m)
+	}
+	// A guessed link: refused, and after five guesses the address is locked out.
+	for i := range maxFailures {
+		if code, _ := r.get(family, fmt.Sprintf("/family/guessed-token-number-%02d-xxxxxxxx", i)); code != http.StatusNotFound {
+			t.Fatalf("guess %d: %d", i, code)
+		}
+	}
+	if code, _ := r.get(family, siblings); code != http.StatusTooManyRequests {
+		t.Fatalf("after five guesses: %d", code)
+	}
+	// A new letter replaces the old link.
+	r.clock.Advance(lockout + time.Second)
+	if code, _ := r.postJSON(ht, "/api/family-links", `{}`); code != 200 {
+		t.Fatal("links again")
+	}
+	if code, _ := r.get(family, siblings); code != http.StatusNotFound {
+		t.Fatalf("a replaced link still works: %d", code)
 	}
 }

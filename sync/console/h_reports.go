@@ -23,11 +23,16 @@ type ClassCount struct {
 	NotArrived int    `json:"not_arrived"`
 	Fevers     int    `json:"fevers"`
 	Denied     int    `json:"denied"`
+	// The midday check: pupils who came in and were checked, and those who
+	// came in and were missed.
+	MiddayChecked int `json:"midday_checked"`
+	MiddayMissed  int `json:"midday_missed"`
 }
 
 func (c *ClassCount) add(o ClassCount) {
 	c.Expected, c.Arrived, c.NotArrived = c.Expected+o.Expected, c.Arrived+o.Arrived, c.NotArrived+o.NotArrived
 	c.Fevers, c.Denied = c.Fevers+o.Fevers, c.Denied+o.Denied
+	c.MiddayChecked, c.MiddayMissed = c.MiddayChecked+o.MiddayChecked, c.MiddayMissed+o.MiddayMissed
 }
 
 // Report is a day's report: aggregates only, no names.
@@ -37,6 +42,9 @@ type Report struct {
 	Staff   ClassCount   `json:"staff"`
 	Total   ClassCount   `json:"total"`
 	Zero    bool         `json:"zero_report"` // no fever and nobody refused: the district's zero report
+	Midday  bool         `json:"midday"`      // midday checks were made this day
+	// Windows are each grade's arrivals against its staggered arrival window.
+	Windows []WindowCount `json:"windows,omitempty"`
 	// Arrivals per 5 minutes by gate: Slots are "07:30", …; Gates[gate][i] the
 	// admissions in slot i.
 	Slots []string         `json:"slots"`
@@ -58,6 +66,11 @@ func (s *Server) dayReport(ctx context.Context, day, grade, class string) (Repor
 	if err != nil {
 		return rep, err
 	}
+	midday, err := s.db.MiddayChecks(ctx, day)
+	if err != nil {
+		return rep, err
+	}
+	rep.Midday = len(midday) > 0
 	byClass := map[[2]string]*ClassCount{}
 	in := map[string]bool{}
 	for _, p := range people {
@@ -88,7 +101,23 @@ func (s *Server) dayReport(ctx context.Context, day, grade, class string) (Repor
 		if pd != nil && pd.Denied > 0 {
 			c.Denied++
 		}
+		if _, checked := midday[p.ID]; checked {
+			c.MiddayChecked++
+		} else if rep.Midday && p.Role == "pupil" && pd != nil && !pd.FirstAdmit.IsZero() {
+			c.MiddayMissed++
+		}
 	}
+	arr, err := LoadArrival(ctx, s.db)
+	if err != nil {
+		return rep, err
+	}
+	firstIn := map[string]time.Time{}
+	for id, pd := range sum {
+		if !pd.FirstAdmit.IsZero() {
+			firstIn[id] = pd.FirstAdmit
+		}
+	}
+	rep.Windows = s.windowCounts(people, firstIn, arr)
 	for _, c := range byClass {
 		rep.Classes = append(rep.Classes, *c)
 	}

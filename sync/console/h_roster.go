@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,7 +114,7 @@ func (s *Server) importRoster(w http.ResponseWriter, r *http.Request, v *viewer)
 			return
 		}
 		s.audit(r, v, "roster_import", fmt.Sprintf("v%d", ch.Version), fmt.Sprintf("%d people: +%d ~%d -%d", len(people), ch.Added, ch.Changed, ch.Removed))
-		if err := s.PushRoster(r); err != nil {
+		if err := s.pushRoster(r.Context()); err != nil {
 			s.oops(w, r, v, err)
 			return
 		}
@@ -151,10 +152,9 @@ func (s *Server) diffRoster(old, next []store.Person) store.RosterChange {
 	return ch
 }
 
-// PushRoster sends the stored roster to the gates (after an import, and at
-// start from campusd).
-func (s *Server) PushRoster(r *http.Request) error {
-	version, people, err := s.db.Roster(r.Context())
+// pushRoster sends the stored roster to the gates.
+func (s *Server) pushRoster(ctx context.Context) error {
+	version, people, err := s.db.Roster(ctx)
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func (s *Server) revokePass(w http.ResponseWriter, r *http.Request, v *viewer) {
 		s.notFoundOr(w, r, v, err)
 		return
 	}
-	if err := s.PushRevocations(r); err != nil {
+	if err := s.pushRevocations(r.Context()); err != nil {
 		s.oops(w, r, v, err)
 		return
 	}
@@ -381,9 +381,9 @@ func (s *Server) revokePass(w http.ResponseWriter, r *http.Request, v *viewer) {
 	back(w, r, "/passes?person="+urlQueryEscape(rec.PersonID), "passes.revoked_done")
 }
 
-// PushRevocations sends the gates every revoked pass not yet expired.
-func (s *Server) PushRevocations(r *http.Request) error {
-	rv, err := s.db.Revoked(r.Context())
+// pushRevocations sends the gates every revoked pass not yet expired.
+func (s *Server) pushRevocations(ctx context.Context) error {
+	rv, err := s.db.Revoked(ctx)
 	if err != nil {
 		return err
 	}
@@ -487,23 +487,37 @@ func (s *Server) passSheet(w http.ResponseWriter, r *http.Request, v *viewer) {
 }
 
 type visitorsData struct {
-	Visitors []store.Visitor
-	Issued   *store.PassRecord
-	CanIssue bool
+	Visitors []store.Visitor   `json:"registered"`
+	WalkIns  []journal.Entry   `json:"walk_ins"` // today's walk-in visitors the guards registered at the gates
+	Issued   *store.PassRecord `json:"-"`
+	CanIssue bool              `json:"-"`
+}
+
+func (s *Server) visitorsData(r *http.Request) (visitorsData, error) {
+	vs, err := s.db.Visitors(r.Context(), s.clock.Now())
+	if err != nil {
+		return visitorsData{}, err
+	}
+	from, to, _ := s.dayBounds(s.today())
+	walk, err := s.db.Entries(r.Context(), store.Query{From: from, To: to, Credential: "walk_in", Limit: 1000})
+	if err != nil {
+		return visitorsData{}, err
+	}
+	return visitorsData{Visitors: vs, WalkIns: walk, CanIssue: s.o.Issuer != nil}, nil
 }
 
 func (s *Server) visitors(w http.ResponseWriter, r *http.Request, v *viewer) {
-	vs, err := s.db.Visitors(r.Context(), s.clock.Now())
+	d, err := s.visitorsData(r)
 	if err != nil {
 		s.oops(w, r, v, err)
 		return
 	}
-	s.audit(r, v, "view_visitors", "", fmt.Sprintf("%d", len(vs)))
+	s.audit(r, v, "view_visitors", "", fmt.Sprintf("%d registered, %d walk-ins", len(d.Visitors), len(d.WalkIns)))
 	if isAPI(r) {
-		writeJSON(w, http.StatusOK, vs)
+		writeJSON(w, http.StatusOK, d)
 		return
 	}
-	s.render(w, r, v, http.StatusOK, "visitors", visitorsData{Visitors: vs, CanIssue: s.o.Issuer != nil})
+	s.render(w, r, v, http.StatusOK, "visitors", d)
 }
 
 // registerVisitor registers a visit and issues its pass (role visitor, valid
@@ -573,6 +587,11 @@ func (s *Server) registerVisitor(w http.ResponseWriter, r *http.Request, v *view
 		writeJSON(w, http.StatusOK, map[string]any{"visitor": vis, "pass": rec})
 		return
 	}
-	vs, _ := s.db.Visitors(r.Context(), now)
-	s.renderMsg(w, r, v, http.StatusOK, "visitors", visitorsData{Visitors: vs, Issued: &rec, CanIssue: true}, v.lang.T("visitors.done"), "")
+	d, err := s.visitorsData(r)
+	if err != nil {
+		s.oops(w, r, v, err)
+		return
+	}
+	d.Issued = &rec
+	s.renderMsg(w, r, v, http.StatusOK, "visitors", d, v.lang.T("visitors.done"), "")
 }

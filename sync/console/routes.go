@@ -22,6 +22,8 @@ import (
 //	GET  /api/entries.csv?…                       the same as CSV (UTF-8 with BOM, streamed)
 //	GET  /api/people/{id}                         one person and their entries
 //	GET  /api/reports/daily?day=D                 expected/arrived/not arrived/fevers/refused by class, charts' data
+//	GET  /api/morning?day=D[&grade&class]         the family morning reports: who reported what, who not yet
+//	POST /api/family-links {grade, class}          new morning-report links for a class's families (shown once)
 //	GET  /api/absences?day=D                      who had not arrived by the cutoff, and why
 //	POST /api/absences {"person_id", "reason", "note"}
 //	GET  /api/roster                              the roster
@@ -31,6 +33,7 @@ import (
 //	POST /api/passes/{id}/revoke {"reason"}
 //	GET  /api/visitors; POST /api/visitors {"name", "phone", "reason", "host", "from", "to"}
 //	GET  /api/gates; POST /api/gates/{gate}/config {"toml"}; POST /api/gates/{gate}/cmd {"kind", "reason"}
+//	GET  /api/arrival; POST /api/arrival {"policy", "windows": [{"grade", "start", "end"}]}   staggered arrival
 //	GET  /api/accounts; POST /api/accounts {"username", "display_name", "role", "grade", "class"}
 //	GET  /api/audit?user&action&limit
 //	GET  /api/stats                               today's counts, ingest counters, the broker link
@@ -49,6 +52,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /login", s.loginForm)
 	mux.HandleFunc("POST /api/login", s.loginAPI)
 	mux.HandleFunc("GET /lang", s.setLang)
+	mux.HandleFunc("GET /family/{token}", s.family)
+	mux.HandleFunc("POST /family/{token}", s.familyReport)
 
 	all := []string(nil)
 	both := func(pattern string, h handle, roles ...string) {
@@ -76,6 +81,8 @@ func (s *Server) routes() http.Handler {
 	both("GET /people/{id}", s.person, RoleAdmin, RoleHeadTeacher, RoleNurse)
 
 	both("GET /reports/daily", s.report, RoleAdmin, RoleHeadTeacher, RoleDistrict)
+	both("GET /morning", s.morning, RoleAdmin, RoleHeadTeacher, RoleNurse)
+	both("POST /family-links", s.familyLinks, RoleAdmin, RoleHeadTeacher)
 	both("GET /absences", s.absences, RoleAdmin, RoleHeadTeacher)
 	both("POST /absences", s.recordAbsence, RoleAdmin, RoleHeadTeacher)
 
@@ -89,6 +96,8 @@ func (s *Server) routes() http.Handler {
 	both("GET /visitors", s.visitors, RoleAdmin, RoleGuard)
 	both("POST /visitors", s.registerVisitor, RoleAdmin, RoleGuard)
 
+	both("GET /arrival", s.arrival, RoleAdmin)
+	both("POST /arrival", s.setArrival, RoleAdmin)
 	both("GET /gates", s.gates, RoleAdmin, RoleGuard)
 	both("POST /gates/{gate}/config", s.gateConfig, RoleAdmin)
 	both("POST /gates/{gate}/cmd", s.gateCmd, RoleAdmin)

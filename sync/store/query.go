@@ -68,6 +68,7 @@ type Query struct {
 	Gate, Person  string
 	Decision      string
 	Reason        string
+	Credential    string // pass, card, manual, walk_in
 	Grade, Class  string // the person's, on the roster
 	Name          string // part of the person's name on the roster
 	Limit, Offset int    // Limit 0: 100; at most 10 000 (EachEntry: no limit)
@@ -98,6 +99,9 @@ func (q Query) sql(limit int) (string, []any) {
 	}
 	if q.Reason != "" {
 		add("reason = ?", q.Reason)
+	}
+	if q.Credential != "" {
+		add("credential = ?", q.Credential)
 	}
 	if q.Grade != "" || q.Class != "" || q.Name != "" {
 		cond, pargs := "1 = 1", []any{}

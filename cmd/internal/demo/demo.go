@@ -8,8 +8,9 @@ import (
 	"campusgate/gate/journal"
 )
 
-// People is the demo school's roster; pupils have a green morning report for
-// the day of now.
+// People is the demo school's roster; pupils but 李华 (P20260102) have a
+// green morning report for the day of now (李华's family has not reported yet:
+// where the school asks for the report, the gate stops or flags him).
 func People(now time.Time) []journal.Person {
 	today := now.Format(time.DateOnly)
 	people := []journal.Person{
@@ -20,7 +21,7 @@ func People(now time.Time) []journal.Person {
 		{ID: "M0101", Name: "王妈妈", Role: "parent"},
 	}
 	for i := range people {
-		if people[i].Role == "pupil" {
+		if people[i].Role == "pupil" && people[i].ID != "P20260102" {
 			people[i].Health, people[i].HealthDate = "green", today
 		}
 	}
