@@ -152,23 +152,29 @@ type GuardConfig struct {
 	Timeout Duration `toml:"timeout"`
 }
 
-// DeviceConfig names the hardware. Hardware profiles by name arrive with the
-// deployment issue; until then the pins and ports are written here.
+// DeviceConfig names the hardware: profiles by name (firmware-config/), and
+// any of their values set here instead.
 type DeviceConfig struct {
-	Sensor      string   `toml:"sensor"` // mlx90614 or mlx90632
-	Bus         string   `toml:"bus"`    // I²C bus name ("" = first)
-	Addr        uint16   `toml:"addr"`   // 0 = the chip's default
-	Emissivity  float64  `toml:"emissivity"`
-	ScannerPort string   `toml:"scanner_port"` // serial scanner
-	ScannerHID  string   `toml:"scanner_hid"`  // or keyboard-wedge scanner
-	ScannerBaud int      `toml:"scanner_baud"`
-	RelayPin    string   `toml:"relay_pin"`
-	RelayLow    bool     `toml:"relay_active_low"`
-	Pulse       Duration `toml:"relay_pulse"`
-	GreenPin    string   `toml:"green_pin"`
-	RedPin      string   `toml:"red_pin"`
-	BuzzerPin   string   `toml:"buzzer_pin"`
-	Quiet       bool     `toml:"quiet"`
+	Board          string `toml:"board"`           // board profile: pi-4b, pi-5, pi-zero-2w, pi-3b-plus, cm4
+	SensorProfile  string `toml:"sensor_profile"`  // sensor profile: mlx90614, mlx90632
+	ScannerProfile string `toml:"scanner_profile"` // scanner profile: uart-9600, usb-cdc-115200, hid-wedge
+
+	Sensor        string   `toml:"sensor"` // mlx90614 or mlx90632
+	Bus           string   `toml:"bus"`    // I²C bus name ("" = first)
+	Addr          uint16   `toml:"addr"`   // 0 = the chip's default
+	Emissivity    float64  `toml:"emissivity"`
+	ScannerPort   string   `toml:"scanner_port"` // serial scanner
+	ScannerHID    string   `toml:"scanner_hid"`  // or keyboard-wedge scanner
+	ScannerBaud   int      `toml:"scanner_baud"`
+	ScannerPrefix string   `toml:"scanner_prefix"` // none or stx
+	ScannerSuffix string   `toml:"scanner_suffix"` // cr, lf, crlf or etx
+	RelayPin      string   `toml:"relay_pin"`
+	RelayLow      bool     `toml:"relay_active_low"`
+	Pulse         Duration `toml:"relay_pulse"`
+	GreenPin      string   `toml:"green_pin"`
+	RedPin        string   `toml:"red_pin"`
+	BuzzerPin     string   `toml:"buzzer_pin"`
+	Quiet         bool     `toml:"quiet"`
 }
 
 // ConsoleConfig is the guard console.
@@ -230,7 +236,21 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // ParseConfig is LoadConfig on a string.
-func ParseConfig(text string) (Config, error) {
+func ParseConfig(text string) (Config, error) { return ParseConfigWith(text, nil) }
+
+// LoadConfigWith is LoadConfig with profiles: apply (gated's is
+// firmwareconfig.Apply) fills in what the file names by profile, told which
+// keys the file itself defines, before the whole is validated.
+func LoadConfigWith(path string, apply func(c *Config, defined func(key ...string) bool) error) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfigWith(string(b), apply)
+}
+
+// ParseConfigWith is LoadConfigWith on a string.
+func ParseConfigWith(text string, apply func(c *Config, defined func(key ...string) bool) error) (Config, error) {
 	c := DefaultConfig()
 	md, err := toml.Decode(text, &c)
 	if err != nil {
@@ -242,6 +262,11 @@ func ParseConfig(text string) (Config, error) {
 			keys[i] = k.String()
 		}
 		return Config{}, fmt.Errorf("config: unknown key %s", strings.Join(keys, ", "))
+	}
+	if apply != nil {
+		if err := apply(&c, md.IsDefined); err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -393,6 +418,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Devices.Emissivity < 0.1 || c.Devices.Emissivity > 1 {
 		bad("devices.emissivity", "%.3f outside 0.1..1", c.Devices.Emissivity)
+	}
+	if c.Devices.ScannerPrefix != "" && !slices.Contains([]string{"none", "stx"}, strings.ToLower(c.Devices.ScannerPrefix)) {
+		bad("devices.scanner_prefix", "%q: none or stx", c.Devices.ScannerPrefix)
+	}
+	if c.Devices.ScannerSuffix != "" && !slices.Contains([]string{"cr", "lf", "crlf", "etx"}, strings.ToLower(c.Devices.ScannerSuffix)) {
+		bad("devices.scanner_suffix", "%q: cr, lf, crlf or etx", c.Devices.ScannerSuffix)
 	}
 	if c.Devices.ScannerPort != "" && c.Devices.ScannerHID != "" {
 		bad("devices.scanner_hid", "give scanner_port or scanner_hid, not both")

@@ -128,3 +128,34 @@ func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
 }
+
+// TestHwCheck: against the emulated box every check passes; on this machine
+// (no I²C, no GPIO, no UART) each missing part fails with what to fix; a
+// config.txt without the board's settings is named line by line.
+func TestHwCheck(t *testing.T) {
+	for _, b := range []string{"pi-zero-2w", "pi-3b-plus", "pi-4b", "pi-5", "cm4"} {
+		code, out, errs := gatectl(t, "hw", "check", "-profile", b, "-sensor", "mlx90632", "-simulate")
+		if code != 0 || !strings.Contains(out, "all 7 checks passed") {
+			t.Errorf("%s, emulated: %d\n%s%s", b, code, out, errs)
+		}
+	}
+	boot := filepath.Join(t.TempDir(), "config.txt")
+	if err := os.WriteFile(boot, []byte("dtparam=audio=on\nenable_uart=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := gatectl(t, "hw", "check", "-profile", "pi-4b", "-boot-config", boot)
+	if code != 1 {
+		t.Fatalf("on a machine without the hardware: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"FAIL  boot settings", "dtparam=i2c_arm=on,i2c_arm_baudrate=100000", "dtoverlay=disable-bt", "FAIL  I²C bus", "fix:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "missing enable_uart=1") {
+		t.Errorf("a setting config.txt has is reported missing:\n%s", out)
+	}
+	if code, _, errs := gatectl(t, "hw", "check", "-profile", "pi-9"); code == 0 || !strings.Contains(errs, "pi-9") {
+		t.Errorf("an unknown board: %d %s", code, errs)
+	}
+}

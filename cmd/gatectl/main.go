@@ -25,6 +25,7 @@ const usage = `gatectl — campusgate operator's tool
   gatectl hw scan   [flags]             print every frame a scanner sends
   gatectl hw relay  [flags]             pulse, hold or release the gate relay
   gatectl hw lights [flags]             show a signal on the lights and buzzer
+  gatectl hw check  -profile BOARD      check that a box's bus, sensor, scanner and pins are there and answer
   gatectl pass keygen|issue|verify      school signing keys, and signed passes for people
   gatectl journal check|export|compact  a gate's journal, while gated is stopped
   gatectl pin < FILE                    bcrypt hash of the guard console PIN, for console.pin_hash
@@ -104,6 +105,7 @@ func hw(ctx context.Context, e *env, args []string) error {
 		"scan":   hwScan,
 		"relay":  hwRelay,
 		"lights": hwLights,
+		"check":  hwCheck,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

@@ -145,6 +145,12 @@ func realHardware(d *daemon) (_ *hardware, err error) {
 	case dc.ScannerPort != "":
 		o := scanner.DefaultOpts
 		o.Baud = dc.ScannerBaud
+		if dc.ScannerPrefix != "" {
+			o.Prefix, _ = scanner.ParsePrefix(dc.ScannerPrefix) // checked with the config
+		}
+		if dc.ScannerSuffix != "" {
+			o.Suffix, _ = scanner.ParseSuffix(dc.ScannerSuffix)
+		}
 		o.Logger = d.log
 		dev, err := scanner.Open(dc.ScannerPort, &o)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	firmwareconfig "campusgate/firmware-config"
 	"campusgate/gate"
 	"campusgate/gate/console"
 	"campusgate/gate/journal"
@@ -90,7 +91,7 @@ func loadConfig(path string, simulate bool, listen, journalPath string) (gate.Co
 	var cfg gate.Config
 	switch {
 	case path != "":
-		c, err := gate.LoadConfig(path)
+		c, err := gate.LoadConfigWith(path, firmwareconfig.Apply)
 		if err != nil {
 			return cfg, err
 		}

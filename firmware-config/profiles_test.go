@@ -1,0 +1,105 @@
+package firmwareconfig
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"campusgate/gate"
+)
+
+// TestAllProfilesLoad: every built-in profile parses and passes its checks,
+// and every board's boot fragment turns on I²C at 100 kHz.
+func TestAllProfilesLoad(t *testing.T) {
+	Dir = "" // the built-in ones only
+	for _, kind := range []string{"boards", "sensors", "scanners"} {
+		names := Names(kind)
+		if len(names) == 0 {
+			t.Fatalf("no %s", kind)
+		}
+		for _, n := range names {
+			var err error
+			switch kind {
+			case "boards":
+				var b Board
+				b, err = LoadBoard(n)
+				if err == nil {
+					frag, ferr := b.BootFragment()
+					if ferr != nil || !strings.Contains(frag, "i2c_arm_baudrate=100000") {
+						t.Errorf("%s: boot fragment %q %v", n, frag, ferr)
+					}
+				}
+			case "sensors":
+				_, err = LoadSensor(n)
+			case "scanners":
+				_, err = LoadScanner(n)
+			}
+			if err != nil {
+				t.Errorf("%s/%s: %v", kind, n, err)
+			}
+		}
+	}
+	for _, want := range []string{"pi-zero-2w", "pi-3b-plus", "pi-4b", "pi-5", "cm4"} {
+		if _, err := LoadBoard(want); err != nil {
+			t.Errorf("board %s: %v", want, err)
+		}
+	}
+}
+
+// TestApply: a gated.toml naming profiles gets their values, keeps its own,
+// and is refused with the key named when a pin is not the board's or a
+// profile is unknown or broken.
+func TestApply(t *testing.T) {
+	Dir = t.TempDir()
+	base := "gate_id = \"north-1\"\njournal = \"/tmp/j.db\"\n"
+	cfg, err := gate.ParseConfigWith(base+`
+[devices]
+board = "pi-4b"
+sensor_profile = "mlx90632"
+scanner_profile = "uart-9600"
+green_pin = "GPIO22"
+`, Apply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Devices
+	if d.Sensor != "mlx90632" || d.Addr != 0x3A || d.Bus != "1" || d.ScannerPort != "/dev/ttyAMA0" || d.ScannerBaud != 9600 ||
+		d.RelayPin != "GPIO17" || d.GreenPin != "GPIO22" || len(cfg.Temperature.Calibration.Table) == 0 {
+		t.Fatalf("applied: %+v %+v", d, cfg.Temperature.Calibration)
+	}
+	for name, text := range map[string]string{
+		"devices.relay_pin":       "[devices]\nboard = \"pi-4b\"\nrelay_pin = \"GPIO2\"\n", // I²C's SDA
+		"devices.board":           "[devices]\nboard = \"pi-9\"\n",
+		"devices.sensor_profile":  "[devices]\nsensor_profile = \"../../etc/passwd\"\n",
+		"devices.scanner_profile": "[devices]\nscanner_profile = \"uart-9600\"\n", // its UART needs a board
+	} {
+		if _, err := gate.ParseConfigWith(base+text, Apply); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A box's own profile: found first, and checked like the built-in ones.
+	if err := os.MkdirAll(filepath.Join(Dir, "boards"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	custom := "name = \"carrier-x\"\ntitle = \"Our carrier\"\ni2c_bus = \"3\"\ngpio = [5, 6]\n[defaults]\nrelay_pin = \"GPIO5\"\n"
+	if err := os.WriteFile(filepath.Join(Dir, "boards", "carrier-x.toml"), []byte(custom), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = gate.ParseConfigWith(base+"[devices]\nboard = \"carrier-x\"\ngreen_pin = \"GPIO6\"\nred_pin = \"GPIO5\"\nbuzzer_pin = \"GPIO6\"\n", Apply)
+	if err != nil || cfg.Devices.Bus != "3" {
+		t.Fatalf("a box's own board: %+v %v", cfg.Devices, err)
+	}
+	if err := os.WriteFile(filepath.Join(Dir, "boards", "broken.toml"), []byte("name = \"broken\"\ngpio = [5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadBoard("broken"); err == nil || !strings.Contains(err.Error(), "broken.toml") {
+		t.Errorf("a broken profile: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(Dir, "boards", "typo.toml"), []byte("name = \"typo\"\ni2c_bus = \"1\"\ngpio = [5]\nrelay_pni = \"GPIO5\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadBoard("typo"); err == nil || !strings.Contains(err.Error(), "relay_pni") {
+		t.Errorf("a misspelt key: %v", err)
+	}
+}
