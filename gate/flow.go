@@ -153,6 +153,7 @@ type Flow struct {
 	inside              map[string]bool // anti-passback: admitted and not seen leaving
 	busyFrom, busyUntil time.Time       // real time span of the last person's handling: scans in it are stale
 	nextCfg             *Config         // from Reconfigure, taken up before the next person
+	handlingSince       time.Time       // zero while the gate waits for the next person
 }
 
 // Reconfigure makes c the configuration from the next person on (the person
@@ -316,16 +317,16 @@ func (f *Flow) Run(ctx context.Context) error {
 		case r := <-f.guardC:
 			r.reply <- ErrNobodyReferred
 		case w := <-f.walkC:
-			f.takeConfig()
+			f.begin()
 			f.handleWalkIn(ctx, w)
 			f.ready()
 		case h := <-f.handC:
-			f.takeConfig()
+			f.begin()
 			e, err := f.handheld(h)
 			h.reply <- handheldResult{e, err}
 			f.ready()
 		case c := <-codes:
-			f.takeConfig()
+			f.begin()
 			f.mu.Lock()
 			stale := !c.At.Before(f.busyFrom) && c.At.Before(f.busyUntil)
 			f.mu.Unlock()
@@ -341,8 +342,33 @@ func (f *Flow) Run(ctx context.Context) error {
 	}
 }
 
+// begin starts handling one person (or a guard's request).
+func (f *Flow) begin() {
+	f.takeConfig()
+	f.mu.Lock()
+	f.handlingSince = f.clock.Now()
+	f.mu.Unlock()
+}
+
+// Check says whether the flow still moves: it fails when one person has been
+// handled for longer than any admission can take (the guard's whole timeout
+// and two minutes more), as when a driver hangs on a bus that never answers.
+// gated's systemd watchdog stops on it, so the daemon is restarted.
+func (f *Flow) Check() error {
+	f.mu.Lock()
+	since, limit := f.handlingSince, f.cfg.Guard.Timeout.Duration+2*time.Minute
+	f.mu.Unlock()
+	if !since.IsZero() {
+		if d := f.clock.Since(since); d > limit {
+			return fmt.Errorf("gate: one admission has taken %s (limit %s): the flow is stuck", d.Round(time.Second), limit)
+		}
+	}
+	return nil
+}
+
 func (f *Flow) ready() {
 	f.mu.Lock()
+	f.handlingSince = time.Time{}
 	emergency := f.emergency
 	f.mu.Unlock()
 	if emergency {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"campusgate/gate/journal"
 	"campusgate/gate/pass"
 
+	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/physic"
 )
 
@@ -24,7 +26,8 @@ type fakeTherm struct {
 	mu       sync.Mutex
 	obj, amb float64
 	err      error
-	script   []float64 // object readings served one by one before obj
+	script   []float64     // object readings served one by one before obj
+	hang     chan struct{} // non-nil: Measure blocks until it is closed, deaf to its context (a hung bus)
 }
 
 func (t *fakeTherm) set(obj, amb float64, err error) {
@@ -34,6 +37,12 @@ func (t *fakeTherm) set(obj, amb float64, err error) {
 }
 
 func (t *fakeTherm) Measure(context.Context) (physic.Temperature, physic.Temperature, error) {
+	t.mu.Lock()
+	hang := t.hang
+	t.mu.Unlock()
+	if hang != nil {
+		<-hang
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.script) > 0 {
@@ -135,7 +144,7 @@ func testConfig() Config {
 	return c
 }
 
-func newRig(t testing.TB, cfg Config, store func(*journal.Journal) Store) *rig {
+func newRig(t testing.TB, cfg Config, store func(*journal.Journal) Store, mods ...func(*Opts)) *rig {
 	t.Helper()
 	logger := slog.Default()
 	if _, bench := t.(*testing.B); bench {
@@ -174,8 +183,11 @@ func newRig(t testing.TB, cfg Config, store func(*journal.Journal) Store) *rig {
 	if store != nil {
 		s = store(j)
 	}
-	f, err := New(cfg, Devices{Thermometer: r.therm, SensorName: "fake", Scanner: r.scan, Gate: r.gate, Lights: fakeLights{}}, s,
-		&Opts{Verifier: &pass.Verifier{Keys: ring, Revoked: &pass.Revocations{}, Cache: pass.NewCache(4096)}, Alerter: r.alerts, Logger: logger})
+	opts := &Opts{Verifier: &pass.Verifier{Keys: ring, Revoked: &pass.Revocations{}, Cache: pass.NewCache(4096)}, Alerter: r.alerts, Logger: logger}
+	for _, m := range mods {
+		m(opts)
+	}
+	f, err := New(cfg, Devices{Thermometer: r.therm, SensorName: "fake", Scanner: r.scan, Gate: r.gate, Lights: fakeLights{}}, s, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,5 +650,33 @@ func TestHandheldAtCheckpoint(t *testing.T) {
 	g := newRig(t, testConfig(), nil)
 	if _, err := g.flow.Handheld(ctx, "CARD0001", 36.4, "G07"); err == nil {
 		t.Fatal("a handheld reading at a gate accepted")
+	}
+}
+
+// TestStuckFlowFailsCheck: a driver that never returns leaves one person
+// "being handled" for ever; Check (gated's watchdog) says so once no
+// admission could take that long, and not before.
+func TestStuckFlowFailsCheck(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(time.Now())
+	r := newRig(t, testConfig(), nil, func(o *Opts) { o.Clock = clk })
+	if err := r.flow.Check(); err != nil {
+		t.Fatalf("idle flow: Check = %v", err)
+	}
+	hang := make(chan struct{})
+	r.therm.mu.Lock()
+	r.therm.hang = hang
+	r.therm.mu.Unlock()
+	defer close(hang)
+	r.scan.c <- r.passFor("p1", pass.RolePupil, pass.HealthGreen, time.Now())
+	r.waitFor(StateIdentify)
+	time.Sleep(50 * time.Millisecond) // into the thermometer's Measure, which never returns
+	clk.Advance(time.Minute)
+	if err := r.flow.Check(); err != nil {
+		t.Fatalf("a minute into one admission: Check = %v", err)
+	}
+	clk.Advance(testConfig().Guard.Timeout.Duration + 2*time.Minute)
+	err := r.flow.Check()
+	if err == nil || !strings.Contains(err.Error(), "stuck") {
+		t.Fatalf("hung driver: Check = %v, want stuck", err)
 	}
 }

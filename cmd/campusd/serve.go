@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"campusgate/cmd/internal/service"
 	"campusgate/gate/journal"
 	"campusgate/gate/pass"
 	"campusgate/sync/broker"
@@ -257,11 +258,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "campusd %s: web console on http://%s/ (database %s)\n", *school, ln.Addr(), p.db())
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
+	service.Ready(log)
+	go service.Watchdog(consCtx, log, db.Ping)
 
 	select {
 	case <-ctx.Done():
 	case err = <-srvErr:
 	}
+	service.Stopping()
 	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shut)

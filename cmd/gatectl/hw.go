@@ -13,6 +13,8 @@ import (
 	"campusgate/device/gpiosim"
 	"campusgate/device/indicator"
 	"campusgate/device/relay"
+	firmwareconfig "campusgate/firmware-config"
+	"campusgate/gate"
 
 	"go.bug.st/serial"
 	"periph.io/x/conn/v3/gpio"
@@ -120,8 +122,20 @@ func hwRelay(ctx context.Context, e *env, args []string) error {
 	release := fset.Bool("release", false, "only drive the relay released (for ExecStopPost)")
 	simulate := fset.Bool("simulate", false, "use a simulated pin")
 	pinLog := fset.String("pin-log", "", "with -simulate: append every level the pin is driven to to this file")
+	cfgPath := fset.String("config", "", "take the pin and its polarity from this gated.toml (gated.service's ExecStopPost releases the relay so)")
 	if err := parse(fset, args); err != nil {
 		return err
+	}
+	if *cfgPath != "" {
+		cfg, err := gate.LoadConfigWith(*cfgPath, firmwareconfig.Apply)
+		if err != nil {
+			return err
+		}
+		if cfg.Mode == "checkpoint" {
+			fmt.Fprintln(e.out, "a checkpoint has no relay")
+			return nil
+		}
+		*pinName, *activeLow = cfg.Devices.RelayPin, cfg.Devices.RelayLow
 	}
 	p, err := openPin(*pinName, *simulate)
 	if err != nil {

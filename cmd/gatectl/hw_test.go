@@ -159,3 +159,34 @@ func TestHwCheck(t *testing.T) {
 		t.Errorf("an unknown board: %d %s", code, errs)
 	}
 }
+
+// TestRelayReleaseFromConfig: gated.service's ExecStopPost releases the relay
+// gated.toml names, with its polarity (an active-low board is released High),
+// and refuses a config it cannot read rather than drive a guessed pin.
+func TestRelayReleaseFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	tmpl, err := os.ReadFile("../../deploy/etc/gated.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(`gate_id   = "CHANGE-ME"`, `gate_id = "north-1"`, `school_id = "CHANGE-ME"`, `school_id = "hz-001"`,
+		`# relay_pin = "GPIO17"`, `relay_pin = "GPIO22"`, `# relay_active_low = true`, `relay_active_low = true`).Replace(string(tmpl))
+	path := filepath.Join(dir, "gated.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "pin.log")
+	code, out, errs := gatectl(t, "hw", "relay", "-release", "-simulate", "-config", path, "-pin-log", log)
+	if code != 0 || !strings.Contains(out, "GPIO22") || !strings.Contains(out, "released") {
+		t.Fatalf("release: %d\n%s%s", code, out, errs)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(readFile(log)), "\n") {
+		if !strings.HasSuffix(l, "GPIO22 High") {
+			t.Fatalf("pin history %q: an active-low relay is released High", readFile(log))
+		}
+	}
+	code, _, errs = gatectl(t, "hw", "relay", "-release", "-simulate", "-config", "../../deploy/etc/gated.toml")
+	if code == 0 || !strings.Contains(errs, "gate_id") {
+		t.Fatalf("unconfigured gated.toml: %d %s, want the key named", code, errs)
+	}
+}

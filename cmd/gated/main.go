@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"campusgate/cmd/internal/service"
 	firmwareconfig "campusgate/firmware-config"
 	"campusgate/gate"
 	"campusgate/gate/console"
@@ -227,6 +228,15 @@ func (d *daemon) run(ctx context.Context) error {
 	if d.simulate && d.demo > 0 {
 		go demoLoop(runCtx, presenter, d.demo, d.out)
 	}
+	service.Ready(d.log)
+	// systemd restarts gated when the flow is stuck (a driver hung on its bus) or the journal no longer answers.
+	go service.Watchdog(runCtx, d.log, func(context.Context) error {
+		if err := flow.Check(); err != nil {
+			return err
+		}
+		_, err := j.Backlog()
+		return err
+	})
 
 	var result error
 	select {
@@ -238,6 +248,7 @@ func (d *daemon) run(ctx context.Context) error {
 			result = err
 		}
 	}
+	service.Stopping()
 	cancel()
 	<-linkDone // says "offline" to the server on the way out
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"campusgate/cmd/internal/service/servicetest"
 	"campusgate/gate/journal"
 )
 
@@ -265,4 +266,33 @@ func TestBadConfigExits125(t *testing.T) {
 	if !regexp.MustCompile(`temperature\.threshold_c`).Match(out) {
 		t.Errorf("message does not name the key:\n%s", out)
 	}
+}
+
+// TestGatedTellsSystemd: run as a Type=notify unit with a watchdog (as
+// gated.service does), gated says READY once its console serves, pings the
+// watchdog while its flow and journal answer, and says STOPPING on SIGTERM.
+func TestGatedTellsSystemd(t *testing.T) {
+	got := servicetest.Listen(t, "400000")
+	p := startGated(t, filepath.Join(t.TempDir(), "j.db"))
+	want := func(prefix string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case m := <-got:
+				if strings.HasPrefix(m, prefix) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("gated sent no %s to systemd:\n%s", prefix, p.out.String())
+			}
+		}
+	}
+	want("READY=1")
+	want("WATCHDOG=1")
+	want("WATCHDOG=1")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	want("STOPPING=1")
 }

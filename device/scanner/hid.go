@@ -246,7 +246,8 @@ func openEvdev(path string, grab bool) (*evdevConn, error) {
 		if err := ioctlInt(f, evioCGrab, 1); err != nil {
 			f.Close()
 			switch {
-			case errors.Is(err, unix.ENOTTY), errors.Is(err, unix.EINVAL):
+			// ENOSYS: an emulator (qemu-user) that does not pass the ioctl through says so for a non-evdev file.
+			case errors.Is(err, unix.ENOTTY), errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS):
 				return nil, fmt.Errorf("scanner: grab %s (EVIOCGRAB): %w: use /dev/input/eventN or /dev/input/by-id/*-event-kbd, or set NoGrab: %w", path, ErrNotEvdev, err)
 			case errors.Is(err, unix.EBUSY):
 				return nil, fmt.Errorf("scanner: grab %s (EVIOCGRAB): another program holds the grab: %w", path, err)

@@ -99,6 +99,14 @@ func Open(ctx context.Context, path string, o *Opts) (*DB, error) {
 	return db, nil
 }
 
+// Ping checks that the database answers, for the writer and the readers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return db.r.PingContext(ctx)
+}
+
 // Close closes the database.
 func (db *DB) Close() error {
 	return errors.Join(db.w.Close(), db.r.Close())
