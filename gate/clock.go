@@ -1,6 +1,8 @@
 package gate
 
 import (
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,4 +37,14 @@ func Uptime() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// BootID is the kernel's id of this boot (random at each boot). With Uptime it
+// names an instant on the box's own timeline, whatever its wall clock said.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

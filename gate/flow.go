@@ -75,6 +75,7 @@ type Opts struct {
 	Logger      *slog.Logger         // nil: slog.Default()
 	ClockSynced func() bool          // nil: ask the kernel (adjtimex)
 	Uptime      func() time.Duration // nil: CLOCK_BOOTTIME
+	Boot        string               // "": the kernel's boot id
 	Location    *time.Location       // for arrival windows and "today"; nil: time.Local
 }
 
@@ -154,6 +155,8 @@ type Flow struct {
 	busyFrom, busyUntil time.Time       // real time span of the last person's handling: scans in it are stale
 	nextCfg             *Config         // from Reconfigure, taken up before the next person
 	handlingSince       time.Time       // zero while the gate waits for the next person
+	floor               time.Time       // with the clock unsynchronised: real time was at least this ...
+	floorMono           time.Duration   // ... at this Uptime
 }
 
 // Reconfigure makes c the configuration from the next person on (the person
@@ -202,6 +205,9 @@ func New(cfg Config, dev Devices, store Store, opts *Opts) (*Flow, error) {
 	}
 	if o.ClockSynced == nil {
 		o.ClockSynced = ClockSynced
+	}
+	if o.Boot == "" {
+		o.Boot = BootID()
 	}
 	if o.Uptime == nil {
 		o.Uptime = Uptime
@@ -342,6 +348,36 @@ func (f *Flow) Run(ctx context.Context) error {
 	}
 }
 
+// now is the time the flow decides by: the clock, or, while the clock is not
+// synchronised, no earlier than the newest time the box has evidence for (the
+// issue time of a pass the school signed), run on since by the box's
+// monotonic clock. Entries carry it; the server corrects them exactly once the
+// clock is synchronised (MonoNS, Boot).
+func (f *Flow) now() time.Time {
+	now := f.clock.Now()
+	f.mu.Lock()
+	floor, at := f.floor, f.floorMono
+	f.mu.Unlock()
+	if floor.IsZero() || f.opts.ClockSynced() {
+		return now
+	}
+	if est := floor.Add(f.opts.Uptime() - at); est.After(now) {
+		return est
+	}
+	return now
+}
+
+// raiseFloor records that real time is at least t now.
+func (f *Flow) raiseFloor(t time.Time) {
+	up := f.opts.Uptime()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.floor.IsZero() || t.After(f.floor.Add(up-f.floorMono)) {
+		f.floor, f.floorMono = t, up
+		f.log.Warn("clock not synchronised and behind: deciding by the time a signed pass shows", "at_least", t, "clock", f.clock.Now())
+	}
+}
+
 // begin starts handling one person (or a guard's request).
 func (f *Flow) begin() {
 	f.takeConfig()
@@ -400,7 +436,7 @@ type identity struct {
 
 // handle takes one person from scan to decision.
 func (f *Flow) handle(ctx context.Context, code string) {
-	now := f.clock.Now()
+	now := f.now()
 	f.mu.Lock()
 	f.busyFrom, f.busyUntil = time.Now(), time.Now().Add(24*time.Hour)
 	defer func() {
@@ -419,6 +455,7 @@ func (f *Flow) handle(ctx context.Context, code string) {
 	}
 	f.emit(Event{State: StateIdentify})
 	id, reason := f.identify(code, now)
+	now = f.now() // a pass may have shown an unsynchronised clock to be behind
 	e := f.newEntry(id, now)
 	f.proceed(ctx, e, &id, reason, now)
 }
@@ -454,17 +491,17 @@ func (f *Flow) proceed(ctx context.Context, e *journal.Entry, id *identity, reas
 }
 
 func (f *Flow) newEntry(id identity, now time.Time) *journal.Entry {
-	return &journal.Entry{
-		Time:        now,
-		ClockSynced: f.opts.ClockSynced(),
-		MonoNS:      int64(f.opts.Uptime()),
-		PersonID:    id.view.ID,
-		Role:        string(id.view.Role),
-		Credential:  id.view.Credential,
-		Assurance:   id.view.Assurance,
-		Health:      id.view.Health,
-		Kind:        f.entryKind(),
-	}
+	e := f.stamped(now)
+	e.PersonID, e.Role, e.Credential, e.Assurance, e.Health = id.view.ID, string(id.view.Role), id.view.Credential, id.view.Assurance, id.view.Health
+	e.Kind = f.entryKind()
+	return e
+}
+
+// stamped is a new entry with its time as the box knows it: the wall clock,
+// whether that is synchronised, and the boot and time since boot with which
+// the server corrects an unsynchronised time once the box's clock is set.
+func (f *Flow) stamped(now time.Time) *journal.Entry {
+	return &journal.Entry{Time: now, ClockSynced: f.opts.ClockSynced(), MonoNS: int64(f.opts.Uptime()), Boot: f.opts.Boot}
 }
 
 // entryKind is what a decision of this box is: an entry at the gate, or a
@@ -483,6 +520,13 @@ func (f *Flow) identify(code string, now time.Time) (identity, Reason) {
 			return id, Reason(pass.ReasonUnknownKey)
 		}
 		claims, err := f.opts.Verifier.Verify(code, now)
+		if pass.ReasonOf(err) == pass.ReasonNotYetValid && claims.IssuedAt.After(now) && !f.opts.ClockSynced() {
+			// Signed by the school at iat, so it is at least iat now: the box's
+			// clock, not yet synchronised, is behind (a Pi boots at the time it
+			// saved last).
+			f.raiseFloor(claims.IssuedAt)
+			claims, err = f.opts.Verifier.Verify(code, f.now())
+		}
 		if claims.Subject != "" {
 			id.view.ID, id.view.Role, id.view.Health, id.passID = claims.Subject, Role(claims.Role), string(claims.Health), claims.PassID
 		}
@@ -895,8 +939,8 @@ func (f *Flow) RemoteOpen(by, reason string) error {
 	if busy {
 		return errors.New("gate: someone is waiting for the guard; the guard decides")
 	}
-	e := &journal.Entry{Time: f.clock.Now(), ClockSynced: f.opts.ClockSynced(), MonoNS: int64(f.opts.Uptime()),
-		Kind: "remote", Decision: "admit", Reason: string(ReasonRemoteOpen), Guard: &journal.GuardAction{ID: by, Reason: reason}}
+	e := f.stamped(f.now())
+	e.Kind, e.Decision, e.Reason, e.Guard = "remote", "admit", string(ReasonRemoteOpen), &journal.GuardAction{ID: by, Reason: reason}
 	if err := f.store.Append(e); err != nil {
 		return fmt.Errorf("gate: record remote opening: %w", err)
 	}
@@ -910,9 +954,9 @@ func (f *Flow) RemoteOpen(by, reason string) error {
 }
 
 func (f *Flow) emergencyAction(a GuardAction) error {
-	now := f.clock.Now()
-	e := &journal.Entry{Time: now, ClockSynced: f.opts.ClockSynced(), MonoNS: int64(f.opts.Uptime()),
-		Kind: "emergency", Decision: "admit", Reason: string(ReasonEmergencyOpen), Guard: &journal.GuardAction{ID: a.GuardID, Reason: a.Reason}}
+	now := f.now()
+	e := f.stamped(now)
+	e.Kind, e.Decision, e.Reason, e.Guard = "emergency", "admit", string(ReasonEmergencyOpen), &journal.GuardAction{ID: a.GuardID, Reason: a.Reason}
 	if a.Kind == GuardEmergencyClose {
 		e.Decision, e.Reason = "deny", string(ReasonEmergencyClose)
 	}
@@ -978,7 +1022,7 @@ func (f *Flow) WalkIn(v WalkInVisitor) (string, error) {
 var ErrBusy = errors.New("gate: busy with another person")
 
 func (f *Flow) handleWalkIn(ctx context.Context, w walkIn) {
-	now := f.clock.Now()
+	now := f.now()
 	f.emit(Event{State: StateIdentify})
 	id := identity{view: PersonView{ID: w.id, Name: w.v.Name, Role: Visitor, Credential: "walk_in", Assurance: "guard", Health: w.v.Health}}
 	e := f.newEntry(id, now)
@@ -1031,8 +1075,9 @@ func (f *Flow) handheld(h handheldReq) (journal.Entry, error) {
 	case h.c < tc.MinValidC || h.c > tc.MaxValidC:
 		return journal.Entry{}, fmt.Errorf("gate: handheld reading %.2f °C is not plausible (%.0f–%.0f)", h.c, tc.MinValidC, tc.MaxValidC)
 	}
-	now := f.clock.Now()
+	now := f.now()
 	id, reason := f.identify(h.code, now)
+	now = f.now()
 	e := f.newEntry(id, now)
 	e.Credential = "manual"
 	e.Guard = &journal.GuardAction{ID: h.guardID, Reason: "handheld reading"}

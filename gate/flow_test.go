@@ -680,3 +680,55 @@ func TestStuckFlowFailsCheck(t *testing.T) {
 		t.Fatalf("hung driver: Check = %v, want stuck", err)
 	}
 }
+
+// behindClock is the real clock set back, as a Pi's is when it boots at the
+// time it saved last night and NTP has not answered yet.
+type behindClock struct {
+	clockwork.Clock
+	by time.Duration
+}
+
+func (c behindClock) Now() time.Time                  { return c.Clock.Now().Add(-c.by) }
+func (c behindClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// TestUnsynchronisedClockAdmits: a box whose clock is behind and not
+// synchronised still admits a pass the school signed this morning (the
+// signature proves it is at least that late), decides and stamps by that
+// time, and marks the entry unsynchronised. A pass for tomorrow stays not yet
+// valid; and a clock that says it is synchronised is believed.
+func TestUnsynchronisedClockAdmits(t *testing.T) {
+	behind := 10 * time.Hour
+	r := newRig(t, testConfig(), nil, func(o *Opts) {
+		o.Clock = behindClock{clockwork.NewRealClock(), behind}
+		o.ClockSynced = func() bool { return false }
+		o.Boot = "boot-1"
+	})
+	issued := time.Now().Add(-time.Minute)
+	ev := r.present(r.passFor("p1", pass.RolePupil, pass.HealthGreen, issued), 36.6)
+	if ev.Decision != "admit" {
+		t.Fatalf("unsynchronised clock %s behind: %+v, want admitted", behind, ev)
+	}
+	e := r.lastEntry()
+	if e.ClockSynced || e.Boot != "boot-1" || e.MonoNS == 0 {
+		t.Errorf("entry clock_synced %v boot %q mono %d: want unsynchronised, with the boot's timeline", e.ClockSynced, e.Boot, e.MonoNS)
+	}
+	if e.Time.Before(issued.Truncate(time.Second)) || e.Time.After(time.Now()) {
+		t.Errorf("entry time %v: want the pass's evidence (at least %v), not the clock's %v", e.Time, issued, time.Now().Add(-behind))
+	}
+	code, err := r.issuer.Issue(pass.Claims{Subject: "t1", Role: pass.RoleStaff, Health: pass.HealthGreen, IssuedAt: issued,
+		NotBefore: time.Now().Add(20 * time.Hour), Expiry: time.Now().Add(30 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := r.present(code, 36.6); ev.Decision == "admit" || ev.Reason != Reason(pass.ReasonNotYetValid) {
+		t.Errorf("tomorrow's pass on an unsynchronised box: %+v, want not yet valid", ev)
+	}
+
+	synced := newRig(t, testConfig(), nil, func(o *Opts) {
+		o.Clock = behindClock{clockwork.NewRealClock(), behind}
+		o.ClockSynced = func() bool { return true }
+	})
+	if ev := synced.present(synced.passFor("p1", pass.RolePupil, pass.HealthGreen, issued), 36.6); ev.Reason != Reason(pass.ReasonNotYetValid) {
+		t.Errorf("a synchronised clock is believed: %+v, want not yet valid", ev)
+	}
+}

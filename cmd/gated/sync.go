@@ -100,6 +100,7 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 	}
 	health := hw.health(j)
 	start := time.Now()
+	boot := gate.BootID()
 	var cmds *wire.CmdVerifier
 	if sc.CommandKey != "" {
 		pub, kid, err := pass.LoadPublicKey(sc.CommandKey)
@@ -138,7 +139,7 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 			Command: func(c wire.Cmd) error { return d.command(cmds, c) },
 			Telemetry: func() wire.Telemetry {
 				return wire.Telemetry{Devices: health(), Counters: cnt.get(), ClockSynced: gate.ClockSynced(),
-					UptimeS: int64(time.Since(start).Seconds())}
+					UptimeS: int64(time.Since(start).Seconds()), Boot: boot, MonoNS: int64(gate.Uptime())}
 			},
 		},
 	})

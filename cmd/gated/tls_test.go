@@ -14,16 +14,41 @@ import (
 
 	"campusgate/cmd/internal/bintest"
 	"campusgate/gate/journal"
+	"campusgate/sync/broker/mosquittotest"
 	"campusgate/sync/console"
 	"campusgate/sync/pki"
 )
 
 // TestGatedOverTLS: the school's certificates from gatectl pki's package, the
-// real campusd with its embedded broker's TLS listener, and a simulated gated
-// that logs in with its client certificate alone (no password): a person
-// presented at the gate is stored on the server. A gate whose certificate
-// another authority signed gets nothing through.
+// real campusd, and a simulated gated that logs in with its client
+// certificate alone (no password): a person presented at the gate is stored on
+// the server. A gate whose certificate another authority signed gets nothing
+// through. Once with campusd's embedded broker's TLS listener, once with
+// mosquitto configured by deploy/mosquitto (mosquitto.conf and tls.conf).
 func TestGatedOverTLS(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) {
+		overTLS(t, func(t *testing.T, dir, scrt, skey string) ([]string, string) {
+			tlsAddr := freeAddr(t)
+			return []string{"-mqtt-listen", freeAddr(t), "-mqtt-tls-listen", tlsAddr, "-tls-cert", scrt, "-tls-key", skey,
+				"-tls-client-ca", filepath.Join(dir, "pki", "ca.crt")}, tlsAddr
+		})
+	})
+	t.Run("mosquitto", func(t *testing.T) {
+		overTLS(t, func(t *testing.T, dir, scrt, skey string) ([]string, string) {
+			b := mosquittotest.Start(t, mosquittotest.Opts{School: "hz-001", Users: map[string]string{"campusd@hz-001": "server-pw"},
+				TLS: &mosquittotest.TLSFiles{CA: filepath.Join(dir, "pki", "ca.crt"), Cert: scrt, Key: skey}})
+			pw := filepath.Join(dir, "broker-pw")
+			if err := os.WriteFile(pw, []byte("server-pw\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"-broker", "tcp://" + b.Addr, "-broker-password-file", pw}, b.TLSAddr
+		})
+	})
+}
+
+// overTLS runs the scenario with campusd started with the flags broker gives,
+// the gates connecting to the TLS address it returns.
+func overTLS(t *testing.T, broker func(t *testing.T, dir, serverCert, serverKey string) (flags []string, tlsAddr string)) {
 	campusd := filepath.Join(bintest.Build(t, "campusd"), "campusd")
 	dir := t.TempDir()
 	now := time.Now()
@@ -45,10 +70,9 @@ func TestGatedOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	httpAddr, tlsAddr := freeAddr(t), freeAddr(t)
-	srv := exec.Command(campusd, "-state", filepath.Join(dir, "server"), "-school", "hz-001", "-http", httpAddr,
-		"-mqtt-listen", freeAddr(t), "-mqtt-tls-listen", tlsAddr, "-tls-cert", scrt, "-tls-key", skey,
-		"-tls-client-ca", filepath.Join(dir, "pki", "ca.crt"))
+	flags, tlsAddr := broker(t, dir, scrt, skey)
+	httpAddr := freeAddr(t)
+	srv := exec.Command(campusd, append([]string{"-state", filepath.Join(dir, "server"), "-school", "hz-001", "-http", httpAddr}, flags...)...)
 	var srvLog syncBuffer
 	srv.Stderr = &srvLog
 	out, _ := srv.StdoutPipe()

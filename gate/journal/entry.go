@@ -18,25 +18,29 @@ import (
 // Temperatures are float64 degrees Celsius rounded to 2 decimals on Append
 // (the wire format); callers holding physic.Temperature convert at the edge.
 type Entry struct {
-	V           int          `json:"v"`
-	GateID      string       `json:"gate_id"`
-	Epoch       string       `json:"epoch"`
-	Seq         uint64       `json:"seq"`
-	Time        time.Time    `json:"time"`         // wall clock, RFC 3339 with ns
-	ClockSynced bool         `json:"clock_synced"` // false: Time may be far off
-	MonoNS      int64        `json:"mono_ns"`      // monotonic ns since boot
-	PersonID    string       `json:"person_id"`
-	Role        string       `json:"role"`       // pupil|staff|visitor|parent|unknown
-	Credential  string       `json:"credential"` // pass|card|manual
-	Assurance   string       `json:"assurance"`  // high|low
-	Health      string       `json:"health"`     // green|yellow|red|"" (unknown)
-	Readings    []Reading    `json:"readings"`
-	BodyC       float64      `json:"body_c"`   // final body temperature, °C
-	Decision    string       `json:"decision"` // admit|deny|refer
-	Reason      string       `json:"reason"`   // stable snake_case code
-	Guard       *GuardAction `json:"guard"`
-	Kind        string       `json:"kind"`              // entry|midday|override|emergency|remote
-	Visitor     *VisitorInfo `json:"visitor,omitempty"` // a walk-in visitor the guard registered
+	V           int       `json:"v"`
+	GateID      string    `json:"gate_id"`
+	Epoch       string    `json:"epoch"`
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`           // wall clock, RFC 3339 with ns
+	ClockSynced bool      `json:"clock_synced"`   // false: Time may be far off
+	MonoNS      int64     `json:"mono_ns"`        // monotonic ns since boot
+	Boot        string    `json:"boot,omitempty"` // the kernel's boot id: MonoNS counts from that boot
+	// TimeAsSent is set by the school server only, when it corrected Time (the
+	// gate's clock was not synchronised): the time the gate wrote.
+	TimeAsSent *time.Time   `json:"time_as_sent,omitempty"`
+	PersonID   string       `json:"person_id"`
+	Role       string       `json:"role"`       // pupil|staff|visitor|parent|unknown
+	Credential string       `json:"credential"` // pass|card|manual
+	Assurance  string       `json:"assurance"`  // high|low
+	Health     string       `json:"health"`     // green|yellow|red|"" (unknown)
+	Readings   []Reading    `json:"readings"`
+	BodyC      float64      `json:"body_c"`   // final body temperature, °C
+	Decision   string       `json:"decision"` // admit|deny|refer
+	Reason     string       `json:"reason"`   // stable snake_case code
+	Guard      *GuardAction `json:"guard"`
+	Kind       string       `json:"kind"`              // entry|midday|override|emergency|remote
+	Visitor    *VisitorInfo `json:"visitor,omitempty"` // a walk-in visitor the guard registered
 }
 
 // VisitorInfo is who a walk-in visitor said they were, as the guard wrote it.

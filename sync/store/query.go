@@ -121,7 +121,7 @@ func (q Query) sql(limit int) (string, []any) {
 		order = "ASC"
 	}
 	text := `SELECT gate_id, epoch, seq, time, clock_synced, mono_ns, person_id, role, credential, assurance, health, body_c,
-		decision, reason, kind, COALESCE(guard_id, ''), COALESCE(guard_reason, ''), readings, COALESCE(visitor, '') FROM entries`
+		decision, reason, kind, COALESCE(guard_id, ''), COALESCE(guard_reason, ''), readings, COALESCE(visitor, ''), boot, COALESCE(time_gate, '') FROM entries`
 	if len(where) > 0 {
 		text += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -179,12 +179,16 @@ func (db *DB) eachEntry(ctx context.Context, q Query, limit int, fn func(journal
 func scanEntry(rows *sql.Rows) (journal.Entry, error) {
 	var e journal.Entry
 	var seq int64
-	var at, gid, gwhy, readings, visitor string
+	var at, gid, gwhy, readings, visitor, timeGate string
 	if err := rows.Scan(&e.GateID, &e.Epoch, &seq, &at, &e.ClockSynced, &e.MonoNS, &e.PersonID, &e.Role, &e.Credential, &e.Assurance,
-		&e.Health, &e.BodyC, &e.Decision, &e.Reason, &e.Kind, &gid, &gwhy, &readings, &visitor); err != nil {
+		&e.Health, &e.BodyC, &e.Decision, &e.Reason, &e.Kind, &gid, &gwhy, &readings, &visitor, &e.Boot, &timeGate); err != nil {
 		return e, fmt.Errorf("store: entries: %w", err)
 	}
 	e.V, e.Seq, e.Time = 1, uint64(seq), parseStamp(at)
+	if timeGate != "" {
+		t := parseStamp(timeGate)
+		e.TimeAsSent = &t
+	}
 	if gid != "" {
 		e.Guard = &journal.GuardAction{ID: gid, Reason: gwhy}
 	}
@@ -255,7 +259,7 @@ func (db *DB) Alerts(ctx context.Context, open bool, limit int) ([]Alert, error)
 }
 
 func (db *DB) alerts(ctx context.Context, where string, limit int, args ...any) ([]Alert, error) {
-	q := `SELECT id, school, payload, received_at, COALESCE(acked_by, ''), COALESCE(acked_at, ''), COALESCE(outcome, ''),
+	q := `SELECT id, school, payload, at, received_at, COALESCE(acked_by, ''), COALESCE(acked_at, ''), COALESCE(outcome, ''),
 		COALESCE(escalated_at, '') FROM alerts ` + where
 	q += fmt.Sprintf(` ORDER BY received_at DESC, id DESC LIMIT %d`, min(max(limit, 1), 1000))
 	rows, err := db.r.QueryContext(ctx, q, args...)
@@ -266,11 +270,12 @@ func (db *DB) alerts(ctx context.Context, where string, limit int, args ...any) 
 	var out []Alert
 	for rows.Next() {
 		var a Alert
-		var payload, recv, ackedAt, escAt string
-		if err := rows.Scan(&a.ID, &a.School, &payload, &recv, &a.AckedBy, &ackedAt, &a.Outcome, &escAt); err != nil {
+		var payload, at, recv, ackedAt, escAt string
+		if err := rows.Scan(&a.ID, &a.School, &payload, &at, &recv, &a.AckedBy, &ackedAt, &a.Outcome, &escAt); err != nil {
 			return nil, fmt.Errorf("store: alerts: %w", err)
 		}
 		_ = json.Unmarshal([]byte(payload), &a.Alert)
+		a.Alert.At = parseStamp(at) // corrected if the gate's clock was not synchronised (clock.go)
 		a.ReceivedAt, a.AckedAt, a.EscalatedAt = parseStamp(recv), parseStamp(ackedAt), parseStamp(escAt)
 		out = append(out, a)
 	}

@@ -185,8 +185,8 @@ func validEntry(i int, e *journal.Entry) error {
 }
 
 const insertEntry = `INSERT INTO entries (gate_id, epoch, seq, school, time, day, clock_synced, mono_ns, person_id, role, credential,
-	assurance, health, body_c, decision, reason, kind, guard_id, guard_reason, readings, received_at, visitor)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	assurance, health, body_c, decision, reason, kind, guard_id, guard_reason, readings, received_at, visitor, boot, time_gate)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (gate_id, epoch, seq) DO NOTHING`
 
 // InsertEntries stores entries in one transaction, each once by (gate,
@@ -209,8 +209,24 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 	}
 	defer st.Close()
 	now := stamp(db.now())
+	offsets := map[string]*int64{} // gate/boot → its offset, nil: not known yet
 	for i := range entries {
 		e := &entries[i]
+		if k := e.GateID + "/" + e.Boot; !e.ClockSynced && e.Boot != "" {
+			if _, seen := offsets[k]; !seen {
+				off, ok, err := bootOffset(ctx, tx, e.GateID, e.Boot)
+				if err != nil {
+					return 0, 0, err
+				}
+				if offsets[k] = nil; ok {
+					offsets[k] = &off
+				}
+			}
+		}
+	}
+	for i := range entries {
+		e := &entries[i]
+		at, timeGate := entryTime(offsets, e)
 		readings, _ := json.Marshal(e.Readings) // readings always marshal
 		if e.Readings == nil {
 			readings = []byte("[]")
@@ -223,14 +239,21 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 			b, _ := json.Marshal(e.Visitor)
 			visitor = string(b)
 		}
-		res, err := st.ExecContext(ctx, e.GateID, e.Epoch, int64(e.Seq), school, stamp(e.Time), e.Time.In(db.loc).Format(time.DateOnly),
+		res, err := st.ExecContext(ctx, e.GateID, e.Epoch, int64(e.Seq), school, stamp(at), at.In(db.loc).Format(time.DateOnly),
 			e.ClockSynced, e.MonoNS, e.PersonID, e.Role, e.Credential, e.Assurance, e.Health, e.BodyC, e.Decision, e.Reason, e.Kind,
-			gid, gwhy, string(readings), now, visitor)
+			gid, gwhy, string(readings), now, visitor, e.Boot, timeGate)
 		if err != nil {
 			return 0, 0, fmt.Errorf("store: insert entry %s/%d: %w", e.GateID, e.Seq, err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			inserted++
+			if timeGate != nil && e.Reason == "fever" {
+				// Its alert came first, with the gate's time.
+				if _, err := tx.ExecContext(ctx, `UPDATE alerts SET at = ? WHERE gate_id = ? AND epoch = ? AND seq = ? AND kind = 'fever'`,
+					stamp(at), e.GateID, e.Epoch, int64(e.Seq)); err != nil {
+					return 0, 0, fmt.Errorf("store: correct alert time %s/%d: %w", e.GateID, e.Seq, err)
+				}
+			}
 		} else {
 			duplicates++
 		}
@@ -249,9 +272,18 @@ func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (boo
 		dedup = fmt.Sprintf("%s/%s/%s/%s", a.Kind, a.Gate, a.Device, stamp(a.At))
 	}
 	payload, _ := json.Marshal(a)
+	at := stamp(a.At)
+	if a.Kind == wire.AlertFever {
+		// Its entry may have come first and had its time corrected (store: clock.go).
+		var corrected string
+		if err := db.w.QueryRowContext(ctx, `SELECT time FROM entries WHERE gate_id = ? AND epoch = ? AND seq = ? AND time_gate IS NOT NULL`,
+			a.Gate, a.Epoch, int64(a.Seq)).Scan(&corrected); err == nil {
+			at = corrected
+		}
+	}
 	res, err := db.w.ExecContext(ctx, `INSERT INTO alerts (gate_id, epoch, seq, kind, school, at, person_id, body_c, device, detail, payload, received_at, dedup)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING`,
-		a.Gate, a.Epoch, int64(a.Seq), string(a.Kind), school, stamp(a.At), a.PersonID, a.BodyC, a.Device, a.Detail, string(payload), stamp(db.now()), dedup)
+		a.Gate, a.Epoch, int64(a.Seq), string(a.Kind), school, at, a.PersonID, a.BodyC, a.Device, a.Detail, string(payload), stamp(db.now()), dedup)
 	if err != nil {
 		return false, fmt.Errorf("store: insert alert: %w", err)
 	}
@@ -281,7 +313,12 @@ func (db *DB) GateStatus(ctx context.Context, school, gate string, s wire.Status
 func (db *DB) GateTelemetry(ctx context.Context, school, gate string, t wire.Telemetry) error {
 	devices, _ := json.Marshal(t.Devices)
 	counters, _ := json.Marshal(t.Counters)
-	_, err := db.w.ExecContext(ctx, `INSERT INTO gates (gate_id, school, online, last_seen, backlog, devices, ambient_c, counters, roster_version, config_version, clock_synced)
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: gate telemetry %s: %w", gate, err)
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO gates (gate_id, school, online, last_seen, backlog, devices, ambient_c, counters, roster_version, config_version, clock_synced)
 		VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (gate_id) DO UPDATE SET
 			school = excluded.school, last_seen = excluded.last_seen, backlog = excluded.backlog, devices = excluded.devices,
@@ -290,6 +327,12 @@ func (db *DB) GateTelemetry(ctx context.Context, school, gate string, t wire.Tel
 		WHERE gates.last_seen IS NULL OR gates.last_seen <= excluded.last_seen`,
 		gate, school, stamp(t.At), t.Backlog, string(devices), t.AmbientC, string(counters), int64(t.RosterVersion), int64(t.ConfigVersion), t.ClockSynced)
 	if err != nil {
+		return fmt.Errorf("store: gate telemetry %s: %w", gate, err)
+	}
+	if _, err := db.recordBoot(ctx, tx, gate, t); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: gate telemetry %s: %w", gate, err)
 	}
 	return nil

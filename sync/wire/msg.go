@@ -112,6 +112,11 @@ type Telemetry struct {
 	ConfigVersion uint64            `json:"config_version"`
 	ClockSynced   bool              `json:"clock_synced"`
 	UptimeS       int64             `json:"uptime_s"`
+	// Boot and MonoNS (the time since that boot) are sampled with At: a gate
+	// whose clock is synchronised tells the server how its boot timeline maps
+	// to real time, and entries stamped before the sync are corrected by it.
+	Boot   string `json:"boot,omitempty"`
+	MonoNS int64  `json:"mono_ns,omitempty"`
 }
 
 // Counters are a gate's decisions since it started.

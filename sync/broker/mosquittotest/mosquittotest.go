@@ -28,16 +28,24 @@ type Opts struct {
 	ExtraACL string
 	// Log shows mosquitto's own log in the test's output.
 	Log bool
+	// TLS, when set, adds deploy/mosquitto/tls.conf's listener (on a free
+	// port, Broker.TLSAddr) with these files: the CA that signs the gates'
+	// certificates, and the server's certificate and key.
+	TLS *TLSFiles
 }
+
+// TLSFiles are the PEM files of the TLS listener.
+type TLSFiles struct{ CA, Cert, Key string }
 
 // Broker is a running mosquitto.
 type Broker struct {
-	Addr string
-	cmd  *exec.Cmd
-	conf string
-	bin  string
-	log  bool
-	t    testing.TB
+	Addr    string
+	TLSAddr string // with Opts.TLS
+	cmd     *exec.Cmd
+	conf    string
+	bin     string
+	log     bool
+	t       testing.TB
 
 	mu      sync.Mutex
 	listens []string
@@ -88,12 +96,7 @@ func Start(t testing.TB, o Opts) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	text := string(conf)
 	for old, repl := range map[string]string{
@@ -107,6 +110,28 @@ func Start(t testing.TB, o Opts) *Broker {
 		}
 		text = strings.ReplaceAll(text, old, repl)
 	}
+	var tlsAddr string
+	if o.TLS != nil {
+		tconf, err := os.ReadFile(filepath.Join(deploy, "tls.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tlsAddr = freeAddr(t)
+		_, tport, _ := net.SplitHostPort(tlsAddr)
+		ttext := string(tconf)
+		for old, repl := range map[string]string{
+			"listener 8883":                  "listener " + tport + " 127.0.0.1",
+			"/etc/campusgate/pki/ca.crt":     o.TLS.CA,
+			"/etc/campusgate/pki/server.crt": o.TLS.Cert,
+			"/etc/campusgate/pki/server.key": o.TLS.Key,
+		} {
+			if !strings.Contains(ttext, old) {
+				t.Fatalf("deploy/mosquitto/tls.conf no longer has %q", old)
+			}
+			ttext = strings.ReplaceAll(ttext, old, repl)
+		}
+		text += "\n" + ttext
+	}
 	if os.Geteuid() == 0 {
 		text += "\nuser root\n" // as root mosquitto drops to its own user, who cannot read the test's files
 	}
@@ -114,7 +139,7 @@ func Start(t testing.TB, o Opts) *Broker {
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &Broker{Addr: addr, conf: cfg, bin: bin, log: o.Log, t: t}
+	b := &Broker{Addr: addr, TLSAddr: tlsAddr, conf: cfg, bin: bin, log: o.Log, t: t}
 	b.Restart(t)
 	t.Cleanup(b.Stop)
 	return b
@@ -203,4 +228,13 @@ func (b *Broker) watch(stderr io.Reader, running chan<- struct{}) {
 			sent = true
 		}
 	}
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
