@@ -72,7 +72,7 @@ VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo unkno
 NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 DIST    := dist
 deb:
-	@mkdir -p $(DIST)
+	@mkdir -p $(DIST); rm -f $(DIST)/campusgate-*.deb
 	@set -e; for t in arm64:arm64: armhf:arm:6 amd64:amd64:; do \
 	  deb=$${t%%:*}; rest=$${t#*:}; goarch=$${rest%%:*}; goarm=$${rest#*:}; dir=$(BIN)/deb/stage; rm -rf $$dir; mkdir -p $$dir; \
 	  echo "== $$deb (GOARCH=$$goarch GOARM=$$goarm)"; \

@@ -327,16 +327,25 @@ func Apply(cfg *gate.Config, defined func(key ...string) bool) error {
 		}
 	}
 	if board != nil {
-		for key, pin := range map[string]string{"relay_pin": dc.RelayPin, "green_pin": dc.GreenPin, "red_pin": dc.RedPin, "buzzer_pin": dc.BuzzerPin} {
-			if key == "relay_pin" && cfg.Mode == "checkpoint" {
+		used := map[string]string{} // pin → the key that took it
+		for _, f := range []struct{ key, pin string }{{"relay_pin", dc.RelayPin}, {"green_pin", dc.GreenPin},
+			{"red_pin", dc.RedPin}, {"buzzer_pin", dc.BuzzerPin}} {
+			if f.key == "relay_pin" && cfg.Mode == "checkpoint" {
 				continue // a checkpoint has no relay
 			}
-			if pin == "" {
+			if f.pin == "" {
 				continue
 			}
-			if err := board.HasPin(pin); err != nil {
-				bad(key, err)
+			if err := board.HasPin(f.pin); err != nil {
+				bad(f.key, err)
+				continue
 			}
+			// One pin driving the relay and a light would open the gate with the light.
+			n := strings.TrimPrefix(strings.ToUpper(f.pin), "GPIO")
+			if other, ok := used[n]; ok {
+				bad(f.key, fmt.Errorf("%s is already devices.%s", f.pin, other))
+			}
+			used[n] = f.key
 		}
 	}
 	return errors.Join(errs...)

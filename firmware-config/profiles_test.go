@@ -71,6 +71,7 @@ green_pin = "GPIO22"
 	for name, text := range map[string]string{
 		"devices.relay_pin":       "[devices]\nboard = \"pi-4b\"\nrelay_pin = \"GPIO2\"\n", // I²C's SDA
 		"devices.board":           "[devices]\nboard = \"pi-9\"\n",
+		"devices.green_pin":       "[devices]\nboard = \"pi-4b\"\ngreen_pin = \"GPIO17\"\n", // the relay's default
 		"devices.sensor_profile":  "[devices]\nsensor_profile = \"../../etc/passwd\"\n",
 		"devices.scanner_profile": "[devices]\nscanner_profile = \"uart-9600\"\n", // its UART needs a board
 	} {
@@ -82,11 +83,11 @@ green_pin = "GPIO22"
 	if err := os.MkdirAll(filepath.Join(Dir, "boards"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	custom := "name = \"carrier-x\"\ntitle = \"Our carrier\"\ni2c_bus = \"3\"\ngpio = [5, 6]\n[defaults]\nrelay_pin = \"GPIO5\"\n"
+	custom := "name = \"carrier-x\"\ntitle = \"Our carrier\"\ni2c_bus = \"3\"\ngpio = [5, 6, 7, 8]\n[defaults]\nrelay_pin = \"GPIO5\"\n"
 	if err := os.WriteFile(filepath.Join(Dir, "boards", "carrier-x.toml"), []byte(custom), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err = gate.ParseConfigWith(base+"[devices]\nboard = \"carrier-x\"\ngreen_pin = \"GPIO6\"\nred_pin = \"GPIO5\"\nbuzzer_pin = \"GPIO6\"\n", Apply)
+	cfg, err = gate.ParseConfigWith(base+"[devices]\nboard = \"carrier-x\"\ngreen_pin = \"GPIO6\"\nred_pin = \"GPIO7\"\nbuzzer_pin = \"GPIO8\"\n", Apply)
 	if err != nil || cfg.Devices.Bus != "3" {
 		t.Fatalf("a box's own board: %+v %v", cfg.Devices, err)
 	}

@@ -14,8 +14,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 declare -A machine=([arm64]=AArch64 [armhf]=ARM [amd64]="X86-64")
 declare -A want=(
-  [gate]="/usr/bin/gated 755|/usr/lib/systemd/system/gated.service 644|/etc/campusgate/gated.toml 640|/usr/lib/udev/rules.d/99-campusgate-scanners.rules 644|/usr/share/campusgate/boot/pi4.txt 644|/usr/share/campusgate/profiles/boards/pi-4b.toml 644|/usr/share/campusgate/profiles/sensors/mlx90614.toml 644|/usr/share/campusgate/profiles/scanners/uart-9600.toml 644"
-  [server]="/usr/bin/campusd 755|/usr/lib/systemd/system/campusd.service 644|/etc/campusgate/campusd.env 640|/usr/share/campusgate/mosquitto/mosquitto.conf 644"
+  [gate]="/usr/bin/gated 755|/usr/lib/systemd/system/gated.service 644|/etc/campusgate/gated.toml 640|/usr/lib/udev/rules.d/99-campusgate-scanners.rules 644|/usr/share/campusgate/boot/pi4.txt 644|/usr/share/campusgate/profiles/boards/pi-4b.toml 644|/usr/share/campusgate/profiles/sensors/mlx90614.toml 644|/usr/share/campusgate/profiles/scanners/uart-9600.toml 644|/usr/share/campusgate/time/chrony-gate.conf 644|/usr/share/campusgate/time/timesyncd-gate.conf 644"
+  [server]="/usr/bin/campusd 755|/usr/lib/systemd/system/campusd.service 644|/etc/campusgate/campusd.env 640|/usr/share/campusgate/mosquitto/mosquitto.conf 644|/usr/share/campusgate/mosquitto/tls.conf 644|/usr/share/campusgate/time/chrony-server.conf 644"
   [tools]="/usr/bin/gatectl 755"
 )
 
@@ -94,6 +94,15 @@ if [ -n "$gu" ] && [ -n "$sx" ]; then
   elif grep -v -e 'Failed to connect' -e 'not running' <<<"$out" | grep -q .; then
     echo "$out" >&2; bad "gated.service: systemd-analyze verify warns"
   fi
+fi
+
+# The chrony settings the packages ship parse (chronyd -p reads a file and exits, naming a bad line).
+if command -v chronyd >/dev/null; then
+  for c in "$tmp"/campusgate-{gate,server}_*_arm64/root/usr/share/campusgate/time/chrony-*.conf; do
+    chronyd -p -f "$c" >/dev/null || bad "$(basename "$c"): chronyd refuses it"
+  done
+elif [ "${CI:-}" = true ]; then
+  bad "chronyd missing (CI=true: .ci/run installs chrony)"
 fi
 
 if { [ "${CI:-}" = true ] || [ "${INSTALL:-}" = 1 ]; } && [ "$(id -u)" = 0 ]; then

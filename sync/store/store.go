@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -92,7 +93,7 @@ func Open(ctx context.Context, path string, o *Opts) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	db := &DB{w: w, r: r, loc: opts.Location, now: opts.Now, log: opts.Logger}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
@@ -112,7 +113,11 @@ func (db *DB) Close() error {
 	return errors.Join(db.w.Close(), db.r.Close())
 }
 
-func (db *DB) migrate(ctx context.Context) error {
+// migrate applies the migrations the database lacks. An existing database is
+// first copied whole (VACUUM INTO) to path.vN.bak, N its version: going back
+// to the campusd that wrote it, which refuses a newer schema, is then putting
+// that copy back (README: upgrade and rollback).
+func (db *DB) migrate(ctx context.Context, dbPath string) error {
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
@@ -127,6 +132,16 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	if have > len(files) {
 		return fmt.Errorf("schema version %d, this build knows %d: %w", have, len(files), ErrSchemaTooNew)
+	}
+	if have > 0 && have < len(files) && dbPath != ":memory:" {
+		bak := fmt.Sprintf("%s.v%d.bak", dbPath, have)
+		if _, err := os.Stat(bak); err == nil {
+			bak = fmt.Sprintf("%s.v%d.%s.bak", dbPath, have, db.now().UTC().Format("20060102T150405"))
+		}
+		if _, err := db.w.ExecContext(ctx, `VACUUM INTO ?`, bak); err != nil {
+			return fmt.Errorf("backup before migrating from version %d to %s: %w", have, bak, err)
+		}
+		db.log.Info("database backed up before its migration", "from_version", have, "to_version", len(files), "backup", bak)
 	}
 	for i, f := range files {
 		v, err := strconv.Atoi(strings.SplitN(path.Base(f), "_", 2)[0])

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -220,5 +221,39 @@ func TestReopenKeepsData(t *testing.T) {
 	defer db2.Close()
 	if es, _ := db2.Entries(ctx, Query{}); len(es) != 1 {
 		t.Fatal("entry lost across reopen")
+	}
+}
+
+// TestMigrationBacksUp: a database of an older campusd is copied whole before
+// it is migrated, so going back to that campusd is putting the copy back.
+func TestMigrationBacksUp(t *testing.T) {
+	db, path := open(t)
+	if _, _, err := db.InsertEntries(ctx, "hz", []journal.Entry{entry("g1", "e", 1, "ok")}); err != nil {
+		t.Fatal(err)
+	}
+	// Make it a version-3 database, as campusd 0.3 left it.
+	for _, q := range []string{`DROP TABLE gate_boots`, `DROP INDEX entries_uncorrected`, `ALTER TABLE entries DROP COLUMN boot`,
+		`ALTER TABLE entries DROP COLUMN time_gate`, `DELETE FROM schema_migrations WHERE version = 4`} {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+	db2, err := Open(ctx, path, &Opts{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if es, err := db2.Entries(ctx, Query{}); err != nil || len(es) != 1 {
+		t.Fatalf("after the migration: %v %v", es, err)
+	}
+	bak, err := sql.Open("sqlite", "file:"+path+".v3.bak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bak.Close()
+	var n, v int
+	if err := bak.QueryRow(`SELECT COUNT(*), (SELECT MAX(version) FROM schema_migrations) FROM entries`).Scan(&n, &v); err != nil || n != 1 || v != 3 {
+		t.Fatalf("backup holds %d entries at version %d (%v), want 1 at 3", n, v, err)
 	}
 }
