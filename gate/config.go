@@ -113,7 +113,7 @@ type SyncConfig struct {
 	KeyFile        string   `toml:"key_file"`        //
 	KeepAlive      Duration `toml:"keepalive"`       // a dead link is noticed within 1.5 × this
 	Batch          int      `toml:"batch"`           // entries per message
-	Window         int      `toml:"window"`          // messages awaiting the server's ack
+	Window         int      `toml:"window"`          // messages awaiting the broker's PUBACK (4× as many may await the server's ack)
 	AckTimeout     Duration `toml:"ack_timeout"`     // resend after this
 	TelemetryEvery Duration `toml:"telemetry_every"` //
 	CommandKey     string   `toml:"command_key"`     // the school server's command public key (PEM); "" = commands refused

@@ -49,8 +49,12 @@ type Opts struct {
 	Handlers     Handlers
 	Version      string // gated's build, in the status message
 
-	Batch          int           // entries per message; default 50
-	Window         int           // messages awaiting the server's ack; default 8
+	Batch int // entries per message; default 50
+	// Window is MQTT's in-flight window: messages the broker has not yet
+	// PUBACKed; default 8. A message the broker holds still waits for the
+	// server's ack (it stays in the outbox until then), and at most
+	// AckDepth × Window messages wait so, which bounds a resend.
+	Window         int
 	AckTimeout     time.Duration // resend a message not acknowledged by then; default 20 s
 	TelemetryEvery time.Duration // default 30 s
 	// Silence is how long a publish may wait for the broker's PUBACK before
@@ -275,7 +279,11 @@ type flight struct {
 	left        []uint64
 	n           int // bits set in left
 	sentAt      time.Time
+	atBroker    atomic.Bool // the broker PUBACKed its last sending
 }
+
+// AckDepth × Window messages at most await the server's ack.
+const AckDepth = 4
 
 func newFlight(es []journal.RawEntry, at time.Time) *flight {
 	f := &flight{first: es[0].Seq, last: es[len(es)-1].Seq, sentAt: at}
@@ -368,14 +376,20 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 	var next uint64        // highest seq sent in this session
 	epoch := l.o.Store.Epoch()
 
-	send := func(entries []journal.RawEntry, resend bool) {
+	send := func(f *flight, entries []journal.RawEntry, resend bool) {
+		f.atBroker.Store(false)
 		// entries are the journal's memory: they are copied, once, into the
 		// message, whose buffer is used again once the broker has it (a drain
 		// would otherwise make the garbage collector its busiest part).
 		bp := batchBufs.Get().(*[]byte)
 		msg := wire.AppendRawBatch((*bp)[:0], l.o.Gate, epoch, entries)
 		publishThen(wire.KindEntry, 1, false, msg, func(err error) {
-			if err == nil && cap(msg) <= 2*wire.MaxMessage { // after a lost connection the client may still hold it
+			if err != nil {
+				return
+			}
+			f.atBroker.Store(true)
+			l.Kick()                           // the window has room again
+			if cap(msg) <= 2*wire.MaxMessage { // after a lost connection the client may still hold it
 				*bp = msg
 				batchBufs.Put(bp)
 			}
@@ -386,16 +400,29 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			l.sent.Add(1)
 		}
 	}
+	room := func() bool {
+		if len(inflight) >= AckDepth*l.o.Window {
+			return false
+		}
+		toBroker := 0
+		for _, f := range inflight {
+			if !f.atBroker.Load() {
+				toBroker++
+			}
+		}
+		return toBroker < l.o.Window
+	}
 	fill := func() error {
-		for len(inflight) < l.o.Window {
+		for room() {
 			empty := false
 			err := l.o.Store.ViewPending(next, l.o.Batch, func(es []journal.RawEntry) error {
 				if empty = len(es) == 0; empty {
 					return nil
 				}
-				inflight = append(inflight, newFlight(es, l.clock.Now()))
+				f := newFlight(es, l.clock.Now())
+				inflight = append(inflight, f)
 				next = es[len(es)-1].Seq
-				send(es, false)
+				send(f, es, false)
 				return nil
 			})
 			if err != nil {
@@ -432,7 +459,7 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 				}
 				if len(again) > 0 {
 					f.sentAt = now
-					send(again, true)
+					send(f, again, true)
 				}
 				return nil
 			})

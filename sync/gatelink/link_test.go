@@ -266,6 +266,28 @@ func TestResendWhenNotAcked(t *testing.T) {
 	}
 }
 
+// TestWindowBoundsUnacked: the window is MQTT's in-flight one (the broker's
+// PUBACKs free it), but a server that acks nothing holds the gate to
+// AckDepth × Window messages, resent after the ack timeout, not the whole
+// backlog.
+func TestWindowBoundsUnacked(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	srv := newFakeServer(t, b)
+	srv.noAck = 1 << 30
+	j := openJournal(t)
+	appendN(t, j, 2000)
+	l, _ := startLink(t, b.addr, j, func(o *Opts) { o.Window, o.Batch, o.AckTimeout = 2, 10, time.Hour })
+	want := AckDepth * 2
+	eventually(t, "the window filled", 10*time.Second, func() bool { return l.Stats().Sent == int64(want) })
+	time.Sleep(200 * time.Millisecond)
+	if st := l.Stats(); st.Sent != int64(want) || st.Acked != 0 {
+		t.Fatalf("stats %+v: want %d messages sent and waiting for the server", st, want)
+	}
+	if d, _ := srv.count(); d != want*10 {
+		t.Fatalf("server saw %d entries, want %d", d, want*10)
+	}
+}
+
 func TestBrokerDownThenUp(t *testing.T) {
 	// Reserve an address, start the gate against nothing, then bring the broker up there.
 	first := startBroker(t, "127.0.0.1:0")
