@@ -826,18 +826,13 @@ func (f *Flow) refer(ctx context.Context, e *journal.Entry, id *identity, why Re
 				f.decide(e, id, "deny", ReasonGuardDeny)
 				return
 			case GuardReading:
-				if a.ReadingC < f.cfg.Temperature.MinValidC || a.ReadingC > f.cfg.Temperature.MaxValidC {
+				if err := f.plausibleHandheld(a.ReadingC); err != nil {
 					e.Guard = nil
-					req.reply <- fmt.Errorf("gate: handheld reading %.2f °C is not plausible", a.ReadingC)
+					req.reply <- err
 					continue
 				}
 				req.reply <- nil
-				e.Readings = append(e.Readings, journal.Reading{SurfaceC: round2(a.ReadingC), BodyC: round2(a.ReadingC), Sensor: "handheld", At: f.clock.Now()})
-				if a.ReadingC >= f.cfg.Temperature.ThresholdC {
-					f.decide(e, id, "deny", ReasonFever)
-				} else {
-					f.decide(e, id, "admit", ReasonOK)
-				}
+				f.decideHandheld(e, id, a.ReadingC, f.clock.Now(), ReasonOK)
 				return
 			default:
 				req.reply <- fmt.Errorf("gate: unknown guard action %q", a.Kind)
@@ -1068,12 +1063,11 @@ func (f *Flow) Handheld(ctx context.Context, code string, readingC float64, guar
 }
 
 func (f *Flow) handheld(h handheldReq) (journal.Entry, error) {
-	tc := f.cfg.Temperature
-	switch {
-	case f.cfg.Mode != "checkpoint":
+	if f.cfg.Mode != "checkpoint" {
 		return journal.Entry{}, errors.New("gate: handheld readings are for a checkpoint (mode = \"checkpoint\"); at a gate the guard enters one for the person referred")
-	case h.c < tc.MinValidC || h.c > tc.MaxValidC:
-		return journal.Entry{}, fmt.Errorf("gate: handheld reading %.2f °C is not plausible (%.0f–%.0f)", h.c, tc.MinValidC, tc.MaxValidC)
+	}
+	if err := f.plausibleHandheld(h.c); err != nil {
+		return journal.Entry{}, err
 	}
 	now := f.now()
 	id, reason := f.identify(h.code, now)
@@ -1085,11 +1079,25 @@ func (f *Flow) handheld(h handheldReq) (journal.Entry, error) {
 		f.decide(e, &id, "deny", reason)
 		return *e, nil
 	}
-	e.Readings = append(e.Readings, journal.Reading{SurfaceC: round2(h.c), BodyC: round2(h.c), Sensor: "handheld", At: now})
-	if h.c >= tc.ThresholdC {
-		f.decide(e, &id, "deny", ReasonFever)
-	} else {
-		f.decide(e, &id, "admit", ReasonMiddayOK)
-	}
+	f.decideHandheld(e, &id, h.c, now, ReasonMiddayOK)
 	return *e, nil
+}
+
+// plausibleHandheld refuses a handheld reading no body could give.
+func (f *Flow) plausibleHandheld(c float64) error {
+	if tc := f.cfg.Temperature; c < tc.MinValidC || c > tc.MaxValidC {
+		return fmt.Errorf("gate: handheld reading %.2f °C is not plausible (%.0f–%.0f)", c, tc.MinValidC, tc.MaxValidC)
+	}
+	return nil
+}
+
+// decideHandheld records a handheld reading (a body temperature) on e and
+// decides by it: a fever is denied, anything else admitted for ok.
+func (f *Flow) decideHandheld(e *journal.Entry, id *identity, c float64, at time.Time, ok Reason) {
+	e.Readings = append(e.Readings, journal.Reading{SurfaceC: round2(c), BodyC: round2(c), Sensor: "handheld", At: at})
+	if c >= f.cfg.Temperature.ThresholdC {
+		f.decide(e, id, "deny", ReasonFever)
+	} else {
+		f.decide(e, id, "admit", ok)
+	}
 }

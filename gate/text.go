@@ -1,5 +1,10 @@
 package gate
 
+import (
+	"maps"
+	"slices"
+)
+
 // State is where the flow is with the person at the gate. Every state has a
 // message for that person, in Chinese first and English beneath.
 type State string
@@ -109,6 +114,10 @@ var reasonText = map[Reason]Text{
 	"not_on_roster":       {"不在本校名单中", "Not on this school's list"},
 	"role_not_allowed":    {"此门不允许该身份通行", "Not allowed in at this gate"},
 }
+
+// Reasons are every code a decision of the flow can carry, sorted: its own
+// and the pass package's.
+func Reasons() []Reason { return slices.Sorted(maps.Keys(reasonText)) }
 
 // Flagged reasons are admissions with something to follow up: the person goes
 // in, and the reason says what the school must look at.

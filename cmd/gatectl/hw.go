@@ -16,6 +16,7 @@ import (
 	firmwareconfig "campusgate/firmware-config"
 	"campusgate/gate"
 
+	"github.com/BurntSushi/toml"
 	"go.bug.st/serial"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
@@ -113,6 +114,37 @@ func openPin(name string, simulate bool) (gpio.PinIO, error) {
 	return p, nil
 }
 
+// relayConfig is what of gated.toml the relay's release needs.
+type relayConfig struct {
+	Mode    string `toml:"mode"`
+	Devices struct {
+		Board    string `toml:"board"`
+		RelayPin string `toml:"relay_pin"`
+		RelayLow bool   `toml:"relay_active_low"`
+	} `toml:"devices"`
+}
+
+// relayOf reads the relay's pin and polarity from gated.toml, and nothing
+// else: ExecStopPost releases the relay after gated ended however it did, a
+// config broken elsewhere (gated's reason to stop, perhaps) included. A file
+// that is not TOML at all is refused: a guessed polarity could energise the
+// relay instead.
+func relayOf(path string) (relayConfig, error) {
+	var r relayConfig
+	if _, err := toml.DecodeFile(path, &r); err != nil {
+		return r, fmt.Errorf("config %s: %w", path, err)
+	}
+	if r.Devices.RelayPin == "" && r.Devices.Board != "" {
+		if b, err := firmwareconfig.LoadBoard(r.Devices.Board); err == nil {
+			r.Devices.RelayPin = b.Defaults.RelayPin
+		}
+	}
+	if r.Devices.RelayPin == "" {
+		r.Devices.RelayPin = gate.DefaultConfig().Devices.RelayPin
+	}
+	return r, nil
+}
+
 func hwRelay(ctx context.Context, e *env, args []string) error {
 	fset := e.flags("hw relay")
 	pinName := fset.String("pin", "GPIO17", "GPIO pin of the relay")
@@ -127,15 +159,15 @@ func hwRelay(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *cfgPath != "" {
-		cfg, err := gate.LoadConfigWith(*cfgPath, firmwareconfig.Apply)
+		r, err := relayOf(*cfgPath)
 		if err != nil {
 			return err
 		}
-		if cfg.Mode == "checkpoint" {
+		if r.Mode == "checkpoint" {
 			fmt.Fprintln(e.out, "a checkpoint has no relay")
 			return nil
 		}
-		*pinName, *activeLow = cfg.Devices.RelayPin, cfg.Devices.RelayLow
+		*pinName, *activeLow = r.Devices.RelayPin, r.Devices.RelayLow
 	}
 	p, err := openPin(*pinName, *simulate)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"campusgate/gate"
 	"context"
 	"os"
 	"os/exec"
@@ -185,8 +186,25 @@ func TestRelayReleaseFromConfig(t *testing.T) {
 			t.Fatalf("pin history %q: an active-low relay is released High", readFile(log))
 		}
 	}
-	code, _, errs = gatectl(t, "hw", "relay", "-release", "-simulate", "-config", "../../deploy/etc/gated.toml")
-	if code == 0 || !strings.Contains(errs, "gate_id") {
-		t.Fatalf("unconfigured gated.toml: %d %s, want the key named", code, errs)
+	// A config gated would refuse (its gate_id still CHANGE-ME) still says which pin to release.
+	broken := filepath.Join(dir, "broken.toml")
+	brokenText := strings.NewReplacer(`# relay_pin = "GPIO17"`, `relay_pin = "GPIO22"`, `# relay_active_low = true`, `relay_active_low = true`).Replace(string(tmpl))
+	if err := os.WriteFile(broken, []byte(brokenText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gate.LoadConfig(broken); err == nil {
+		t.Fatal("the broken config loads")
+	}
+	if code, out, errs := gatectl(t, "hw", "relay", "-release", "-simulate", "-config", broken); code != 0 || !strings.Contains(out, "GPIO22") {
+		t.Fatalf("release with a config broken elsewhere: %d\n%s%s", code, out, errs)
+	}
+	// Not TOML at all: refused, the file named, rather than a pin and polarity guessed.
+	garbage := filepath.Join(dir, "garbage.toml")
+	if err := os.WriteFile(garbage, []byte("relay_pin = = GPIO22\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = gatectl(t, "hw", "relay", "-release", "-simulate", "-config", garbage)
+	if code == 0 || !strings.Contains(errs, "garbage.toml") {
+		t.Fatalf("unreadable gated.toml: %d %s, want it refused and named", code, errs)
 	}
 }

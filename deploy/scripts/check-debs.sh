@@ -22,6 +22,26 @@ declare -A want=(
 shopt -s nullglob
 debs=("$dist"/campusgate-*.deb)
 [ ${#debs[@]} -gt 0 ] || { echo "no packages in $dist (make deb)" >&2; exit 1; }
+# Every package make deb builds is there: the checks below that need one of them are not skipped unseen.
+for want_deb in gate_arm64 gate_armhf server_arm64 server_armhf server_amd64 tools_arm64 tools_armhf tools_amd64; do
+  k=${want_deb%_*} a=${want_deb#*_}
+  ls "$dist"/campusgate-"$k"_*_"$a".deb >/dev/null 2>&1 || bad "campusgate-$k for $a missing from $dist"
+done
+if ! command -v systemd-analyze >/dev/null; then
+  if [ "${CI:-}" = true ]; then bad "systemd-analyze missing (CI=true: .ci/run installs systemd)"; else echo "systemd-analyze not installed: units not verified"; fi
+fi
+
+# verify_unit NAME FILE: systemd-analyze verify, which must neither fail nor warn (beyond there being no running
+# systemd to connect to).
+verify_unit() {
+  command -v systemd-analyze >/dev/null || return 0
+  local out
+  if ! out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$2" 2>&1); then
+    echo "$out" >&2; bad "$1: systemd-analyze verify"
+  elif grep -v -e 'Failed to connect' -e 'not running' <<<"$out" | grep -q .; then
+    echo "$out" >&2; bad "$1: systemd-analyze verify warns"
+  fi
+}
 for deb in "${debs[@]}"; do
   base=$(basename "$deb" .deb)
   pkg=${base%%_*}; kind=${pkg#campusgate-}; arch=${base##*_}
@@ -45,7 +65,7 @@ for deb in "${debs[@]}"; do
     esac
   done
   # Nothing in the package is writable by others, and everything belongs to root.
-  awk '$1 ~ /^.{8}w/ { print }' <<<"$list" | grep . && bad "$base: world-writable files"
+  awk 'substr($1, 9, 1) == "w" { print }' <<<"$list" | grep . && bad "$base: world-writable files"
   awk '$2 != "root/root" { print }' <<<"$list" | grep . && bad "$base: files not owned by root"
 
   x="$tmp/$base"; mkdir -p "$x/ctl"
@@ -70,30 +90,22 @@ for deb in "${debs[@]}"; do
   done
 
   # systemd-analyze verify wants the unit's binaries where the unit names them: point it at the extracted ones.
-  for u in "$x"/root/usr/lib/systemd/system/*.service; do
-    [ "$arch" = amd64 ] || continue
-    [ -d /run/systemd/system ] || [ -x "$(command -v systemd-analyze)" ] || continue
-    v="$tmp/units-$base"; mkdir -p "$v"
-    sed -e "s#/usr/bin/#$x/root/usr/bin/#g" -e "s#EnvironmentFile=/etc/#EnvironmentFile=-$x/root/etc/#" "$u" >"$v/$(basename "$u")"
-    if ! out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$v/$(basename "$u")" 2>&1); then
-      echo "$out" >&2; bad "$base: systemd-analyze verify $(basename "$u")"
-    elif grep -v -e 'Failed to connect' -e 'not running' <<<"$out" | grep -q .; then
-      echo "$out" >&2; bad "$base: systemd-analyze verify $(basename "$u") warns"
-    fi
-  done
+  if [ "$arch" = amd64 ]; then
+    for u in "$x"/root/usr/lib/systemd/system/*.service; do
+      v="$tmp/units-$base"; mkdir -p "$v"
+      sed -e "s#/usr/bin/#$x/root/usr/bin/#g" -e "s#EnvironmentFile=/etc/#EnvironmentFile=-$x/root/etc/#" "$u" >"$v/$(basename "$u")"
+      verify_unit "$base: $(basename "$u")" "$v/$(basename "$u")"
+    done
+  fi
 done
 
-# The gate's unit is checked on the amd64 run too: its binaries are ARM, so point it at the server's amd64 ones.
+# The gate's unit is checked with amd64 binaries too: its own are ARM, so it is pointed at the tools' gatectl.
 gu=$(ls "$tmp"/campusgate-gate_*_arm64/root/usr/lib/systemd/system/gated.service 2>/dev/null | head -1 || true)
 sx=$(ls -d "$tmp"/campusgate-tools_*_amd64/root 2>/dev/null | head -1 || true)
 if [ -n "$gu" ] && [ -n "$sx" ]; then
   v="$tmp/units-gate"; mkdir -p "$v"
   sed -E "s#/usr/bin/gate(d|ctl) #$sx/usr/bin/gatectl #g" "$gu" >"$v/gated.service"
-  if ! out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$v/gated.service" 2>&1); then
-    echo "$out" >&2; bad "gated.service: systemd-analyze verify"
-  elif grep -v -e 'Failed to connect' -e 'not running' <<<"$out" | grep -q .; then
-    echo "$out" >&2; bad "gated.service: systemd-analyze verify warns"
-  fi
+  verify_unit gated.service "$v/gated.service"
 fi
 
 # The chrony settings the packages ship parse (chronyd -p reads a file and exits, naming a bad line).

@@ -10,7 +10,7 @@ for g in i2c gpio dialout input; do
   getent group "$g" >/dev/null || addgroup --system "$g" >/dev/null
   adduser campusgate "$g" >/dev/null 2>&1 || true
 done
-chgrp campusgate /etc/campusgate /etc/campusgate/gated.toml 2>/dev/null || true
+chgrp campusgate /etc/campusgate/gated.toml 2>/dev/null || true
 if command -v udevadm >/dev/null; then
   udevadm control --reload >/dev/null 2>&1 || true
   udevadm trigger --subsystem-match=tty --subsystem-match=input >/dev/null 2>&1 || true

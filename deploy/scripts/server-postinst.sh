@@ -6,7 +6,7 @@ if ! getent passwd campusd >/dev/null; then
 fi
 # The state (journal or database) is the user's alone; systemd's StateDirectory= keeps it so.
 install -d -o campusd -g campusd -m 0750 /var/lib/campusgate-server
-chgrp campusd /etc/campusgate /etc/campusgate/campusd.env 2>/dev/null || true
+chgrp campusd /etc/campusgate/campusd.env 2>/dev/null || true
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload >/dev/null 2>&1 || true
   systemctl enable campusd.service >/dev/null 2>&1 || true

@@ -197,7 +197,7 @@ func (s *Server) login(r *http.Request, username, password string) (store.User, 
 		return u, http.StatusInternalServerError, err
 	}
 	if hash == "" {
-		hash = dummyHash // the same bcrypt work for a missing user: no timing tells which names exist
+		hash = dummyHash() // the same bcrypt work for a missing user: no timing tells which names exist
 	}
 	ok := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil && err == nil && !u.Disabled
 	if !ok {
@@ -209,10 +209,12 @@ func (s *Server) login(r *http.Request, username, password string) (store.User, 
 	return u, http.StatusOK, nil
 }
 
-var dummyHash = func() string {
+// dummyHash is made on the first login for a missing user, not at start-up:
+// bcrypt at cost 11 would add a tenth of a second to every gatectl command.
+var dummyHash = sync.OnceValue(func() string {
 	h, _ := bcrypt.GenerateFromPassword([]byte("campusgate-no-such-user"), bcryptCost)
 	return string(h)
-}()
+})
 
 // startSession makes a session for u and sets its cookie.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User) error {

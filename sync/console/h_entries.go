@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"campusgate/gate"
 	"campusgate/gate/journal"
 	"campusgate/sync/store"
 	"campusgate/sync/wire"
@@ -35,9 +36,15 @@ type entriesData struct {
 	Scoped  bool        `json:"-"` // a head teacher's class, or a guard's today
 }
 
-var filterReasons = []string{"ok", "fever", "health_red", "health_yellow", "health_unknown", "no_daily_pass", "outside_window",
-	"outside_window_warned", "anti_passback", "temp_implausible", "sensor_error", "timeout", "guard_admit", "guard_deny",
-	"emergency_open", "remote_open", "not_on_roster", "expired", "revoked", "unknown_key", "bad_signature", "malformed", "role_not_allowed"}
+// filterReasons are the codes the search offers and accepts: every one a
+// gate's decision can carry.
+var filterReasons = func() []string {
+	var out []string
+	for _, r := range gate.Reasons() {
+		out = append(out, string(r))
+	}
+	return out
+}()
 
 // entryQuery reads the search form; v's scope is applied over it (a head
 // teacher sees their class, a guard today). Every field is checked: what is

@@ -179,7 +179,8 @@ func New(o Opts) (*Link, error) {
 	}, nil
 }
 
-// Kick tells the link that an entry was appended. It never blocks.
+// Kick tells the link that an entry was appended (or, from within, that the
+// window has room again): it fills the window. It never blocks.
 func (l *Link) Kick() {
 	select {
 	case l.kick <- struct{}{}:

@@ -19,12 +19,15 @@ import (
 // (keeping what the gate wrote in time_gate), whether they arrived before the
 // offset or after it. The entries are the same rows: nothing is counted twice.
 
+// alertAt is the alerts table's time column as read: a fever alert takes its
+// entry's time once the server has corrected that.
+const alertAt = `COALESCE((SELECT e.time FROM entries e WHERE e.gate_id = alerts.gate_id AND e.epoch = alerts.epoch
+	AND e.seq = alerts.seq AND e.time_gate IS NOT NULL AND alerts.kind = 'fever'), alerts.at)`
+
 // bootOffset is offset_ns for (gate, boot), if known.
-func bootOffset(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, gate, boot string) (int64, bool, error) {
+func bootOffset(ctx context.Context, tx *sql.Tx, gate, boot string) (int64, bool, error) {
 	var off int64
-	err := q.QueryRowContext(ctx, `SELECT offset_ns FROM gate_boots WHERE gate_id = ? AND boot = ?`, gate, boot).Scan(&off)
+	err := tx.QueryRowContext(ctx, `SELECT offset_ns FROM gate_boots WHERE gate_id = ? AND boot = ?`, gate, boot).Scan(&off)
 	switch {
 	case err == sql.ErrNoRows:
 		return 0, false, nil
@@ -38,8 +41,8 @@ func bootOffset(ctx context.Context, q interface {
 func correctedTime(offset, mono int64) time.Time { return time.Unix(0, offset+mono).UTC() }
 
 // recordBoot keeps the boot offset a synchronised telemetry gives and corrects
-// the boot's entries (and their fever alerts) stamped before the sync. It
-// returns how many entries it corrected.
+// the boot's entries stamped before the sync (a fever alert reads its time
+// from its entry: alertAt). It returns how many entries it corrected.
 func (db *DB) recordBoot(ctx context.Context, tx *sql.Tx, gate string, t wire.Telemetry) (int, error) {
 	if !t.ClockSynced || t.Boot == "" || t.MonoNS <= 0 {
 		return 0, nil
@@ -80,10 +83,6 @@ func (db *DB) recordBoot(ctx context.Context, tx *sql.Tx, gate string, t wire.Te
 			stamp(at), at.In(db.loc).Format(time.DateOnly), f.original, gate, f.epoch, f.seq); err != nil {
 			return 0, fmt.Errorf("store: correct time %s/%d: %w", gate, f.seq, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET at = ? WHERE gate_id = ? AND epoch = ? AND seq = ? AND kind = 'fever'`,
-			stamp(at), gate, f.epoch, f.seq); err != nil {
-			return 0, fmt.Errorf("store: correct alert time %s/%d: %w", gate, f.seq, err)
-		}
 	}
 	if len(fixes) > 0 {
 		db.log.Info("gate clock synchronised: entry times corrected", "gate", gate, "boot", t.Boot, "entries", len(fixes))
@@ -91,15 +90,34 @@ func (db *DB) recordBoot(ctx context.Context, tx *sql.Tx, gate string, t wire.Te
 	return len(fixes), nil
 }
 
-// entryTime is the time an entry is stored with: its own, or the corrected
-// one if its clock was not synchronised and its boot's offset is known. gate
-// is the time the gate wrote when it was corrected, else nil.
-func entryTime(offsets map[string]*int64, e *journal.Entry) (at time.Time, gate any) {
+// entryTimes gives the time an entry is stored with, within one insert's
+// transaction: its own, or the corrected one if its clock was not
+// synchronised and its boot's offset is known (looked up once a boot).
+type entryTimes struct {
+	tx      *sql.Tx
+	offsets map[string]*int64 // gate/boot → its offset; nil: not known yet
+}
+
+// of returns the time to store e with and, when that was corrected, the time
+// the gate wrote (else nil).
+func (t *entryTimes) of(ctx context.Context, e *journal.Entry) (at time.Time, gate any, err error) {
 	if e.ClockSynced || e.Boot == "" {
-		return e.Time, nil
+		return e.Time, nil, nil
 	}
-	if off := offsets[e.GateID+"/"+e.Boot]; off != nil {
-		return correctedTime(*off, e.MonoNS), stamp(e.Time)
+	k := e.GateID + "/" + e.Boot
+	off, seen := t.offsets[k]
+	if !seen {
+		v, ok, err := bootOffset(ctx, t.tx, e.GateID, e.Boot)
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		if ok {
+			off = &v
+		}
+		t.offsets[k] = off
 	}
-	return e.Time, nil
+	if off == nil {
+		return e.Time, nil, nil
+	}
+	return correctedTime(*off, e.MonoNS), stamp(e.Time), nil
 }

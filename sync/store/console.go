@@ -465,22 +465,6 @@ func (db *DB) Visitors(ctx context.Context, since time.Time) ([]Visitor, error) 
 	return out, rows.Err()
 }
 
-// VisitorByID returns one visitor.
-func (db *DB) VisitorByID(ctx context.Context, id string) (Visitor, error) {
-	var v Visitor
-	var from, to, created string
-	err := db.r.QueryRowContext(ctx, `SELECT visitor_id, name, phone, reason, host, valid_from, valid_to, created_by, created_at, pass_id
-		FROM visitors WHERE visitor_id = ?`, id).Scan(&v.ID, &v.Name, &v.Phone, &v.Reason, &v.Host, &from, &to, &v.CreatedBy, &created, &v.PassID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, fmt.Errorf("store: visitor %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return v, fmt.Errorf("store: visitor: %w", err)
-	}
-	v.ValidFrom, v.ValidTo, v.CreatedAt = parseStamp(from), parseStamp(to), parseStamp(created)
-	return v, nil
-}
-
 // GateConfig is the school's settings for one gate.
 type GateConfig struct {
 	Gate      string    `json:"gate"`

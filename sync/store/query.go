@@ -259,7 +259,7 @@ func (db *DB) Alerts(ctx context.Context, open bool, limit int) ([]Alert, error)
 }
 
 func (db *DB) alerts(ctx context.Context, where string, limit int, args ...any) ([]Alert, error) {
-	q := `SELECT id, school, payload, at, received_at, COALESCE(acked_by, ''), COALESCE(acked_at, ''), COALESCE(outcome, ''),
+	q := `SELECT id, school, payload, ` + alertAt + `, received_at, COALESCE(acked_by, ''), COALESCE(acked_at, ''), COALESCE(outcome, ''),
 		COALESCE(escalated_at, '') FROM alerts ` + where
 	q += fmt.Sprintf(` ORDER BY received_at DESC, id DESC LIMIT %d`, min(max(limit, 1), 1000))
 	rows, err := db.r.QueryContext(ctx, q, args...)

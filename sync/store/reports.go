@@ -100,6 +100,3 @@ func (db *DB) FeversPerDay(ctx context.Context, from, to string) (map[string]int
 
 // Location is the school's time zone, in which days are counted.
 func (db *DB) Location() *time.Location { return db.loc }
-
-// Now is the store's clock.
-func (db *DB) Now() time.Time { return db.now() }

@@ -142,26 +142,6 @@ func (db *DB) FamilyLinkByToken(ctx context.Context, tokenHash string) (FamilyLi
 	return l, nil
 }
 
-// FamilyLinks returns the live links of the phones given (all if none), by phone.
-func (db *DB) FamilyLinks(ctx context.Context) (map[string]FamilyLink, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, guardian_phone, created_by, created_at, COALESCE(used_at, '') FROM family_links WHERE revoked_at IS NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("store: family links: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]FamilyLink{}
-	for rows.Next() {
-		var l FamilyLink
-		var created, used string
-		if err := rows.Scan(&l.ID, &l.GuardianPhone, &l.CreatedBy, &created, &used); err != nil {
-			return nil, fmt.Errorf("store: family links: %w", err)
-		}
-		l.CreatedAt, l.UsedAt = parseStamp(created), parseStamp(used)
-		out[l.GuardianPhone] = l
-	}
-	return out, rows.Err()
-}
-
 // PeopleByGuardian returns the roster's pupils with this guardian's phone.
 func (db *DB) PeopleByGuardian(ctx context.Context, phone string) ([]Person, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+personCols+` FROM people WHERE guardian_phone = ? AND role = 'pupil' ORDER BY person_id`, phone)

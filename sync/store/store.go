@@ -224,24 +224,13 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 	}
 	defer st.Close()
 	now := stamp(db.now())
-	offsets := map[string]*int64{} // gate/boot → its offset, nil: not known yet
+	times := entryTimes{tx: tx, offsets: map[string]*int64{}}
 	for i := range entries {
 		e := &entries[i]
-		if k := e.GateID + "/" + e.Boot; !e.ClockSynced && e.Boot != "" {
-			if _, seen := offsets[k]; !seen {
-				off, ok, err := bootOffset(ctx, tx, e.GateID, e.Boot)
-				if err != nil {
-					return 0, 0, err
-				}
-				if offsets[k] = nil; ok {
-					offsets[k] = &off
-				}
-			}
+		at, timeGate, err := times.of(ctx, e)
+		if err != nil {
+			return 0, 0, err
 		}
-	}
-	for i := range entries {
-		e := &entries[i]
-		at, timeGate := entryTime(offsets, e)
 		readings, _ := json.Marshal(e.Readings) // readings always marshal
 		if e.Readings == nil {
 			readings = []byte("[]")
@@ -262,13 +251,6 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			inserted++
-			if timeGate != nil && e.Reason == "fever" {
-				// Its alert came first, with the gate's time.
-				if _, err := tx.ExecContext(ctx, `UPDATE alerts SET at = ? WHERE gate_id = ? AND epoch = ? AND seq = ? AND kind = 'fever'`,
-					stamp(at), e.GateID, e.Epoch, int64(e.Seq)); err != nil {
-					return 0, 0, fmt.Errorf("store: correct alert time %s/%d: %w", e.GateID, e.Seq, err)
-				}
-			}
 		} else {
 			duplicates++
 		}
@@ -287,18 +269,9 @@ func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (boo
 		dedup = fmt.Sprintf("%s/%s/%s/%s", a.Kind, a.Gate, a.Device, stamp(a.At))
 	}
 	payload, _ := json.Marshal(a)
-	at := stamp(a.At)
-	if a.Kind == wire.AlertFever {
-		// Its entry may have come first and had its time corrected (store: clock.go).
-		var corrected string
-		if err := db.w.QueryRowContext(ctx, `SELECT time FROM entries WHERE gate_id = ? AND epoch = ? AND seq = ? AND time_gate IS NOT NULL`,
-			a.Gate, a.Epoch, int64(a.Seq)).Scan(&corrected); err == nil {
-			at = corrected
-		}
-	}
 	res, err := db.w.ExecContext(ctx, `INSERT INTO alerts (gate_id, epoch, seq, kind, school, at, person_id, body_c, device, detail, payload, received_at, dedup)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING`,
-		a.Gate, a.Epoch, int64(a.Seq), string(a.Kind), school, at, a.PersonID, a.BodyC, a.Device, a.Detail, string(payload), stamp(db.now()), dedup)
+		a.Gate, a.Epoch, int64(a.Seq), string(a.Kind), school, stamp(a.At), a.PersonID, a.BodyC, a.Device, a.Detail, string(payload), stamp(db.now()), dedup)
 	if err != nil {
 		return false, fmt.Errorf("store: insert alert: %w", err)
 	}
