@@ -32,7 +32,7 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-//go:embed boards/*.toml sensors/*.toml scanners/*.toml boot/*.txt udev/*.rules
+//go:embed boards/*.toml sensors/*.toml scanners/*.toml boot/*.txt
 var builtin embed.FS
 
 // Dir is where a box keeps its own profiles, searched before the built-in
@@ -114,6 +114,22 @@ func decode(b []byte, file string, v any) error {
 	return nil
 }
 
+// load reads kind/name into v, strictly, and checks that the file calls itself
+// name (*got is v's name field). It returns the file it read.
+func load(kind, name string, v any, got *string) (string, error) {
+	data, file, err := read(kind, name)
+	if err != nil {
+		return file, err
+	}
+	if err := decode(data, file, v); err != nil {
+		return file, err
+	}
+	if *got != name {
+		return file, fmt.Errorf("%s: name %q, the file is %q", file, *got, name)
+	}
+	return file, nil
+}
+
 // Names lists the built-in profiles of a kind (boards, sensors, scanners).
 func Names(kind string) []string {
 	files, _ := fs.Glob(builtin, kind+"/*.toml")
@@ -128,16 +144,11 @@ func Names(kind string) []string {
 // LoadBoard loads and checks a board profile.
 func LoadBoard(name string) (Board, error) {
 	var b Board
-	data, file, err := read("boards", name)
+	file, err := load("boards", name, &b, &b.Name)
 	if err != nil {
 		return b, err
 	}
-	if err := decode(data, file, &b); err != nil {
-		return b, err
-	}
 	switch {
-	case b.Name != name:
-		return b, fmt.Errorf("%s: name %q, the file is %q", file, b.Name, name)
 	case b.I2CBus == "":
 		return b, fmt.Errorf("%s: i2c_bus is required", file)
 	case len(b.GPIO) == 0:
@@ -153,10 +164,10 @@ func LoadBoard(name string) (Board, error) {
 			return b, fmt.Errorf("%s: boot fragment %q not found in firmware-config/boot", file, b.Boot)
 		}
 	}
-	for key, pin := range map[string]string{"defaults.relay_pin": b.Defaults.RelayPin, "defaults.green_pin": b.Defaults.GreenPin,
-		"defaults.red_pin": b.Defaults.RedPin, "defaults.buzzer_pin": b.Defaults.BuzzerPin} {
-		if err := b.HasPin(pin); pin != "" && err != nil {
-			return b, fmt.Errorf("%s: %s: %w", file, key, err)
+	for _, d := range []struct{ key, pin string }{{"defaults.relay_pin", b.Defaults.RelayPin}, {"defaults.green_pin", b.Defaults.GreenPin},
+		{"defaults.red_pin", b.Defaults.RedPin}, {"defaults.buzzer_pin", b.Defaults.BuzzerPin}} {
+		if err := b.HasPin(d.pin); d.pin != "" && err != nil {
+			return b, fmt.Errorf("%s: %s: %w", file, d.key, err)
 		}
 	}
 	return b, nil
@@ -164,8 +175,8 @@ func LoadBoard(name string) (Board, error) {
 
 // HasPin checks that pin ("GPIO17" or "17") is one of the board's free GPIOs.
 func (b Board) HasPin(pin string) error {
-	n, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(pin), "GPIO"))
-	if err != nil {
+	n, ok := gate.PinNumber(pin)
+	if !ok {
 		return fmt.Errorf("pin %q: want GPIOn", pin)
 	}
 	if !slices.Contains(b.GPIO, n) {
@@ -194,16 +205,11 @@ func (b Board) BootFragment() (string, error) {
 // LoadSensor loads and checks a sensor profile.
 func LoadSensor(name string) (Sensor, error) {
 	var s Sensor
-	data, file, err := read("sensors", name)
+	file, err := load("sensors", name, &s, &s.Name)
 	if err != nil {
 		return s, err
 	}
-	if err := decode(data, file, &s); err != nil {
-		return s, err
-	}
 	switch {
-	case s.Name != name:
-		return s, fmt.Errorf("%s: name %q, the file is %q", file, s.Name, name)
 	case s.Chip != "mlx90614" && s.Chip != "mlx90632":
 		return s, fmt.Errorf("%s: chip %q: mlx90614 or mlx90632", file, s.Chip)
 	case s.Addr < 0x03 || s.Addr > 0x77:
@@ -213,25 +219,19 @@ func LoadSensor(name string) (Sensor, error) {
 	case s.ReadInterval.Duration < 0:
 		return s, fmt.Errorf("%s: read_interval must not be negative", file)
 	}
-	if err := s.Calibration.Validate(gate.DefaultConfig().Temperature.ThresholdC); err != nil {
-		return s, fmt.Errorf("%s: %w", file, err)
-	}
+	// The calibration is checked against the threshold in force, with the
+	// configuration that names the profile (gate.Config.Validate).
 	return s, nil
 }
 
 // LoadScanner loads and checks a scanner profile.
 func LoadScanner(name string) (Scanner, error) {
 	var s Scanner
-	data, file, err := read("scanners", name)
+	file, err := load("scanners", name, &s, &s.Name)
 	if err != nil {
 		return s, err
 	}
-	if err := decode(data, file, &s); err != nil {
-		return s, err
-	}
 	switch {
-	case s.Name != name:
-		return s, fmt.Errorf("%s: name %q, the file is %q", file, s.Name, name)
 	case s.Kind != "serial" && s.Kind != "hid":
 		return s, fmt.Errorf("%s: kind %q: serial or hid", file, s.Kind)
 	case s.Kind == "hid" && s.Port == "":
@@ -327,25 +327,14 @@ func Apply(cfg *gate.Config, defined func(key ...string) bool) error {
 		}
 	}
 	if board != nil {
-		used := map[string]string{} // pin → the key that took it
 		for _, f := range []struct{ key, pin string }{{"relay_pin", dc.RelayPin}, {"green_pin", dc.GreenPin},
 			{"red_pin", dc.RedPin}, {"buzzer_pin", dc.BuzzerPin}} {
-			if f.key == "relay_pin" && cfg.Mode == "checkpoint" {
-				continue // a checkpoint has no relay
-			}
-			if f.pin == "" {
+			if f.pin == "" || (f.key == "relay_pin" && cfg.Mode == "checkpoint") { // a checkpoint has no relay
 				continue
 			}
 			if err := board.HasPin(f.pin); err != nil {
 				bad(f.key, err)
-				continue
 			}
-			// One pin driving the relay and a light would open the gate with the light.
-			n := strings.TrimPrefix(strings.ToUpper(f.pin), "GPIO")
-			if other, ok := used[n]; ok {
-				bad(f.key, fmt.Errorf("%s is already devices.%s", f.pin, other))
-			}
-			used[n] = f.key
 		}
 	}
 	return errors.Join(errs...)

@@ -91,6 +91,17 @@ green_pin = "GPIO22"
 	if err != nil || cfg.Devices.Bus != "3" {
 		t.Fatalf("a box's own board: %+v %v", cfg.Devices, err)
 	}
+	// A box's sensor profile whose calibration would bring a fever under the threshold in force: refused.
+	if err := os.MkdirAll(filepath.Join(Dir, "sensors"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cool := "name = \"cool\"\nchip = \"mlx90614\"\naddr = 0x5A\nemissivity = 0.98\n[calibration]\ntable = [[32.0, 35.0], [38.0, 37.0]]\n"
+	if err := os.WriteFile(filepath.Join(Dir, "sensors", "cool.toml"), []byte(cool), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gate.ParseConfigWith(base+"[devices]\nsensor_profile = \"cool\"\n", Apply); err == nil || !strings.Contains(err.Error(), "temperature.calibration") {
+		t.Errorf("a calibration that cools fevers: %v", err)
+	}
 	if err := os.WriteFile(filepath.Join(Dir, "boards", "broken.toml"), []byte("name = \"broken\"\ngpio = [5\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

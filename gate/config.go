@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"campusgate/device/scanner"
 	"errors"
 	"fmt"
 	"maps"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -235,6 +237,13 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(string(b))
 }
 
+// PinNumber is the BCM GPIO number of a pin named GPIOn (or n); false for
+// other names (a header position, a chip's own line name).
+func PinNumber(name string) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(name)), "GPIO"))
+	return n, err == nil && n >= 0
+}
+
 // ParseConfig is LoadConfig on a string.
 func ParseConfig(text string) (Config, error) { return ParseConfigWith(text, nil) }
 
@@ -419,14 +428,30 @@ func (c *Config) Validate() error {
 	if c.Devices.Emissivity < 0.1 || c.Devices.Emissivity > 1 {
 		bad("devices.emissivity", "%.3f outside 0.1..1", c.Devices.Emissivity)
 	}
-	if c.Devices.ScannerPrefix != "" && !slices.Contains([]string{"none", "stx"}, strings.ToLower(c.Devices.ScannerPrefix)) {
-		bad("devices.scanner_prefix", "%q: none or stx", c.Devices.ScannerPrefix)
+	if _, err := scanner.ParsePrefix(c.Devices.ScannerPrefix); err != nil {
+		bad("devices.scanner_prefix", "%v", err)
 	}
-	if c.Devices.ScannerSuffix != "" && !slices.Contains([]string{"cr", "lf", "crlf", "etx"}, strings.ToLower(c.Devices.ScannerSuffix)) {
-		bad("devices.scanner_suffix", "%q: cr, lf, crlf or etx", c.Devices.ScannerSuffix)
+	if _, err := scanner.ParseSuffix(c.Devices.ScannerSuffix); c.Devices.ScannerSuffix != "" && err != nil {
+		bad("devices.scanner_suffix", "%v", err)
 	}
 	if c.Devices.ScannerPort != "" && c.Devices.ScannerHID != "" {
 		bad("devices.scanner_hid", "give scanner_port or scanner_hid, not both")
+	}
+	// One pin driving the relay and a light would open the gate with the light.
+	used := map[string]string{} // pin → the key that took it
+	for _, p := range []struct{ key, pin string }{{"relay_pin", c.Devices.RelayPin}, {"green_pin", c.Devices.GreenPin},
+		{"red_pin", c.Devices.RedPin}, {"buzzer_pin", c.Devices.BuzzerPin}} {
+		if p.pin == "" || (p.key == "relay_pin" && c.Mode == "checkpoint") {
+			continue
+		}
+		k := p.pin
+		if n, ok := PinNumber(p.pin); ok {
+			k = strconv.Itoa(n)
+		}
+		if other, ok := used[strings.ToUpper(k)]; ok {
+			bad("devices."+p.key, "%s is already devices.%s", p.pin, other)
+		}
+		used[strings.ToUpper(k)] = p.key
 	}
 	if c.Console.Listen == "" {
 		bad("console.listen", "an address is required (127.0.0.1:8080)")

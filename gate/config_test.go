@@ -47,6 +47,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		`gate_id = "g"` + "\n" + `[roles.janitor]` + "\n" + `admit = true` + "\n" + `temperature = true`:   "roles.janitor",
 		`gate_id = "g"` + "\n" + `[roles.pupil]` + "\n" + `admit = true`:                                   "roles.pupil.temperature",
 		`gate_id = "g"` + "\n" + `[devices]` + "\n" + `sensor = "dht22"`:                                   "devices.sensor",
+		`gate_id = "g"` + "\n" + `[devices]` + "\n" + `relay_pin = "GPIO5"`:                                "devices.green_pin", // the green light's default
+		`gate_id = "g"` + "\n" + `[devices]` + "\n" + `buzzer_pin = "GPIO017"`:                             "devices.buzzer_pin",
 		`gate_id = = "g"`: "config",
 		`gate_id = "g"` + "\n" + `[sync]` + "\n" + `broker = "tcp://s:1883"` + "\n" + `password = "x"`:                             "school_id",
 		`gate_id = "g"` + "\n" + `school_id = "s"` + "\n" + `[sync]` + "\n" + `broker = "http://s:1883"` + "\n" + `password = "x"`: "sync.broker",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,9 +60,16 @@ func hwCheck(ctx context.Context, e *env, args []string) error {
 
 	// The boot settings (a real box only: they are the board's, not the program's).
 	if dc.Board != "" && !*simulate {
-		b, _ := firmwareconfig.LoadBoard(dc.Board)
-		frag, _ := b.BootFragment()
-		c.boot(*bootFile, frag)
+		b, err := firmwareconfig.LoadBoard(dc.Board) // loaded by Apply too; here for its boot fragment
+		frag := ""
+		if err == nil {
+			frag, err = b.BootFragment()
+		}
+		if err != nil {
+			c.fail("boot settings", err, "reinstall campusgate-gate (the board profiles and boot fragments are in it)")
+		} else {
+			c.boot(*bootFile, frag)
+		}
 	}
 	// The groups gated's user needs.
 	if !*simulate {
@@ -102,15 +110,11 @@ func hwCheck(ctx context.Context, e *env, args []string) error {
 	// The scanner's port.
 	switch {
 	case *simulate:
-		dir, _ := os.MkdirTemp("", "campusgate-check-")
-		defer os.RemoveAll(dir)
-		s, err := scannersim.NewSerial(dir, scanner.PrefixNone, scanner.SuffixCR)
-		if err == nil {
-			c.ok("scanner port " + s.Path() + " (emulated)")
-			_ = s.Close()
-		} else {
-			c.result("scanner port (emulated)", err, "")
+		what := fmt.Sprintf("scanner (emulated, %s + %s)", cmp.Or(dc.ScannerPrefix, "none"), cmp.Or(dc.ScannerSuffix, "cr"))
+		if dc.ScannerHID != "" {
+			what = "scanner (emulated keyboard wedge)"
 		}
+		c.result(what, simulatedScan(ctx, dc), "")
 	case dc.ScannerHID != "":
 		f, err := os.Open(dc.ScannerHID)
 		c.result("scanner (keyboard wedge) "+dc.ScannerHID, err, "plug the scanner in; the udev rules name it; gated's user needs the input group")
@@ -234,4 +238,71 @@ func (c *checker) groups() {
 		return
 	}
 	c.ok("groups of " + u.Username)
+}
+
+// simulatedScan sends a code from an emulated scanner framed as dc says, and
+// reads it through the real driver with the same settings: the framing of the
+// profile, end to end.
+func simulatedScan(ctx context.Context, dc gate.DeviceConfig) error {
+	dir, err := os.MkdirTemp("", "campusgate-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	const code = "CG-CHECK-0001"
+	var next func(context.Context) (scanner.Code, error)
+	if dc.ScannerHID != "" {
+		v, err := scannersim.NewEvdev(dir)
+		if err != nil {
+			return err
+		}
+		o := scanner.DefaultHIDOpts
+		o.NoGrab = true // the emulated device is not an evdev the kernel knows
+		h, err := scanner.OpenHID(v.Path(), &o)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		if err := v.Type(code); err != nil {
+			return err
+		}
+		next = h.Next
+	} else {
+		o := scanner.DefaultOpts
+		if o.Prefix, err = scanner.ParsePrefix(dc.ScannerPrefix); err != nil {
+			return err
+		}
+		if dc.ScannerSuffix != "" {
+			if o.Suffix, err = scanner.ParseSuffix(dc.ScannerSuffix); err != nil {
+				return err
+			}
+		}
+		if dc.ScannerBaud > 0 {
+			o.Baud = dc.ScannerBaud
+		}
+		v, err := scannersim.NewSerial(dir, o.Prefix, o.Suffix)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		d, err := scanner.Open(v.Path(), &o)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		if err := v.Scan(code); err != nil {
+			return err
+		}
+		next = d.Next
+	}
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	got, err := next(sctx)
+	if err != nil {
+		return err
+	}
+	if got.Text != code {
+		return fmt.Errorf("sent %q, the driver read %q", code, got.Text)
+	}
+	return nil
 }

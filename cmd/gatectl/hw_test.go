@@ -140,6 +140,13 @@ func TestHwCheck(t *testing.T) {
 			t.Errorf("%s, emulated: %d\n%s%s", b, code, out, errs)
 		}
 	}
+	// Each scanner profile's framing goes through the real driver, from an emulated scanner framed the same way.
+	for _, sc := range []string{"uart-9600", "usb-cdc-115200", "hid-wedge"} {
+		code, out, errs := gatectl(t, "hw", "check", "-profile", "pi-4b", "-scanner", sc, "-simulate")
+		if code != 0 || !strings.Contains(out, "all 7 checks passed") || !strings.Contains(out, "scanner (emulated") {
+			t.Errorf("scanner %s, emulated: %d\n%s%s", sc, code, out, errs)
+		}
+	}
 	boot := filepath.Join(t.TempDir(), "config.txt")
 	if err := os.WriteFile(boot, []byte("dtparam=audio=on\nenable_uart=1\n"), 0o644); err != nil {
 		t.Fatal(err)
