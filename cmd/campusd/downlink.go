@@ -17,8 +17,9 @@ type publisher interface {
 }
 
 // downlink sends each gate what it lacks: the school's keys (retained, so a
-// gate gets them whenever it connects) and the roster when the gate's
-// telemetry shows an older version.
+// gate gets them whenever it connects), the revoked passes, its settings and
+// the roster when the gate's telemetry shows an older version; and whatever
+// changes to the gates heard from at once.
 type downlink struct {
 	pub    publisher
 	log    *slog.Logger
@@ -26,18 +27,35 @@ type downlink struct {
 
 	mu       sync.Mutex
 	keys     *wire.Keys // nil: the school's keys are not managed here
-	config   *wire.Config
-	gateCfg  map[string]*wire.Config // a gate's own settings, over the school's
-	cfgSent  map[string]time.Time
 	keysSent map[string]bool
+	config   *wire.Config            // the school's settings
+	gateCfg  map[string]*wire.Config // a gate's own settings, over the school's
+	merged   map[string]*wire.Config // gateCfg over config, merged when either changes
+	cfgSent  map[string]time.Time
 	revoked  *wire.Revocations
 	revSent  map[string]bool
-	known    map[string]bool // gates heard from
 	version  uint64
 	people   []journal.Person
-	history  []rosterVersion      // the last versions, oldest first: a gate a few behind gets a delta
-	gateHas  map[string]uint64    // the roster version each gate last reported
-	sent     map[string]time.Time // gate → when a snapshot was last sent
+	history  []rosterVersion         // the last versions, oldest first: a gate a few behind gets a delta
+	deltas   map[uint64]*wire.Roster // this version's deltas, by the version they start from
+	gateHas  map[string]uint64       // the gates heard from: the roster version each last reported
+	sent     map[string]time.Time    // gate → when a roster was last sent
+}
+
+func newDownlink(pub publisher, log *slog.Logger, school string) *downlink {
+	return &downlink{pub: pub, log: log, school: school, keysSent: map[string]bool{}, gateCfg: map[string]*wire.Config{},
+		merged: map[string]*wire.Config{}, cfgSent: map[string]time.Time{}, revSent: map[string]bool{},
+		deltas: map[uint64]*wire.Roster{}, gateHas: map[string]uint64{}, sent: map[string]time.Time{}}
+}
+
+// heard marks every gate heard from with mark (under d.mu) and returns them.
+func (d *downlink) heard(mark func(gate string)) []string {
+	gates := make([]string, 0, len(d.gateHas))
+	for g := range d.gateHas {
+		mark(g)
+		gates = append(gates, g)
+	}
+	return gates
 }
 
 // setConfig sets the school's settings for every gate, and sends them at
@@ -45,24 +63,20 @@ type downlink struct {
 func (d *downlink) setConfig(c wire.Config) {
 	d.mu.Lock()
 	d.config, d.cfgSent = &c, map[string]time.Time{}
-	d.mu.Unlock()
-	d.pushConfigs()
-}
-
-// pushConfigs sends each gate heard from its settings, if it has them.
-func (d *downlink) pushConfigs() {
-	d.mu.Lock()
+	for g := range d.gateCfg {
+		d.merge(g)
+	}
 	type send struct {
 		gate string
 		c    *wire.Config
 	}
 	var out []send
-	for g := range d.known {
+	d.heard(func(g string) {
 		if c := d.configFor(g); c != nil {
 			out = append(out, send{g, c})
 			d.cfgSent[g] = time.Now()
 		}
-	}
+	})
 	d.mu.Unlock()
 	for _, x := range out {
 		go d.sendConfig(x.gate, *x.c)
@@ -81,16 +95,11 @@ func (d *downlink) sendConfig(gate string, c wire.Config) {
 // them at once if the gate has been heard from.
 func (d *downlink) setGateConfig(gate string, c wire.Config) {
 	d.mu.Lock()
-	if d.gateCfg == nil {
-		d.gateCfg = map[string]*wire.Config{}
-	}
-	if d.cfgSent == nil {
-		d.cfgSent = map[string]time.Time{}
-	}
 	d.gateCfg[gate] = &c
+	d.merge(gate)
 	delete(d.cfgSent, gate)
 	cfg := d.configFor(gate)
-	known := d.known[gate]
+	_, known := d.gateHas[gate]
 	if known {
 		d.cfgSent[gate] = time.Now()
 	}
@@ -100,20 +109,29 @@ func (d *downlink) setGateConfig(gate string, c wire.Config) {
 	}
 }
 
-func (d *downlink) configFor(gate string) *wire.Config {
+// merge puts the gate's own settings over the school's (under d.mu), once a
+// change rather than at every telemetry.
+func (d *downlink) merge(gate string) {
 	g, sc := d.gateCfg[gate], d.config
-	switch {
-	case g == nil:
-		return sc
-	case sc == nil:
-		return g
+	if sc == nil {
+		d.merged[gate] = g
+		return
 	}
 	text, err := console.MergeConfigs(sc.TOML, g.TOML)
 	if err != nil {
 		d.log.Error("gate settings not merged with the school's; the gate's alone are sent", "gate", gate, "err", err)
-		return g
+		d.merged[gate] = g
+		return
 	}
-	return &wire.Config{V: wire.Version, Version: sc.Version + g.Version, TOML: text}
+	d.merged[gate] = &wire.Config{V: wire.Version, Version: sc.Version + g.Version, TOML: text}
+}
+
+// configFor is what gate is to hold: its own settings over the school's.
+func (d *downlink) configFor(gate string) *wire.Config {
+	if c, ok := d.merged[gate]; ok {
+		return c
+	}
+	return d.config
 }
 
 // setRevocations sets the passes every gate must refuse, and sends them at
@@ -121,11 +139,7 @@ func (d *downlink) configFor(gate string) *wire.Config {
 func (d *downlink) setRevocations(r wire.Revocations) {
 	d.mu.Lock()
 	d.revoked, d.revSent = &r, map[string]bool{}
-	var gates []string
-	for g := range d.known {
-		gates = append(gates, g)
-		d.revSent[g] = true
-	}
+	gates := d.heard(func(g string) { d.revSent[g] = true })
 	d.mu.Unlock()
 	for _, g := range gates {
 		go d.sendRevocations(g, r)
@@ -177,12 +191,8 @@ func (d *downlink) setRoster(version uint64, people []journal.Person) {
 		d.history = d.history[len(d.history)-rosterHistory:]
 	}
 	d.version, d.people = version, people
-	d.sent = map[string]time.Time{}
-	var gates []string
-	for g := range d.known {
-		gates = append(gates, g)
-		d.sent[g] = time.Now()
-	}
+	d.sent, d.deltas = map[string]time.Time{}, map[uint64]*wire.Roster{}
+	gates := d.heard(func(g string) { d.sent[g] = time.Now() })
 	d.mu.Unlock()
 	for _, g := range gates {
 		go d.sendRosterTo(g)
@@ -191,18 +201,29 @@ func (d *downlink) setRoster(version uint64, people []journal.Person) {
 
 // sendRosterTo sends gate the current roster: a delta from the version it
 // reported if that is in the history and the delta is small, else a snapshot.
+// The delta is worked out outside the lock (the versions never change), once
+// for all the gates that start from the same version.
 func (d *downlink) sendRosterTo(gate string) {
 	d.mu.Lock()
 	version, people, has := d.version, d.people, d.gateHas[gate]
-	var delta *wire.Roster
+	delta, done := d.deltas[has]
+	var from []journal.Person
 	for _, h := range d.history {
 		if h.version == has && has != version {
-			if dl := rosterDelta(has, version, h.people, people); len(dl.People)+len(dl.Remove) <= chunkPeople {
-				delta = dl
-			}
+			from = h.people
 		}
 	}
 	d.mu.Unlock()
+	if !done && from != nil {
+		if dl := rosterDelta(has, version, from, people); len(dl.People)+len(dl.Remove) <= chunkPeople {
+			delta = dl
+		}
+		d.mu.Lock()
+		if d.version == version {
+			d.deltas[has] = delta
+		}
+		d.mu.Unlock()
+	}
 	if delta == nil {
 		d.sendRoster(context.Background(), d.school, gate, version, people)
 		return
@@ -236,24 +257,26 @@ func rosterDelta(fromV, toV uint64, from, to []journal.Person) *wire.Roster {
 	return d
 }
 
-// telemetry is ingest's OnTelemetry: it must not block, so it sends from a
-// goroutine.
+// telemetry is ingest's OnTelemetry: it must not block, so it sends from
+// goroutines what the gate lacks.
 func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 	d.mu.Lock()
-	if d.gateHas == nil {
-		d.gateHas = map[string]uint64{}
-	}
 	d.gateHas[gate] = t.RosterVersion
-	need := d.version > 0 && t.RosterVersion != d.version && time.Since(d.sent[gate]) > 30*time.Second
-	if need {
-		if d.sent == nil {
-			d.sent = map[string]time.Time{}
-		}
+	needRoster := d.version > 0 && t.RosterVersion != d.version && time.Since(d.sent[gate]) > 30*time.Second
+	if needRoster {
 		d.sent[gate] = time.Now()
 	}
 	var keys *wire.Keys
 	if d.keys != nil && !d.keysSent[gate] {
 		keys, d.keysSent[gate] = d.keys, true
+	}
+	var cfg *wire.Config
+	if c := d.configFor(gate); c != nil && t.ConfigVersion != c.Version && time.Since(d.cfgSent[gate]) > 30*time.Second {
+		cfg, d.cfgSent[gate] = c, time.Now()
+	}
+	var rev *wire.Revocations
+	if d.revoked != nil && !d.revSent[gate] {
+		rev, d.revSent[gate] = d.revoked, true
 	}
 	d.mu.Unlock()
 	if keys != nil {
@@ -266,26 +289,9 @@ func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 			}
 		}()
 	}
-	if need {
+	if needRoster {
 		go d.sendRosterTo(gate)
 	}
-	d.mu.Lock()
-	if d.known == nil {
-		d.known = map[string]bool{}
-	}
-	d.known[gate] = true
-	var cfg *wire.Config
-	if c := d.configFor(gate); c != nil && t.ConfigVersion != c.Version && time.Since(d.cfgSent[gate]) > 30*time.Second {
-		if d.cfgSent == nil {
-			d.cfgSent = map[string]time.Time{}
-		}
-		cfg, d.cfgSent[gate] = c, time.Now()
-	}
-	var rev *wire.Revocations
-	if d.revoked != nil && !d.revSent[gate] {
-		rev, d.revSent[gate] = d.revoked, true
-	}
-	d.mu.Unlock()
 	if rev != nil {
 		go d.sendRevocations(gate, *rev)
 	}

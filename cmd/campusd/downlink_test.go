@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func (p *recPub) last(t *testing.T) wire.Roster {
 
 func TestRosterSnapshotThenDelta(t *testing.T) {
 	pub := &recPub{}
-	d := &downlink{pub: pub, log: slog.New(slog.DiscardHandler), school: "hz"}
+	d := newDownlink(pub, slog.New(slog.DiscardHandler), "hz")
 	v1 := []journal.Person{{ID: "P1", Name: "王小明", Role: "pupil"}, {ID: "P2", Name: "李华", Role: "pupil"}, {ID: "P3", Name: "张三", Role: "pupil"}}
 	d.setRoster(100, v1)
 	d.telemetry("hz", "north-1", wire.Telemetry{RosterVersion: 0})
@@ -70,4 +71,80 @@ func TestRosterSnapshotThenDelta(t *testing.T) {
 	if r := pub.last(t); r.Kind != "snapshot" || r.Version != 200 {
 		t.Fatalf("behind: %+v", r)
 	}
+}
+
+// topicPub records what is published, by topic kind and gate.
+type topicPub struct {
+	mu  sync.Mutex
+	got map[string][][]byte // "gate/kind" → payloads
+}
+
+func (p *topicPub) Publish(_ context.Context, topic string, _ byte, _ bool, b []byte) error {
+	tp, err := wire.ParseTopic(topic)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.got == nil {
+		p.got = map[string][][]byte{}
+	}
+	k := tp.Gate + "/" + string(tp.Kind)
+	p.got[k] = append(p.got[k], b)
+	return nil
+}
+
+func (p *topicPub) wait(t *testing.T, key string, n int) [][]byte {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		got := append([][]byte(nil), p.got[key]...)
+		p.mu.Unlock()
+		if len(got) >= n {
+			time.Sleep(50 * time.Millisecond) // and no more than n
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if len(p.got[key]) != n {
+				t.Fatalf("%s: %d messages, want %d", key, len(p.got[key]), n)
+			}
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d messages, want %d", key, len(got), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDownlinkConfigAndRevocations: a gate with settings of its own gets
+// them over the school's (merged once, sent when its telemetry shows another
+// version), the others the school's alone; a change reaches the gates heard
+// from at once; the revoked passes go to each gate once.
+func TestDownlinkConfigAndRevocations(t *testing.T) {
+	pub := &topicPub{}
+	d := newDownlink(pub, slog.New(slog.DiscardHandler), "hz")
+	d.setConfig(wire.Config{V: 1, Version: 10, TOML: "[temperature]\nthreshold_c = 37.5\n"})
+	d.setGateConfig("north-1", wire.Config{V: 1, Version: 3, TOML: "[guard]\ntimeout = \"1m\"\n"})
+	d.setRevocations(wire.Revocations{V: 1, Passes: []wire.Revocation{{ID: "pass-1", Until: time.Now().Add(time.Hour)}}})
+	d.telemetry("hz", "north-1", wire.Telemetry{})
+	d.telemetry("hz", "south-1", wire.Telemetry{})
+	c, err := wire.DecodeConfig(pub.wait(t, "north-1/config", 1)[0])
+	if err != nil || c.Version != 13 || !strings.Contains(c.TOML, "threshold_c") || !strings.Contains(c.TOML, "timeout") {
+		t.Fatalf("north-1's settings: %+v %v, want its own over the school's (version 13)", c, err)
+	}
+	if c, _ := wire.DecodeConfig(pub.wait(t, "south-1/config", 1)[0]); c.Version != 10 || strings.Contains(c.TOML, "timeout") {
+		t.Fatalf("south-1's settings: %+v, want the school's alone", c)
+	}
+	// The versions they now hold: nothing more to send, whatever the telemetry.
+	d.telemetry("hz", "north-1", wire.Telemetry{ConfigVersion: 13})
+	d.telemetry("hz", "south-1", wire.Telemetry{ConfigVersion: 10})
+	pub.wait(t, "north-1/revocations", 1)
+	pub.wait(t, "south-1/revocations", 1)
+	// A change to the school's settings goes at once to both, north-1's merged again.
+	d.setConfig(wire.Config{V: 1, Version: 11, TOML: "[temperature]\nthreshold_c = 37.6\n"})
+	if c, _ := wire.DecodeConfig(pub.wait(t, "north-1/config", 2)[1]); c.Version != 14 || !strings.Contains(c.TOML, "37.6") || !strings.Contains(c.TOML, "timeout") {
+		t.Fatalf("north-1 after the school's change: %+v", c)
+	}
+	pub.wait(t, "south-1/config", 2)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"campusgate/cmd/internal/bintest"
 	"context"
 	"fmt"
 	"log/slog"
@@ -73,12 +74,12 @@ func TestKill9DuringIngest(t *testing.T) {
 		t.Skip("long")
 	}
 	state := t.TempDir()
-	var out, errb syncBuffer
+	var out, errb bintest.Buffer
 	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("gate add: %s", errb.String())
 	}
 	password := strings.TrimSpace(out.String())
-	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
 	args := []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}
 
 	const n = 10_000
@@ -166,12 +167,12 @@ func TestBrokerDownWhileAdmitting(t *testing.T) {
 		t.Skip("long")
 	}
 	state := t.TempDir()
-	var out, errb syncBuffer
+	var out, errb bintest.Buffer
 	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("gate add: %s", errb.String())
 	}
 	password := strings.TrimSpace(out.String())
-	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
 	args := []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}
 	cmd := startCampusd(t, args...)
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()

@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
+	"campusgate/cmd/internal/bintest"
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +18,12 @@ import (
 	"campusgate/sync/store"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestCampusdWithAGate provisions a gate, runs campusd, connects the gate's
 // real link with the provisioned password, and finds its entries, its fever
 // alert and its registry record through the API.
 func TestCampusdWithAGate(t *testing.T) {
 	state := t.TempDir()
-	var out, errb syncBuffer
+	var out, errb bintest.Buffer
 	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("gate add: %d %s", code, errb.String())
 	}
@@ -55,10 +32,10 @@ func TestCampusdWithAGate(t *testing.T) {
 		t.Fatal("gate id 'report' accepted")
 	}
 
-	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
-	var sout syncBuffer
+	var sout bintest.Buffer
 	go func() {
 		done <- run(ctx, []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}, nil, &sout, &errb)
 	}()
@@ -168,7 +145,7 @@ func countUsers(state string) (int, error) {
 // TestUserAdd: accounts from the command line, the password from stdin.
 func TestUserAdd(t *testing.T) {
 	state := t.TempDir()
-	var out, errb syncBuffer
+	var out, errb bintest.Buffer
 	args := []string{"user", "add", "-state", state, "-role", "head_teacher", "-class", "1/1-2", "-name", "王老师", "-password-stdin", "ht12"}
 	if code := run(context.Background(), args, strings.NewReader("a-long-password-1\n"), &out, &errb); code != 0 {
 		t.Fatalf("user add: %d %s", code, errb.String())
@@ -182,7 +159,7 @@ func TestUserAdd(t *testing.T) {
 			t.Errorf("%v accepted", bad)
 		}
 	}
-	out = syncBuffer{}
+	out = bintest.Buffer{}
 	if code := run(context.Background(), []string{"user", "add", "-state", state, "-role", "nurse", "nurse-1"}, nil, &out, &errb); code != 0 ||
 		!strings.Contains(out.String(), "shown once") {
 		t.Fatalf("a made password: %d %s", code, out.String())

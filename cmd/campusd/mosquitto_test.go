@@ -1,6 +1,7 @@
 package main
 
 import (
+	"campusgate/cmd/internal/bintest"
 	"context"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,7 @@ func TestWithMosquitto(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(serverPW+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := freeAddr(t)
+	httpAddr := bintest.FreeAddr(t)
 	args := []string{"-state", state, "-school", "hz", "-http", httpAddr, "-broker", "tcp://" + mq.Addr,
 		"-broker-user", "campusd@hz", "-broker-password-file", pwFile}
 	cmd := startCampusd(t, args...)

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"campusgate/cmd/internal/service"
-	"campusgate/gate/journal"
 	"campusgate/gate/pass"
 	"campusgate/sync/broker"
 	"campusgate/sync/console"
@@ -143,18 +142,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		*instance, _ = os.Hostname()
 	}
 	pub := &lazyPublisher{}
-	dl := &downlink{pub: pub, log: log, school: *school}
+	dl := newDownlink(pub, log, *school)
 	if *rosterFile != "" {
 		if err := importRosterFile(ctx, db, *rosterFile, log); err != nil {
 			return err
 		}
-		go watchRoster(ctx, *rosterFile, db, dl, log)
-	}
-	if version, people, err := db.Roster(ctx); err != nil {
-		return err
-	} else if version > 0 {
-		dl.setRoster(version, gatePeople(people))
-		log.Info("roster loaded", "people", len(people), "version", version)
 	}
 	baseConfig := ""
 	if *gateConfig != "" {
@@ -167,28 +159,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-gate-config %s: %w", *gateConfig, err)
 		}
 		baseConfig = string(b)
-	}
-	arrival, err := console.LoadArrival(ctx, db)
-	if err != nil {
-		return err
-	}
-	schoolDoc, err := console.SchoolConfig(baseConfig, arrival)
-	if err != nil {
-		return fmt.Errorf("the school's gate settings with the console's arrival windows: %w", err)
-	}
-	if schoolDoc != "" {
-		v, err := schoolConfigVersion(ctx, db, schoolDoc)
-		if err != nil {
-			return err
-		}
-		dl.setConfig(wire.Config{V: wire.Version, Version: v, TOML: schoolDoc})
-	}
-	cfgs, err := db.GateConfigs(ctx)
-	if err != nil {
-		return err
-	}
-	for g, c := range cfgs {
-		dl.setGateConfig(g, wire.Config{V: wire.Version, Version: c.Version, TOML: c.TOML})
 	}
 	keys := wire.Keys{V: wire.Version}
 	if *keysDir != "" {
@@ -214,14 +184,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if rv, err := db.Revoked(ctx); err != nil {
+	if err := cons.PushAll(ctx); err != nil {
 		return err
-	} else if len(rv) > 0 {
-		r := wire.Revocations{V: wire.Version}
-		for _, p := range rv {
-			r.Passes = append(r.Passes, wire.Revocation{ID: p.PassID, Until: p.ExpiresAt.Add(24 * time.Hour)})
-		}
-		dl.setRevocations(r)
+	}
+	if *rosterFile != "" {
+		go watchRoster(ctx, *rosterFile, db, cons, log)
 	}
 	in, err = ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log,
 		OnAlert: func(school string, a wire.Alert) {
@@ -454,14 +421,6 @@ func importRosterFile(ctx context.Context, db *store.DB, path string, log *slog.
 	return nil
 }
 
-func gatePeople(ps []store.Person) []journal.Person {
-	out := make([]journal.Person, len(ps))
-	for i, p := range ps {
-		out[i] = p.Gate()
-	}
-	return out
-}
-
 func loadKeys(dir string) (wire.Keys, error) {
 	k := wire.Keys{V: wire.Version}
 	files, err := filepath.Glob(filepath.Join(dir, "*.pub"))
@@ -481,30 +440,19 @@ func loadKeys(dir string) (wire.Keys, error) {
 // commandKey loads campusd's command signing key, making it (and its public
 // half for the gates) on first use.
 func commandKey(p paths) (ed25519.PrivateKey, string, error) {
-	priv, kid, err := pass.LoadPrivateKey(p.cmdKey())
-	if errors.Is(err, os.ErrNotExist) {
-		var pub ed25519.PublicKey
-		if pub, priv, err = ed25519.GenerateKey(nil); err != nil {
-			return nil, "", err
-		}
-		kid = "cmd-" + pass.KeyID(pub)
-		if err := pass.SavePrivateKey(p.cmdKey(), priv, kid); err != nil {
-			return nil, "", err
-		}
-	} else if err != nil {
-		return nil, "", fmt.Errorf("command key: %w", err)
+	priv, kid, err := pass.LoadOrCreatePrivateKey(p.cmdKey(), "cmd-")
+	if err == nil {
+		err = pass.EnsurePublicKey(p.CommandPub(), priv, kid)
 	}
-	if _, err := os.Stat(p.CommandPub()); errors.Is(err, os.ErrNotExist) {
-		if err := pass.SavePublicKey(p.CommandPub(), priv.Public().(ed25519.PublicKey), kid); err != nil {
-			return nil, "", err
-		}
+	if err != nil {
+		return nil, "", fmt.Errorf("command key: %w", err)
 	}
 	return priv, kid, nil
 }
 
 // watchRoster imports the roster file again when it changes; gates on the
 // previous version get a delta, the others a snapshot.
-func watchRoster(ctx context.Context, path string, db *store.DB, dl *downlink, log *slog.Logger) {
+func watchRoster(ctx context.Context, path string, db *store.DB, cons *console.Server, log *slog.Logger) {
 	var last time.Time
 	if fi, err := os.Stat(path); err == nil {
 		last = fi.ModTime()
@@ -526,9 +474,8 @@ func watchRoster(ctx context.Context, path string, db *store.DB, dl *downlink, l
 			log.Error("roster file not reloaded", "err", err)
 			continue
 		}
-		if v, people, err := db.Roster(ctx); err == nil {
-			dl.setRoster(v, gatePeople(people))
-			log.Info("roster reloaded", "people", len(people), "version", v)
+		if n, err := cons.PushRoster(ctx); err == nil {
+			log.Info("roster reloaded", "people", n)
 		}
 	}
 }
@@ -558,15 +505,7 @@ func passIssuer(p paths, keyFile string) (*pass.Issuer, error) {
 		}
 		return pass.NewIssuer(priv, kid)
 	}
-	priv, kid, err := pass.LoadPrivateKey(p.passKey())
-	if errors.Is(err, os.ErrNotExist) {
-		var pub ed25519.PublicKey
-		if pub, priv, err = ed25519.GenerateKey(nil); err != nil {
-			return nil, err
-		}
-		kid = pass.KeyID(pub)
-		err = pass.SavePrivateKey(p.passKey(), priv, kid)
-	}
+	priv, kid, err := pass.LoadOrCreatePrivateKey(p.passKey(), "")
 	if err != nil {
 		return nil, fmt.Errorf("pass key: %w", err)
 	}

@@ -26,17 +26,17 @@ func buildAll(t *testing.T) string { return bintest.Build(t, "campusd", "gated",
 // simSystem runs gatectl sim up (campusd and gates) until the test ends.
 type simSystem struct {
 	bin, state, http string
-	logs             *syncBuf
+	logs             *bintest.Buffer
 	accounts         map[string]string // user → password
 }
 
 func startSim(t *testing.T, gates int, extra ...string) *simSystem {
 	t.Helper()
 	bin := buildAll(t)
-	s := &simSystem{bin: bin, state: t.TempDir(), http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), logs: &syncBuf{}, accounts: map[string]string{}}
-	cp := freePort(t)
+	s := &simSystem{bin: bin, state: t.TempDir(), http: fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t)), logs: &bintest.Buffer{}, accounts: map[string]string{}}
+	cp := bintest.FreePort(t)
 	args := append([]string{"sim", "up", "-state", s.state, "-gates", fmt.Sprint(gates), "-http", s.http,
-		"-mqtt", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-console-port", fmt.Sprint(cp)}, extra...)
+		"-mqtt", fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t)), "-console-port", fmt.Sprint(cp)}, extra...)
 	cmd := exec.Command(filepath.Join(bin, "gatectl"), args...)
 	cmd.Env = append(os.Environ(), "CAMPUSGATE_BIN="+bin)
 	cmd.Stderr = s.logs

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +21,8 @@ import (
 
 	demoschool "campusgate/cmd/internal/demo"
 	"campusgate/gate/pass"
+	"campusgate/sync/console"
+	"campusgate/sync/store"
 )
 
 const simUsage = `gatectl sim — the whole system on this machine, with simulated gates
@@ -303,26 +302,14 @@ command_key   = %q   # campusd's command key: remote open and re-sync, signed
 // ensureDemoKey makes the demo school's signing key if it is missing, and
 // its public key in keysDir for campusd to send to the gates.
 func ensureDemoKey(path, keysDir string) (string, error) {
-	priv, kid, err := pass.LoadPrivateKey(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		var pub ed25519.PublicKey
-		if pub, priv, err = ed25519.GenerateKey(nil); err != nil {
-			return "", err
+	key, kid, err := pass.LoadOrCreatePrivateKey(path, "")
+	if err == nil {
+		if err = os.MkdirAll(keysDir, 0o750); err == nil {
+			err = pass.EnsurePublicKey(filepath.Join(keysDir, kid+".pub"), key, kid)
 		}
-		kid = pass.KeyID(pub)
-		err = pass.SavePrivateKey(path, priv, kid)
 	}
 	if err != nil {
 		return "", fmt.Errorf("demo school key: %w", err)
-	}
-	if err := os.MkdirAll(keysDir, 0o750); err != nil {
-		return "", err
-	}
-	pubPath := filepath.Join(keysDir, kid+".pub")
-	if _, err := os.Stat(pubPath); errors.Is(err, fs.ErrNotExist) {
-		if err := pass.SavePublicKey(pubPath, priv.Public().(ed25519.PublicKey), kid); err != nil {
-			return "", err
-		}
 	}
 	return keysDir, nil
 }
@@ -438,7 +425,7 @@ func demoAccounts(ctx context.Context, campusd, state string) ([]demoAccount, er
 	var text strings.Builder
 	for i := range accounts {
 		a := &accounts[i]
-		a.password = randomPassword()
+		a.password = "demo-" + console.NewPassword()
 		args := []string{"user", "add", "-state", state, "-role", a.role, "-password-stdin"}
 		if a.class != "" {
 			args = append(args, "-class", a.class)
@@ -455,12 +442,6 @@ func demoAccounts(ctx context.Context, campusd, state string) ([]demoAccount, er
 		return nil, err
 	}
 	return accounts, nil
-}
-
-func randomPassword() string {
-	b := make([]byte, 9)
-	_, _ = rand.Read(b)
-	return "demo-" + hex.EncodeToString(b)
 }
 
 // demoSchoolConfig is the demo school's settings for every gate (campusd
@@ -492,18 +473,12 @@ policy = "flag"
 
 // demoRoster is the demo school's people with the guardians' phones (for the
 // families' morning-report links), as campusd's -roster file.
-func demoRoster(now time.Time) []map[string]string {
+func demoRoster(now time.Time) []store.Person {
 	phones := map[string]string{"P20260101": "13800000101", "P20260102": "13800000102", "P20260215": "13800000215"}
-	var out []map[string]string
+	var out []store.Person
 	for _, p := range demoschool.People(now) {
-		m := map[string]string{"id": p.ID, "name": p.Name, "role": p.Role, "grade": p.Grade, "class": p.Class, "card_id": p.CardID,
-			"health": p.Health, "health_date": p.HealthDate, "guardian_phone": phones[p.ID]}
-		for k, v := range m {
-			if v == "" {
-				delete(m, k)
-			}
-		}
-		out = append(out, m)
+		out = append(out, store.Person{ID: p.ID, Name: p.Name, Role: p.Role, Grade: p.Grade, Class: p.Class, CardID: p.CardID,
+			Health: p.Health, HealthDate: p.HealthDate, GuardianPhone: phones[p.ID]})
 	}
 	return out
 }

@@ -2,15 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
+	"campusgate/cmd/internal/bintest"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,16 +16,6 @@ import (
 	"campusgate/gate/journal"
 	"campusgate/sync/console"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestSimUpEndToEnd is make run as a test: the real campusd and two real
 // simulated gateds started by gatectl sim up; people presented at both gates
@@ -39,15 +27,15 @@ func TestSimUpEndToEnd(t *testing.T) {
 	}
 	bin := buildAll(t)
 	state := t.TempDir()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mqttAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cp := freePort(t)
-	for freePort(t) == cp+1 { // the second gate's console takes the next port
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t))
+	mqttAddr := fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t))
+	cp := bintest.FreePort(t)
+	for bintest.FreePort(t) == cp+1 { // the second gate's console takes the next port
 	}
 	cmd := exec.Command(filepath.Join(bin, "gatectl"), "sim", "up", "-state", state, "-gates", "2", "-http", httpAddr, "-mqtt", mqttAddr,
 		"-console-port", fmt.Sprint(cp))
 	cmd.Env = append(os.Environ(), "CAMPUSGATE_BIN="+bin)
-	var logs syncBuf
+	var logs bintest.Buffer
 	cmd.Stderr = &logs
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -169,11 +157,3 @@ func TestSimUpEndToEnd(t *testing.T) {
 		t.Errorf("not everything stopped cleanly:\n%s", logs.String())
 	}
 }
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

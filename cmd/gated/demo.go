@@ -4,10 +4,8 @@ import (
 	"campusgate/cmd/internal/demo"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
 	"time"
@@ -26,16 +24,7 @@ func seedDemo(j *journal.Journal, v *pass.Verifier, out io.Writer, cfg gate.Conf
 	if keyPath == "" {
 		keyPath = filepath.Join(filepath.Dir(cfg.Journal), "demo-school.key")
 	}
-	priv, kid, err := pass.LoadPrivateKey(keyPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		var pub ed25519.PublicKey
-		pub, priv, err = ed25519.GenerateKey(nil)
-		if err != nil {
-			return err
-		}
-		kid = pass.KeyID(pub)
-		err = pass.SavePrivateKey(keyPath, priv, kid)
-	}
+	priv, kid, err := pass.LoadOrCreatePrivateKey(keyPath, "")
 	if err != nil {
 		return fmt.Errorf("demo school key: %w", err)
 	}

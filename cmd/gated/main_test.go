@@ -3,12 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"campusgate/cmd/internal/bintest"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -40,20 +40,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
-	out  *syncBuffer // its stderr
+	out  *bintest.Buffer // its stderr
 }
 
 // startGated runs a simulated gated on journal and waits for its console.
@@ -66,13 +56,13 @@ func startGated(t *testing.T, journalPath string) *proc {
 // for its console.
 func startGatedArgs(t *testing.T, args ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := bintest.FreeAddr(t)
 	cmd := exec.Command(gatedBin, append(args, "-listen", addr)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	errb := &syncBuffer{}
+	errb := &bintest.Buffer{}
 	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

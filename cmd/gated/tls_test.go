@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,8 +27,8 @@ import (
 func TestGatedOverTLS(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
 		overTLS(t, func(t *testing.T, dir, scrt, skey string) ([]string, string) {
-			tlsAddr := freeAddr(t)
-			return []string{"-mqtt-listen", freeAddr(t), "-mqtt-tls-listen", tlsAddr, "-tls-cert", scrt, "-tls-key", skey,
+			tlsAddr := bintest.FreeAddr(t)
+			return []string{"-mqtt-listen", bintest.FreeAddr(t), "-mqtt-tls-listen", tlsAddr, "-tls-cert", scrt, "-tls-key", skey,
 				"-tls-client-ca", filepath.Join(dir, "pki", "ca.crt")}, tlsAddr
 		})
 	})
@@ -71,9 +70,9 @@ func overTLS(t *testing.T, broker func(t *testing.T, dir, serverCert, serverKey 
 	}
 
 	flags, tlsAddr := broker(t, dir, scrt, skey)
-	httpAddr := freeAddr(t)
+	httpAddr := bintest.FreeAddr(t)
 	srv := exec.Command(campusd, append([]string{"-state", filepath.Join(dir, "server"), "-school", "hz-001", "-http", httpAddr}, flags...)...)
-	var srvLog syncBuffer
+	var srvLog bintest.Buffer
 	srv.Stderr = &srvLog
 	out, _ := srv.StdoutPipe()
 	if err := srv.Start(); err != nil {
@@ -162,15 +161,3 @@ key_file = %q
 		t.Errorf("the rogue gate does not say its link is down:\n%s", south.out)
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 )
@@ -160,6 +161,32 @@ func LoadPrivateKey(path string) (ed25519.PrivateKey, string, error) {
 		return nil, "", fmt.Errorf("%w (file %s)", err, path)
 	}
 	return key, kid, nil
+}
+
+// LoadOrCreatePrivateKey loads the private key at path, or, when there is
+// none, makes one whose kid is kidPrefix + KeyID and saves it there (0600).
+func LoadOrCreatePrivateKey(path, kidPrefix string) (ed25519.PrivateKey, string, error) {
+	key, kid, err := LoadPrivateKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		var pub ed25519.PublicKey
+		if pub, key, err = ed25519.GenerateKey(nil); err != nil {
+			return nil, "", fmt.Errorf("pass: new key: %w", err)
+		}
+		kid = kidPrefix + KeyID(pub)
+		err = SavePrivateKey(path, key, kid)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return key, kid, nil
+}
+
+// EnsurePublicKey writes key's public half to path unless the file is there.
+func EnsurePublicKey(path string, key ed25519.PrivateKey, kid string) error {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return SavePublicKey(path, key.Public().(ed25519.PublicKey), kid)
 }
 
 // LoadPublicKey reads a public key file and returns the key and its kid.

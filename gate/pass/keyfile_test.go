@@ -158,3 +158,32 @@ func TestKeyFileErrors(t *testing.T) {
 		t.Error("saved into a missing directory")
 	}
 }
+
+// TestLoadOrCreatePrivateKey: the first call makes and saves a key (with the
+// kid prefix), the next ones load the same; the public key is written once.
+func TestLoadOrCreatePrivateKey(t *testing.T) {
+	dir := t.TempDir()
+	path, pub := filepath.Join(dir, "cmd.key"), filepath.Join(dir, "cmd.pub")
+	k1, kid1, err := LoadOrCreatePrivateKey(path, "cmd-")
+	if err != nil || !strings.HasPrefix(kid1, "cmd-") {
+		t.Fatalf("create: %q %v", kid1, err)
+	}
+	k2, kid2, err := LoadOrCreatePrivateKey(path, "cmd-")
+	if err != nil || kid2 != kid1 || !k1.Equal(k2) {
+		t.Fatalf("second call made another key: %q %v", kid2, err)
+	}
+	for range 2 {
+		if err := EnsurePublicKey(pub, k1, kid1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, kid, err := LoadPublicKey(pub); err != nil || kid != kid1 || !p.Equal(k1.Public()) {
+		t.Fatalf("public key: %q %v", kid, err)
+	}
+	if err := os.WriteFile(path, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreatePrivateKey(path, ""); err == nil {
+		t.Fatal("a broken key file was replaced rather than refused")
+	}
+}

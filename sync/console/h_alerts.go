@@ -56,14 +56,14 @@ func (s *Server) dayParam(r *http.Request) (string, error) {
 }
 
 func (s *Server) withPeople(r *http.Request, as []store.Alert) []alertView {
-	out := make([]alertView, 0, len(as))
-	cache := map[string]store.Person{}
+	ids := make([]string, 0, len(as))
 	for _, a := range as {
-		p, ok := cache[a.Alert.PersonID]
-		if !ok && a.Alert.PersonID != "" {
-			p, _ = s.db.PersonByID(r.Context(), a.Alert.PersonID)
-			cache[a.Alert.PersonID] = p
-		}
+		ids = append(ids, a.Alert.PersonID)
+	}
+	people, _ := s.db.PeopleByID(r.Context(), store.PeopleQuery{IDs: ids}) // without them the alerts still show, by id
+	out := make([]alertView, 0, len(as))
+	for _, a := range as {
+		p := people[a.Alert.PersonID]
 		if p.ID == "" {
 			p.ID = a.Alert.PersonID
 		}
@@ -84,26 +84,21 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, v *viewer) {
 		s.oops(w, r, v, err)
 		return
 	}
-	dayAlerts, err := s.db.FeverAlerts(r.Context(), from, to, 500)
+	dayAlerts, err := s.db.FeverAlerts(r.Context(), true, from, to, 500)
 	if err != nil {
 		s.oops(w, r, v, err)
 		return
 	}
-	all, err := s.db.Alerts(r.Context(), false, 200)
+	device, err := s.db.FeverAlerts(r.Context(), false, from, to, 200)
 	if err != nil {
 		s.oops(w, r, v, err)
 		return
 	}
-	d := alertsData{Outcomes: outcomeOrder}
+	d := alertsData{Outcomes: outcomeOrder, Device: device}
 	var handled []store.Alert
 	for _, a := range dayAlerts {
 		if a.Outcome != "" {
 			handled = append(handled, a)
-		}
-	}
-	for _, a := range all {
-		if a.Alert.Kind != "fever" && !a.ReceivedAt.Before(from) && a.ReceivedAt.Before(to) {
-			d.Device = append(d.Device, a)
 		}
 	}
 	d.Open, d.Handled = s.withPeople(r, pending), s.withPeople(r, handled)

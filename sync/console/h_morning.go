@@ -3,7 +3,6 @@ package console
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -91,7 +90,7 @@ func (s *Server) family(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) familyData(r *http.Request, l store.FamilyLink, tok string) (familyData, error) {
 	day := s.today()
-	kids, err := s.db.PeopleByGuardian(r.Context(), l.GuardianPhone)
+	kids, err := s.db.People(r.Context(), store.PeopleQuery{GuardianPhone: l.GuardianPhone, Role: "pupil"})
 	if err != nil {
 		return familyData{}, err
 	}
@@ -128,7 +127,7 @@ func (s *Server) familyReport(w http.ResponseWriter, r *http.Request) {
 		s.renderMsg(w, r, nil, http.StatusBadRequest, "family", d, "", msg)
 	}
 	pid := r.PostFormValue("person_id")
-	kids, err := s.db.PeopleByGuardian(r.Context(), l.GuardianPhone)
+	kids, err := s.db.People(r.Context(), store.PeopleQuery{GuardianPhone: l.GuardianPhone, Role: "pupil"})
 	if err != nil {
 		s.oops(w, r, nil, err)
 		return
@@ -288,21 +287,19 @@ func (s *Server) familyLinks(w http.ResponseWriter, r *http.Request, v *viewer) 
 		base = scheme + "://" + r.Host
 	}
 	var rows []familyLinkRow
+	var links []store.NewFamilyLink
 	for _, ph := range phones {
-		b := make([]byte, 24)
-		_, _ = rand.Read(b)
-		tok := base64.RawURLEncoding.EncodeToString(b)
-		idb := make([]byte, 6)
-		_, _ = rand.Read(idb)
-		if err := s.db.AddFamilyLink(r.Context(), hex.EncodeToString(idb), hashToken(tok), ph, v.Username); err != nil {
-			s.oops(w, r, v, err)
-			return
-		}
+		tok := rand.Text()
+		links = append(links, store.NewFamilyLink{ID: strings.ToLower(rand.Text()[:12]), TokenHash: hashToken(tok), Phone: ph})
 		row := familyLinkRow{Phone: maskPhone(ph), Children: byPhone[ph], URL: strings.TrimRight(base, "/") + "/family/" + tok}
 		if png, err := QRPNG(row.URL, 4); err == nil {
 			row.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 		}
 		rows = append(rows, row)
+	}
+	if err := s.db.AddFamilyLinks(r.Context(), v.Username, links...); err != nil {
+		s.oops(w, r, v, err)
+		return
 	}
 	s.audit(r, v, "family_links", grade+"/"+class, fmt.Sprintf("%d families", len(rows)))
 	if isAPI(r) {

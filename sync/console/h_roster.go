@@ -154,15 +154,54 @@ func (s *Server) diffRoster(old, next []store.Person) store.RosterChange {
 
 // pushRoster sends the stored roster to the gates.
 func (s *Server) pushRoster(ctx context.Context) error {
+	_, err := s.PushRoster(ctx)
+	return err
+}
+
+// PushRoster hands the stored roster to the gates (none before the first
+// import) and returns how many people it holds.
+func (s *Server) PushRoster(ctx context.Context) (int, error) {
 	version, people, err := s.db.Roster(ctx)
-	if err != nil {
-		return err
+	if err != nil || version == 0 {
+		return 0, err
 	}
 	gp := make([]journal.Person, len(people))
 	for i, p := range people {
 		gp[i] = p.Gate()
 	}
 	s.o.Gates.RosterChanged(version, gp)
+	return len(people), nil
+}
+
+// PushAll hands the gates everything the school holds for them: the roster,
+// the revoked passes, the school's settings (with the arrival windows) and
+// each gate's own. campusd calls it at start; the pages push each part when
+// it changes.
+func (s *Server) PushAll(ctx context.Context) error {
+	if _, err := s.PushRoster(ctx); err != nil {
+		return err
+	}
+	if err := s.pushRevocations(ctx); err != nil {
+		return err
+	}
+	arrival, err := LoadArrival(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	doc, err := SchoolConfig(s.o.GateConfig, arrival)
+	if err != nil {
+		return fmt.Errorf("the school's gate settings with the console's arrival windows: %w", err)
+	}
+	if doc != "" {
+		s.o.Gates.SchoolConfigChanged(doc)
+	}
+	cfgs, err := s.db.GateConfigs(ctx)
+	if err != nil {
+		return err
+	}
+	for g, c := range cfgs {
+		s.o.Gates.ConfigChanged(g, wire.Config{V: wire.Version, Version: c.Version, TOML: c.TOML})
+	}
 	return nil
 }
 
@@ -204,13 +243,18 @@ func (s *Server) passesOf(r *http.Request, grade, class, person string) ([]perso
 			return nil, err
 		}
 	}
+	ids := make([]string, len(people))
+	for i, p := range people {
+		ids[i] = p.ID
+	}
+	byPerson, err := s.db.PassesOf(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	out := make([]personPasses, 0, len(people))
 	for _, p := range people {
-		ps, err := s.db.Passes(r.Context(), p.ID)
-		if err != nil {
-			return nil, err
-		}
+		ps := byPerson[p.ID]
 		pp := personPasses{Person: p, Passes: ps}
 		for i := range ps {
 			if ps[i].RevokedAt.IsZero() && ps[i].ExpiresAt.After(now) {
@@ -315,11 +359,11 @@ func (s *Server) issuePasses(w http.ResponseWriter, r *http.Request, v *viewer) 
 			s.oops(w, r, v, err)
 			return
 		}
-		if err := s.db.AddPass(r.Context(), rec); err != nil {
-			s.oops(w, r, v, err)
-			return
-		}
 		issued = append(issued, rec)
+	}
+	if err := s.db.AddPass(r.Context(), issued...); err != nil {
+		s.oops(w, r, v, err)
+		return
 	}
 	s.audit(r, v, "issue_passes", req.PersonID+req.Grade+"/"+req.Class, fmt.Sprintf("%d passes, %d days", len(issued), req.Days))
 	if isAPI(r) {

@@ -254,37 +254,16 @@ func writeNew(path string, b []byte, mode os.FileMode) error {
 	return f.Close()
 }
 
+// readPair loads a certificate and its key (crypto/tls checks that they belong
+// together), which must be ECDSA, as this package makes them.
 func readPair(certFile, keyFile string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	cb, err := os.ReadFile(certFile)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pki: %w", err)
+		return nil, nil, fmt.Errorf("pki: %s, %s: %w", certFile, keyFile, err)
 	}
-	kb, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: %w", err)
-	}
-	cblk, _ := pem.Decode(cb)
-	kblk, _ := pem.Decode(kb)
-	if cblk == nil || cblk.Type != "CERTIFICATE" {
-		return nil, nil, fmt.Errorf("pki: %s: no PEM certificate", certFile)
-	}
-	if kblk == nil || kblk.Type != "PRIVATE KEY" {
-		return nil, nil, fmt.Errorf("pki: %s: no PEM private key", keyFile)
-	}
-	cert, err := x509.ParseCertificate(cblk.Bytes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: %s: %w", certFile, err)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(kblk.Bytes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pki: %s: %w", keyFile, err)
-	}
-	key, ok := k.(*ecdsa.PrivateKey)
+	key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
 	if !ok {
 		return nil, nil, fmt.Errorf("pki: %s: not an ECDSA key", keyFile)
 	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, nil, fmt.Errorf("pki: %s does not belong to %s", keyFile, certFile)
-	}
-	return cert, key, nil
+	return pair.Leaf, key, nil
 }

@@ -111,6 +111,15 @@ func (db *DB) Acknowledge(ctx context.Context, id int64, username string) (bool,
 		return false, fmt.Errorf("store: acknowledge: %w", err)
 	}
 	defer tx.Rollback()
+	acked, err := db.acknowledge(ctx, tx, id, username)
+	if err != nil || !acked {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// acknowledge is Acknowledge within tx.
+func (db *DB) acknowledge(ctx context.Context, tx *sql.Tx, id int64, username string) (bool, error) {
 	now := stamp(db.now())
 	res, err := tx.ExecContext(ctx, `UPDATE alerts SET acked_by = ?, acked_at = ? WHERE id = ? AND acked_at IS NULL`, username, now, id)
 	if err != nil {
@@ -127,29 +136,30 @@ func (db *DB) Acknowledge(ctx context.Context, id int64, username string) (bool,
 		id, now, username); err != nil {
 		return false, fmt.Errorf("store: acknowledge %d: %w", id, err)
 	}
-	return true, tx.Commit()
+	return true, nil
 }
 
-// RecordOutcome adds an outcome to alert id (acknowledging it if it was not).
+// RecordOutcome adds an outcome to alert id, acknowledging it if it was not,
+// in one transaction: an alert is never left acknowledged without the outcome
+// that came with the acknowledgement.
 func (db *DB) RecordOutcome(ctx context.Context, id int64, username, outcome string, retestC float64, note string) error {
 	if _, ok := Outcomes[outcome]; !ok {
 		return fmt.Errorf("store: outcome %q: want retest, isolated, collected, cleared or referred", outcome)
-	}
-	if _, err := db.Acknowledge(ctx, id, username); err != nil {
-		return err
 	}
 	var rc any
 	if retestC != 0 {
 		rc = retestC
 	}
-	now := stamp(db.now())
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: outcome: %w", err)
 	}
 	defer tx.Rollback()
+	if _, err := db.acknowledge(ctx, tx, id, username); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO alert_events (alert_id, at, username, kind, outcome, retest_c, note) VALUES (?, ?, ?, 'outcome', ?, ?, ?)`,
-		id, now, username, outcome, rc, note); err != nil {
+		id, stamp(db.now()), username, outcome, rc, note); err != nil {
 		return fmt.Errorf("store: outcome %d: %w", id, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET outcome = ? WHERE id = ?`, outcome, id); err != nil {
@@ -224,9 +234,14 @@ func (db *DB) AlertByID(ctx context.Context, id int64) (Alert, error) {
 	return as[0], nil
 }
 
-// FeverAlerts returns fever alerts received in [from, to), newest first.
-func (db *DB) FeverAlerts(ctx context.Context, from, to time.Time, limit int) ([]Alert, error) {
-	return db.alerts(ctx, `WHERE kind = 'fever' AND received_at >= ? AND received_at < ?`, limit, stamp(from), stamp(to))
+// FeverAlerts returns fever alerts (fever true) or the other kinds (device,
+// command) received in [from, to), newest first.
+func (db *DB) FeverAlerts(ctx context.Context, fever bool, from, to time.Time, limit int) ([]Alert, error) {
+	op := "="
+	if !fever {
+		op = "<>"
+	}
+	return db.alerts(ctx, `WHERE kind `+op+` 'fever' AND received_at >= ? AND received_at < ?`, limit, stamp(from), stamp(to))
 }
 
 // PendingFevers returns fever alerts with no outcome recorded yet
@@ -338,12 +353,27 @@ type PassRecord struct {
 	RevokeReason string    `json:"revoke_reason,omitempty"`
 }
 
-// AddPass records an issued pass.
-func (db *DB) AddPass(ctx context.Context, p PassRecord) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO passes (pass_id, person_id, role, kid, code, issued_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.PassID, p.PersonID, p.Role, p.KID, p.Code, stamp(p.IssuedAt), stamp(p.ExpiresAt), p.IssuedBy)
+// AddPass records issued passes, all in one transaction (a class's passes
+// are issued together or not at all).
+func (db *DB) AddPass(ctx context.Context, ps ...PassRecord) error {
+	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: pass: %w", err)
+	}
+	defer tx.Rollback()
+	for _, p := range ps {
+		if err := insertPass(ctx, tx, p); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func insertPass(ctx context.Context, tx *sql.Tx, p PassRecord) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO passes (pass_id, person_id, role, kid, code, issued_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.PassID, p.PersonID, p.Role, p.KID, p.Code, stamp(p.IssuedAt), stamp(p.ExpiresAt), p.IssuedBy)
+	if err != nil {
+		return fmt.Errorf("store: pass %s: %w", p.PassID, err)
 	}
 	return nil
 }
@@ -371,6 +401,19 @@ func (db *DB) Passes(ctx context.Context, person string) ([]PassRecord, error) {
 		return db.passes(ctx, `ORDER BY issued_at DESC LIMIT 5000`)
 	}
 	return db.passes(ctx, `WHERE person_id = ? ORDER BY issued_at DESC`, person)
+}
+
+// PassesOf returns the passes of these people, newest first, by person.
+func (db *DB) PassesOf(ctx context.Context, people []string) (map[string][]PassRecord, error) {
+	ps, err := db.passes(ctx, `WHERE person_id IN `+inIDs+` ORDER BY issued_at DESC`, idList(people))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]PassRecord{}
+	for _, p := range ps {
+		out[p.PersonID] = append(out[p.PersonID], p)
+	}
+	return out, nil
 }
 
 // PassByID returns one pass.
@@ -432,9 +475,8 @@ func (db *DB) AddVisitor(ctx context.Context, v Visitor, p PassRecord) error {
 		return fmt.Errorf("store: visitor: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO passes (pass_id, person_id, role, kid, code, issued_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.PassID, p.PersonID, p.Role, p.KID, p.Code, stamp(p.IssuedAt), stamp(p.ExpiresAt), p.IssuedBy); err != nil {
-		return fmt.Errorf("store: visitor pass: %w", err)
+	if err := insertPass(ctx, tx, p); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO visitors (visitor_id, name, phone, reason, host, valid_from, valid_to, created_by, created_at, pass_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.ID, v.Name, v.Phone, v.Reason, v.Host, stamp(v.ValidFrom), stamp(v.ValidTo), v.CreatedBy,

@@ -128,6 +128,15 @@ func TestAuditAbsencesPassesConfigs(t *testing.T) {
 	if err := db.AddPass(ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	// A class's passes go in together or not at all: a duplicate id refuses the lot.
+	p2 := p
+	p2.PassID, p2.PersonID = "pass-2", "P2"
+	if err := db.AddPass(ctx, p2, p); err == nil {
+		t.Fatal("a duplicate pass id accepted")
+	}
+	if by, err := db.PassesOf(ctx, []string{"P1", "P2", "nobody"}); err != nil || len(by["P1"]) != 1 || len(by["P2"]) != 0 {
+		t.Fatalf("passes of P1, P2: %+v %v (P2's pass must have been rolled back)", by, err)
+	}
 	if r, err := db.RevokePass(ctx, "pass-1", "admin", "lost"); err != nil || r.RevokedBy != "admin" {
 		t.Fatalf("revoke %+v %v", r, err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -131,8 +132,10 @@ func (db *DB) Roster(ctx context.Context) (uint64, []Person, error) {
 
 // PeopleQuery selects people; zero fields do not filter.
 type PeopleQuery struct {
-	Grade, Class string
-	Role         string
+	Grade, Class  string
+	Role          string
+	GuardianPhone string
+	IDs           []string // only these (none: no such condition)
 }
 
 // People returns the people q selects, by grade, class and id.
@@ -150,6 +153,14 @@ func (db *DB) People(ctx context.Context, q PeopleQuery) ([]Person, error) {
 		where += " AND role = ?"
 		args = append(args, q.Role)
 	}
+	if q.GuardianPhone != "" {
+		where += " AND guardian_phone = ?"
+		args = append(args, q.GuardianPhone)
+	}
+	if q.IDs != nil {
+		where += " AND person_id IN " + inIDs
+		args = append(args, idList(q.IDs))
+	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+personCols+` FROM people WHERE `+where+` ORDER BY grade, class, person_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: people: %w", err)
@@ -164,6 +175,29 @@ func (db *DB) People(ctx context.Context, q PeopleQuery) ([]Person, error) {
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// inIDs is an SQL set of the ids in one argument, idList's: one statement
+// whatever their number, under SQLite's limit on arguments.
+const inIDs = "(SELECT value FROM json_each(?))"
+
+func idList(ids []string) string {
+	b, _ := json.Marshal(ids) // strings always marshal
+	return string(b)
+}
+
+// PeopleByID is People as a map by id: the names, grades and classes to show
+// beside entries or alerts, in one query.
+func (db *DB) PeopleByID(ctx context.Context, q PeopleQuery) (map[string]Person, error) {
+	ps, err := db.People(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Person, len(ps))
+	for _, p := range ps {
+		out[p.ID] = p
+	}
+	return out, nil
 }
 
 // PersonByID returns one person, or an error wrapping ErrNotFound.

@@ -101,21 +101,28 @@ type FamilyLink struct {
 	UsedAt        time.Time `json:"used_at,omitzero"`
 }
 
-// AddFamilyLink records a new link for phone (the token's hash) and revokes
-// the phone's earlier ones: a reprinted letter replaces the lost one.
-func (db *DB) AddFamilyLink(ctx context.Context, id, tokenHash, phone, by string) error {
+// NewFamilyLink is a link to hand out: its id, its token's hash and the
+// guardian's phone.
+type NewFamilyLink struct{ ID, TokenHash, Phone string }
+
+// AddFamilyLinks records new links, each replacing (revoking) the live link
+// of its phone, in one transaction: a class's letters are printed from links
+// that all exist.
+func (db *DB) AddFamilyLinks(ctx context.Context, by string, links ...NewFamilyLink) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: family link: %w", err)
 	}
 	defer tx.Rollback()
 	now := stamp(db.now())
-	if _, err := tx.ExecContext(ctx, `UPDATE family_links SET revoked_at = ? WHERE guardian_phone = ? AND revoked_at IS NULL`, now, phone); err != nil {
-		return fmt.Errorf("store: family link: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO family_links (id, token_hash, guardian_phone, created_by, created_at) VALUES (?, ?, ?, ?, ?)`,
-		id, tokenHash, phone, by, now); err != nil {
-		return fmt.Errorf("store: family link: %w", err)
+	for _, l := range links {
+		if _, err := tx.ExecContext(ctx, `UPDATE family_links SET revoked_at = ? WHERE guardian_phone = ? AND revoked_at IS NULL`, now, l.Phone); err != nil {
+			return fmt.Errorf("store: family link: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO family_links (id, token_hash, guardian_phone, created_by, created_at) VALUES (?, ?, ?, ?, ?)`,
+			l.ID, l.TokenHash, l.Phone, by, now); err != nil {
+			return fmt.Errorf("store: family link: %w", err)
+		}
 	}
 	return tx.Commit()
 }
@@ -140,24 +147,6 @@ func (db *DB) FamilyLinkByToken(ctx context.Context, tokenHash string) (FamilyLi
 		}
 	}
 	return l, nil
-}
-
-// PeopleByGuardian returns the roster's pupils with this guardian's phone.
-func (db *DB) PeopleByGuardian(ctx context.Context, phone string) ([]Person, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+personCols+` FROM people WHERE guardian_phone = ? AND role = 'pupil' ORDER BY person_id`, phone)
-	if err != nil {
-		return nil, fmt.Errorf("store: people by guardian: %w", err)
-	}
-	defer rows.Close()
-	var out []Person
-	for rows.Next() {
-		p, err := scanPerson(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
 
 // Setting returns a stored setting ("" if none).

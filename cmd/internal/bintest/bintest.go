@@ -3,10 +3,13 @@
 package bintest
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -44,3 +47,32 @@ func Build(t testing.TB, names ...string) string {
 	}
 	return dir
 }
+
+// FreeAddr is a TCP address on 127.0.0.1 that nothing listens on (yet).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// FreePort is FreeAddr's port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	_, p, _ := net.SplitHostPort(FreeAddr(t))
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// Buffer is a bytes.Buffer for a child process's output that the test reads
+// while the process still writes.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *Buffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
