@@ -88,9 +88,11 @@ deb:
 deb-check: deb
 	bash deploy/scripts/check-debs.sh $(DIST)
 
-# qemu-test: the unit tests of the gate's packages, built for arm64 and ARMv6 and run under qemu-user
-# (Debian's qemu-user-static), as they would run on a Pi.
-QEMU_PKGS ?= ./gate ./gate/journal ./gate/pass ./gate/console ./device/mlx90614 ./device/mlx90632 ./device/relay ./device/indicator ./device/scanner ./device/gpiosim ./sync/wire ./firmware-config
+# qemu-test: the unit tests of every package gated is built from (go list -deps), built for arm64 and ARMv6 and
+# run under qemu-user (Debian's qemu-user-static), as they would run on a Pi. cmd/gated's own tests start the
+# binaries and servers of this machine, so they are left to make test.
+QEMU_PKGS ?= $(shell $(GO) list -deps -f '{{if not .Standard}}{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}{{end}}' ./cmd/gated | \
+	grep '^campusgate/' | grep -vx 'campusgate/cmd/gated' | sed 's#^campusgate/#./#')
 qemu-test:
 	@set -e; for t in arm64:arm64::qemu-aarch64-static arm6:arm:6:qemu-arm-static; do \
 	  name=$${t%%:*}; rest=$${t#*:}; goarch=$${rest%%:*}; rest=$${rest#*:}; goarm=$${rest%%:*}; qemu=$${rest#*:}; \

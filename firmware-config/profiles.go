@@ -329,7 +329,7 @@ func Apply(cfg *gate.Config, defined func(key ...string) bool) error {
 	if board != nil {
 		for _, f := range []struct{ key, pin string }{{"relay_pin", dc.RelayPin}, {"green_pin", dc.GreenPin},
 			{"red_pin", dc.RedPin}, {"buzzer_pin", dc.BuzzerPin}} {
-			if f.pin == "" || (f.key == "relay_pin" && cfg.Mode == "checkpoint") { // a checkpoint has no relay
+			if f.pin == "" || (f.key == "relay_pin" && cfg.Checkpoint()) { // a checkpoint has no relay
 				continue
 			}
 			if err := board.HasPin(f.pin); err != nil {

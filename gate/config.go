@@ -103,6 +103,15 @@ type Config struct {
 	Sync     SyncConfig         `toml:"sync"`
 }
 
+// The modes of a box (Config.Mode).
+const (
+	ModeGate       = "gate"       // admits through the turnstile
+	ModeCheckpoint = "checkpoint" // the midday check: nothing to open
+)
+
+// Checkpoint says whether the box is a midday checkpoint, with no turnstile.
+func (c *Config) Checkpoint() bool { return c.Mode == ModeCheckpoint }
+
 // SyncConfig is the link to the school server. With no broker the gate runs
 // on its own: it admits and journals as always, and nothing leaves the box.
 type SyncConfig struct {
@@ -212,7 +221,7 @@ func DefaultConfig() Config {
 		Identity: IdentityConfig{DuplicateWindow: Duration{10 * time.Second}, ScanTimeout: Duration{30 * time.Second}},
 		Arrival:  ArrivalConfig{Policy: "warn"},
 		Report:   MorningReportConfig{Policy: "deny"},
-		Mode:     "gate",
+		Mode:     ModeGate,
 		AntiPass: AntiPassbackConfig{Direction: "in"},
 		Guard:    GuardConfig{Timeout: Duration{2 * time.Minute}},
 		Devices: DeviceConfig{
@@ -403,7 +412,7 @@ func (c *Config) Validate() error {
 	if c.Report.Policy != "deny" && c.Report.Policy != "flag" {
 		bad("morning_report.policy", "%q: deny or flag", c.Report.Policy)
 	}
-	if c.Mode != "gate" && c.Mode != "checkpoint" {
+	if c.Mode != ModeGate && c.Mode != ModeCheckpoint {
 		bad("mode", "%q: gate or checkpoint", c.Mode)
 	}
 	seen := map[string]bool{}
@@ -441,7 +450,7 @@ func (c *Config) Validate() error {
 	used := map[string]string{} // pin → the key that took it
 	for _, p := range []struct{ key, pin string }{{"relay_pin", c.Devices.RelayPin}, {"green_pin", c.Devices.GreenPin},
 		{"red_pin", c.Devices.RedPin}, {"buzzer_pin", c.Devices.BuzzerPin}} {
-		if p.pin == "" || (p.key == "relay_pin" && c.Mode == "checkpoint") {
+		if p.pin == "" || (p.key == "relay_pin" && c.Checkpoint()) {
 			continue
 		}
 		k := p.pin

@@ -477,7 +477,7 @@ func (f *Flow) proceed(ctx context.Context, e *journal.Entry, id *identity, reas
 		f.decide(e, id, "deny", ReasonTimeout)
 	case reason == ReasonOK && warned != "":
 		f.decide(e, id, "admit", warned)
-	case reason == ReasonOK && f.cfg.Mode == "checkpoint":
+	case reason == ReasonOK && f.cfg.Checkpoint():
 		f.decide(e, id, "admit", ReasonMiddayOK)
 	case reason == ReasonOK:
 		f.decide(e, id, "admit", ReasonOK)
@@ -507,7 +507,7 @@ func (f *Flow) stamped(now time.Time) *journal.Entry {
 // entryKind is what a decision of this box is: an entry at the gate, or a
 // midday check.
 func (f *Flow) entryKind() string {
-	if f.cfg.Mode == "checkpoint" {
+	if f.cfg.Checkpoint() {
 		return "midday"
 	}
 	return "entry"
@@ -602,7 +602,7 @@ func (f *Flow) policy(id *identity, now time.Time) Reason {
 	if !ok || !rp.Admit {
 		return Reason(pass.ReasonRoleNotAllowed)
 	}
-	if f.cfg.Mode == "checkpoint" {
+	if f.cfg.Checkpoint() {
 		return "" // the midday check: who and how warm, nothing else
 	}
 	flag := f.cfg.Report.Policy == "flag"
@@ -863,7 +863,7 @@ func (f *Flow) decide(e *journal.Entry, id *identity, decision string, reason Re
 	f.mu.Unlock()
 	ev := Event{Person: &id.view, Decision: decision, Reason: reason, Readings: e.Readings, Seq: e.Seq, Message: reason.Message()}
 	if decision == "admit" {
-		if f.cfg.Mode != "checkpoint" { // a checkpoint has nothing to open
+		if !f.cfg.Checkpoint() { // a checkpoint has nothing to open
 			if err := f.dev.Gate.Open(0); err != nil {
 				f.log.Error("gate did not open", "err", err)
 			}
@@ -1063,7 +1063,7 @@ func (f *Flow) Handheld(ctx context.Context, code string, readingC float64, guar
 }
 
 func (f *Flow) handheld(h handheldReq) (journal.Entry, error) {
-	if f.cfg.Mode != "checkpoint" {
+	if !f.cfg.Checkpoint() {
 		return journal.Entry{}, errors.New("gate: handheld readings are for a checkpoint (mode = \"checkpoint\"); at a gate the guard enters one for the person referred")
 	}
 	if err := f.plausibleHandheld(h.c); err != nil {

@@ -134,7 +134,7 @@ func hwCheck(ctx context.Context, e *env, args []string) error {
 
 	// The pins: there, and drivable (nothing is switched on).
 	for _, pin := range []struct{ what, name string }{{"relay", dc.RelayPin}, {"green light", dc.GreenPin}, {"red light", dc.RedPin}, {"buzzer", dc.BuzzerPin}} {
-		if pin.name == "" || (pin.what == "relay" && cfg.Mode == "checkpoint") {
+		if pin.name == "" || (pin.what == "relay" && cfg.Checkpoint()) {
 			continue
 		}
 		p, err := openPin(pin.name, *simulate)

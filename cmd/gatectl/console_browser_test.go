@@ -26,25 +26,30 @@ func buildAll(t *testing.T) string { return bintest.Build(t, "campusd", "gated",
 // simSystem runs gatectl sim up (campusd and gates) until the test ends.
 type simSystem struct {
 	bin, state, http string
+	cmd              *exec.Cmd
 	logs             *bintest.Buffer
 	accounts         map[string]string // user → password
 }
 
+// startSim runs sim up with gates gates (and extra flags), and waits until it
+// says it is running. Each box's console takes a port after the first.
 func startSim(t *testing.T, gates int, extra ...string) *simSystem {
 	t.Helper()
 	bin := buildAll(t)
-	s := &simSystem{bin: bin, state: t.TempDir(), http: fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t)), logs: &bintest.Buffer{}, accounts: map[string]string{}}
+	s := &simSystem{bin: bin, state: t.TempDir(), http: bintest.FreeAddr(t), logs: &bintest.Buffer{}, accounts: map[string]string{}}
 	cp := bintest.FreePort(t)
+	for p := bintest.FreePort(t); p > cp && p <= cp+gates+2; p = bintest.FreePort(t) { // the next boxes' consoles' ports
+	}
 	args := append([]string{"sim", "up", "-state", s.state, "-gates", fmt.Sprint(gates), "-http", s.http,
-		"-mqtt", fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t)), "-console-port", fmt.Sprint(cp)}, extra...)
-	cmd := exec.Command(filepath.Join(bin, "gatectl"), args...)
-	cmd.Env = append(os.Environ(), "CAMPUSGATE_BIN="+bin)
-	cmd.Stderr = s.logs
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
+		"-mqtt", bintest.FreeAddr(t), "-console-port", fmt.Sprint(cp)}, extra...)
+	s.cmd = exec.Command(filepath.Join(bin, "gatectl"), args...)
+	s.cmd.Env = append(os.Environ(), "CAMPUSGATE_BIN="+bin)
+	s.cmd.Stderr = s.logs
+	out, _ := s.cmd.StdoutPipe()
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = s.cmd.Process.Signal(os.Interrupt); _ = s.cmd.Wait() })
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -62,14 +67,12 @@ func startSim(t *testing.T, gates int, extra ...string) *simSystem {
 	case <-time.After(90 * time.Second):
 		t.Fatalf("sim up did not come up:\n%s", s.logs.String())
 	}
-	b, err := os.ReadFile(filepath.Join(s.state, "console-accounts.txt"))
+	as, err := readDemoAccounts(filepath.Join(s.state, "console-accounts.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 {
-			s.accounts[f[0]] = f[2]
-		}
+	for _, a := range as {
+		s.accounts[a.user] = a.password
 	}
 	return s
 }
@@ -79,7 +82,7 @@ func (s *simSystem) present(t *testing.T, gate, code string, temp float64) strin
 	c := exec.Command(filepath.Join(s.bin, "gatectl"), "sim", "present", "-state", s.state, "-gate", gate, "-code", code, "-temp", fmt.Sprint(temp))
 	b, err := c.CombinedOutput()
 	if err != nil {
-		t.Fatalf("present %s at %s: %v\n%s", code, gate, err, b)
+		t.Fatalf("present %s at %s: %v\n%s\n%s", code, gate, err, b, s.logs.String())
 	}
 	return string(b)
 }

@@ -163,7 +163,7 @@ func hwRelay(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if r.Mode == "checkpoint" {
+		if r.Mode == gate.ModeCheckpoint {
 			fmt.Fprintln(e.out, "a checkpoint has no relay")
 			return nil
 		}

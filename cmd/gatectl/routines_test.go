@@ -51,11 +51,6 @@ func TestRoutinesEndToEnd(t *testing.T) {
 		}
 		return "http://" + strings.TrimSpace(string(b))
 	}
-	// present says what the gate decided: "admit (ok)" and the like.
-	present := func(gate, code string, temp float64) string {
-		t.Helper()
-		return sys.present(t, gate, code, temp)
-	}
 	eventually := func(what string, ok func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -84,7 +79,7 @@ func TestRoutinesEndToEnd(t *testing.T) {
 
 	// --- The family morning report. The demo school lets a pupil without
 	// one in, flagged; north-1 is set to refuse instead.
-	if got := present("south-1", "C0102", 36.5); !strings.Contains(got, "admit (no_daily_pass_flagged)") {
+	if got := sys.present(t, "south-1", "C0102", 36.5); !strings.Contains(got, "admit (no_daily_pass_flagged)") {
 		t.Fatalf("李华 without a report at south-1 (flag): %s", got)
 	}
 	before := gateState("north-1").ConfigVersion
@@ -92,7 +87,7 @@ func TestRoutinesEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually("north-1 takes its own settings", func() bool { return gateState("north-1").ConfigVersion > before })
-	if got := present("north-1", "C0102", 36.5); !strings.Contains(got, "deny (no_daily_pass)") {
+	if got := sys.present(t, "north-1", "C0102", 36.5); !strings.Contains(got, "deny (no_daily_pass)") {
 		t.Fatalf("李华 without a report at north-1 (deny): %s", got)
 	}
 	var links []struct {
@@ -129,7 +124,7 @@ func TestRoutinesEndToEnd(t *testing.T) {
 		t.Fatalf("the family's form: %v\n%.3000s", err, html)
 	}
 	eventually("the report's roster reaches north-1", func() bool { return gateState("north-1").RosterVersion > rosterBefore })
-	if got := present("north-1", "C0102", 36.5); !strings.Contains(got, "admit (ok)") {
+	if got := sys.present(t, "north-1", "C0102", 36.5); !strings.Contains(got, "admit (ok)") {
 		t.Fatalf("李华 with a green report: %s", got)
 	}
 	// The next morning's report (the same day here) says he coughs: north-1 refuses.
@@ -141,7 +136,7 @@ func TestRoutinesEndToEnd(t *testing.T) {
 	}
 	resp.Body.Close()
 	eventually("the cough reaches north-1", func() bool { return gateState("north-1").RosterVersion > rosterBefore })
-	if got := present("north-1", "C0102", 36.5); !strings.Contains(got, "deny (health_yellow)") {
+	if got := sys.present(t, "north-1", "C0102", 36.5); !strings.Contains(got, "deny (health_yellow)") {
 		t.Fatalf("李华 with a cough: %s", got)
 	}
 	var morning struct {
@@ -165,7 +160,7 @@ func TestRoutinesEndToEnd(t *testing.T) {
 	}
 
 	// --- The midday check at desk-1: by its sensor, and by a handheld.
-	if got := present("desk-1", "C0101", 36.4); !strings.Contains(got, "admit (midday_ok)") {
+	if got := sys.present(t, "desk-1", "C0101", 36.4); !strings.Contains(got, "admit (midday_ok)") {
 		t.Fatalf("midday check: %s", got)
 	}
 	body := bytes.NewBufferString(`{"code": "C0215", "reading_c": 38.2, "guard_id": "G12"}`)
@@ -189,7 +184,7 @@ func TestRoutinesEndToEnd(t *testing.T) {
 		"to": time.Now().Add(2 * time.Hour)}, &vis); err != nil {
 		t.Fatal(err)
 	}
-	if got := present("south-1", vis.Pass.Code, 36.6); !strings.Contains(got, "admit (ok)") {
+	if got := sys.present(t, "south-1", vis.Pass.Code, 36.6); !strings.Contains(got, "admit (ok)") {
 		t.Fatalf("the registered visitor: %s", got)
 	}
 	body = bytes.NewBufferString(`{"name": "吴女士", "phone": "13900000010", "reason": "家长会资料", "host": "王老师", "health": "green", "guard_id": "G07"}`)
@@ -198,7 +193,7 @@ func TestRoutinesEndToEnd(t *testing.T) {
 		t.Fatalf("walk-in at south-1: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if got := present("south-1", "", 36.7); !strings.Contains(got, "admit (ok)") {
+	if got := sys.present(t, "south-1", "", 36.7); !strings.Contains(got, "admit (ok)") {
 		t.Fatalf("the walk-in at the sensor: %s", got)
 	}
 
@@ -213,7 +208,7 @@ func TestRoutinesEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually("the arrival windows reach south-1", func() bool { return gateState("south-1").ConfigVersion > southBefore })
-	if got := present("south-1", "C0101", 36.5); !strings.Contains(got, "deny (outside_window)") {
+	if got := sys.present(t, "south-1", "C0101", 36.5); !strings.Contains(got, "deny (outside_window)") {
 		t.Fatalf("grade 1 outside its window: %s", got)
 	}
 

@@ -228,6 +228,6 @@ func schoolOpen(ctx context.Context, e *env, c *console.Client, args []string) e
 	if err := c.Post(ctx, "/api/gates/"+url.PathEscape(gate)+"/cmd", map[string]string{"kind": "open", "reason": *reason}, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.out, "%s: remote open sent (signed, valid 2 minutes)\n", gate)
+	fmt.Fprintf(e.out, "%s: remote open sent (signed; the gate refuses it once it has expired)\n", gate)
 	return nil
 }

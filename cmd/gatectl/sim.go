@@ -409,16 +409,26 @@ type demoAccount struct{ user, role, class, password string }
 // demoAccounts gives the demo school one console account per role, made on
 // the first run and kept in the state directory (0600), so make run prints
 // how to log in.
+// readDemoAccounts reads the accounts file demoAccounts writes: "user role
+// password" a line.
+func readDemoAccounts(file string) ([]demoAccount, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var out []demoAccount
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if f := strings.Fields(line); len(f) == 3 {
+			out = append(out, demoAccount{user: f[0], role: f[1], password: f[2]})
+		}
+	}
+	return out, nil
+}
+
 func demoAccounts(ctx context.Context, campusd, state string) ([]demoAccount, error) {
 	file := filepath.Join(state, "console-accounts.txt")
-	if b, err := os.ReadFile(file); err == nil {
-		var out []demoAccount
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			if f := strings.Fields(line); len(f) == 3 {
-				out = append(out, demoAccount{user: f[0], role: f[1], password: f[2]})
-			}
-		}
-		return out, nil
+	if as, err := readDemoAccounts(file); err == nil {
+		return as, nil
 	}
 	accounts := []demoAccount{{"admin", "admin", "", ""}, {"nurse", "nurse", "", ""}, {"teacher", "head_teacher", "1/1-2", ""},
 		{"guard", "guard", "", ""}, {"district", "district", "", ""}}

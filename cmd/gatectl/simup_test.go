@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"campusgate/cmd/internal/bintest"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,67 +22,16 @@ func TestSimUpEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the whole system")
 	}
-	bin := buildAll(t)
-	state := t.TempDir()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t))
-	mqttAddr := fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t))
-	cp := bintest.FreePort(t)
-	for bintest.FreePort(t) == cp+1 { // the second gate's console takes the next port
-	}
-	cmd := exec.Command(filepath.Join(bin, "gatectl"), "sim", "up", "-state", state, "-gates", "2", "-http", httpAddr, "-mqtt", mqttAddr,
-		"-console-port", fmt.Sprint(cp))
-	cmd.Env = append(os.Environ(), "CAMPUSGATE_BIN="+bin)
-	var logs bintest.Buffer
-	cmd.Stderr = &logs
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		once := false
-		for sc.Scan() {
-			logs.Write([]byte(sc.Text() + "\n"))
-			if !once && strings.Contains(sc.Text(), "campusgate is running") {
-				once = true
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(90 * time.Second):
-		t.Fatalf("sim up did not come up:\n%s", logs.String())
-	}
-
-	present := func(gate, code string, temp float64) string {
-		t.Helper()
-		c := exec.Command(filepath.Join(bin, "gatectl"), "sim", "present", "-state", state, "-gate", gate, "-code", code, "-temp", fmt.Sprint(temp))
-		b, err := c.CombinedOutput()
-		if err != nil {
-			t.Fatalf("present %s at %s: %v\n%s\n%s", code, gate, err, b, logs.String())
-		}
-		return string(b)
-	}
-	if got := present("north-1", "C0101", 36.6); !strings.Contains(got, "admit (ok)") {
+	sys := startSim(t, 2)
+	bin, httpAddr, logs, cmd := sys.bin, sys.http, sys.logs, sys.cmd
+	if got := sys.present(t, "north-1", "C0101", 36.6); !strings.Contains(got, "admit (ok)") {
 		t.Fatalf("north-1: %s", got)
 	}
-	if got := present("south-1", "C0215", 38.4); !strings.Contains(got, "deny (fever)") {
+	if got := sys.present(t, "south-1", "C0215", 38.4); !strings.Contains(got, "deny (fever)") {
 		t.Fatalf("south-1: %s", got)
 	}
 	// The console, as the admin sim up made (its password in the state directory).
-	accounts, err := os.ReadFile(filepath.Join(state, "console-accounts.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var adminPW string
-	for _, line := range strings.Split(string(accounts), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "admin" {
-			adminPW = f[2]
-		}
-	}
+	adminPW := sys.accounts["admin"]
 	if !strings.Contains(logs.String(), adminPW) {
 		t.Errorf("sim up does not print the admin's password")
 	}

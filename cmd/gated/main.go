@@ -200,7 +200,7 @@ func (d *daemon) run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler: console.New(flow, j, console.Opts{
 			GateID: d.cfg.GateID, PINHash: d.cfg.Console.PINHash, Health: hw.health(j), Presenter: presenter, Logger: d.log,
-			Checkpoint: d.cfg.Mode == "checkpoint",
+			Checkpoint: d.cfg.Checkpoint(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -110,6 +110,13 @@ func (v *viewer) scoped() (grade, class string) {
 	return "", ""
 }
 
+// mayView says whether v may see or act on p: a head teacher only on their
+// own class, everyone else (by role, checked by the route) on anyone.
+func (v *viewer) mayView(p store.Person) bool {
+	g, c := v.scoped()
+	return c == "" || (p.Grade == g && p.Class == c)
+}
+
 func hashToken(tok string) string {
 	sum := sha256.Sum256([]byte(tok))
 	return hex.EncodeToString(sum[:])

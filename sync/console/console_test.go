@@ -330,6 +330,9 @@ func TestHeadTeacherSeesOnlyTheirClass(t *testing.T) {
 				t.Errorf("entries%s: a head teacher of 1-2 sees %s of %q", q, e.PersonID, e.Class)
 			}
 		}
+		if q == "" && len(d.Entries) == 0 {
+			t.Errorf("entries: a head teacher of 1-2 sees none of their class's")
+		}
 	}
 	if code, _ := r.get(ht, "/api/people/P3"); code != http.StatusForbidden {
 		t.Errorf("another class's pupil: %d", code)
@@ -634,6 +637,7 @@ func (r *rig) stream(c *http.Client) <-chan string {
 func TestRosterImport(t *testing.T) {
 	r := newRig(t)
 	c := r.client("admin")
+	v1, _, _ := r.db.Roster(context.Background())
 	bad := "id,name,role,grade,class\nP1,王小明,pupil,1,1-2\nP1,重复,pupil,1,1-2\nP9,,pupil,1,1-2\n"
 	code, body := r.do(c, "POST", "/api/roster", "text/csv", strings.NewReader(bad))
 	var d rosterData
@@ -641,7 +645,6 @@ func TestRosterImport(t *testing.T) {
 	if code != http.StatusUnprocessableEntity || len(d.Errors) != 2 || d.Errors[0].Line != 3 || d.Errors[1].Line != 4 || d.Errors[0].Message == "" {
 		t.Fatalf("bad file: %d %+v", code, d.Errors)
 	}
-	v1, _, _ := r.db.Roster(context.Background())
 	if v, ps, _ := r.db.Roster(context.Background()); v != v1 || len(ps) != 4 {
 		t.Fatalf("a refused file changed the roster: v%d %d people", v, len(ps))
 	}
@@ -989,6 +992,14 @@ func TestMorningReports(t *testing.T) {
 		}
 		r.clock.Advance(time.Second)
 		time.Sleep(10 * time.Millisecond)
+	}
+	r.clock.Advance(10 * time.Second)
+	time.Sleep(50 * time.Millisecond)
+	r.gates.mu.Lock()
+	n := len(r.gates.rosters)
+	r.gates.mu.Unlock()
+	if n != 1 {
+		t.Errorf("the two reports went down as %d roster versions, want 1", n)
 	}
 	_, body = r.get(ht, "/api/morning")
 	var m morningData

@@ -257,8 +257,8 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if p.ID == "" {
 		p.ID = id
 	}
-	if grade, class := v.scoped(); class != "" && (p.Grade != grade || p.Class != class) {
-		s.audit(r, v, "denied", "/people/"+id, "not in "+class)
+	if !v.mayView(p) {
+		s.audit(r, v, "denied", "/people/"+id, "not in "+v.Class)
 		s.problem(w, r, v, http.StatusForbidden, errors.New(v.lang.T("app.forbidden")))
 		return
 	}

@@ -54,25 +54,24 @@ type Report struct {
 	FeverCounts []int    `json:"fever_counts"`
 }
 
-// report computes day's report over the roster's people in grade/class
-// ("" for all).
-func (s *Server) dayReport(ctx context.Context, day, grade, class string) (Report, error) {
-	rep := Report{Day: day, Gates: map[string][]int{}}
-	people, err := s.db.People(ctx, store.PeopleQuery{Grade: grade, Class: class})
-	if err != nil {
-		return rep, err
+// dayCounts is the part of day's report the home page shows too: expected,
+// arrived, fevers and refusals, by class, for grade/class ("" for all); with
+// the people and their day that the rest of the report is made from.
+func (s *Server) dayCounts(ctx context.Context, day, grade, class string) (rep Report, people []store.Person, sum map[string]*store.PersonDay, in map[string]bool, err error) {
+	rep = Report{Day: day, Gates: map[string][]int{}}
+	if people, err = s.db.People(ctx, store.PeopleQuery{Grade: grade, Class: class}); err != nil {
+		return
 	}
-	sum, err := s.db.DaySummary(ctx, day)
-	if err != nil {
-		return rep, err
+	if sum, err = s.db.DaySummary(ctx, day); err != nil {
+		return
 	}
 	midday, err := s.db.MiddayChecks(ctx, day)
 	if err != nil {
-		return rep, err
+		return
 	}
 	rep.Midday = len(midday) > 0
 	byClass := map[[2]string]*ClassCount{}
-	in := map[string]bool{}
+	in = map[string]bool{}
 	for _, p := range people {
 		var c *ClassCount
 		switch p.Role {
@@ -107,17 +106,6 @@ func (s *Server) dayReport(ctx context.Context, day, grade, class string) (Repor
 			c.MiddayMissed++
 		}
 	}
-	arr, err := LoadArrival(ctx, s.db)
-	if err != nil {
-		return rep, err
-	}
-	firstIn := map[string]time.Time{}
-	for id, pd := range sum {
-		if !pd.FirstAdmit.IsZero() {
-			firstIn[id] = pd.FirstAdmit
-		}
-	}
-	rep.Windows = s.windowCounts(people, firstIn, arr)
 	for _, c := range byClass {
 		rep.Classes = append(rep.Classes, *c)
 	}
@@ -133,6 +121,21 @@ func (s *Server) dayReport(ctx context.Context, day, grade, class string) (Repor
 	}
 	rep.Total.add(rep.Staff)
 	rep.Zero = rep.Total.Fevers == 0 && rep.Total.Denied == 0
+	return
+}
+
+// dayReport computes day's report over the roster's people in grade/class
+// ("" for all).
+func (s *Server) dayReport(ctx context.Context, day, grade, class string) (Report, error) {
+	rep, people, sum, in, err := s.dayCounts(ctx, day, grade, class)
+	if err != nil {
+		return rep, err
+	}
+	arr, err := LoadArrival(ctx, s.db)
+	if err != nil {
+		return rep, err
+	}
+	rep.Windows = s.windowCounts(people, store.FirstAdmits(sum), arr)
 
 	adm, err := s.db.Admissions(ctx, day)
 	if err != nil {
@@ -255,10 +258,11 @@ func (s *Server) absentees(ctx context.Context, day string, cutoff time.Duration
 	if err != nil {
 		return nil, err
 	}
-	arr, err := s.db.Arrivals(ctx, day)
+	sum, err := s.db.DaySummary(ctx, day)
 	if err != nil {
 		return nil, err
 	}
+	arr := store.FirstAdmits(sum)
 	recs, err := s.db.Absences(ctx, day)
 	if err != nil {
 		return nil, err
@@ -352,8 +356,8 @@ func (s *Server) recordAbsence(w http.ResponseWriter, r *http.Request, v *viewer
 		s.notFoundOr(w, r, v, err)
 		return
 	}
-	if grade, class := v.scoped(); class != "" && (p.Grade != grade || p.Class != class) {
-		s.audit(r, v, "denied", "absence "+p.ID, "not in "+class)
+	if !v.mayView(p) {
+		s.audit(r, v, "denied", "absence "+p.ID, "not in "+v.Class)
 		s.problem(w, r, v, http.StatusForbidden, fmt.Errorf("%s is not in your class", p.ID))
 		return
 	}
@@ -383,7 +387,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, v *viewer) {
 	d := homeData{Day: s.today()}
 	grade, class := v.scoped()
 	if v.is(RoleAdmin, RoleHeadTeacher, RoleDistrict, RoleNurse) {
-		rep, err := s.dayReport(r.Context(), d.Day, grade, class)
+		rep, _, _, _, err := s.dayCounts(r.Context(), d.Day, grade, class)
 		if err != nil {
 			s.oops(w, r, v, err)
 			return
@@ -391,8 +395,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, v *viewer) {
 		d.Total, d.Zero = rep.Total, rep.Zero
 	}
 	if v.is(RoleAdmin, RoleNurse) {
-		pending, _ := s.db.PendingFevers(r.Context())
-		d.OpenAlerts = len(pending)
+		d.OpenAlerts, _ = s.db.PendingFeverCount(r.Context())
 	}
 	if gs, err := s.db.Gates(r.Context()); err == nil {
 		d.Gates = len(gs)

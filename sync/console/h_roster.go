@@ -87,12 +87,12 @@ func (s *Server) importRoster(w http.ResponseWriter, r *http.Request, v *viewer)
 		dry = r.PostFormValue("dry_run") != ""
 	}
 	people, errs := ParseRoster(body)
-	d, err := s.rosterData(r, v)
-	if err != nil {
-		s.oops(w, r, v, err)
-		return
-	}
 	if len(errs) > 0 {
+		d, err := s.rosterData(r, v)
+		if err != nil {
+			s.oops(w, r, v, err)
+			return
+		}
 		for _, e := range errs {
 			d.Errors = append(d.Errors, lineError{LineError: e, Message: v.lang.Tf(e.Code, e.Value)})
 		}
@@ -104,9 +104,14 @@ func (s *Server) importRoster(w http.ResponseWriter, r *http.Request, v *viewer)
 		s.renderMsg(w, r, v, http.StatusUnprocessableEntity, "roster", d, "", v.lang.Tf("roster.errors", len(errs)))
 		return
 	}
+	var result string
 	if dry {
-		ch := s.diffRoster(d.People, people)
-		d.Result = v.lang.Tf("roster.checked", len(people), ch.Added, ch.Changed, ch.Removed)
+		ch, err := s.db.CheckRoster(r.Context(), people)
+		if err != nil {
+			s.oops(w, r, v, err)
+			return
+		}
+		result = v.lang.Tf("roster.checked", len(people), ch.Added, ch.Changed, ch.Removed)
 	} else {
 		ch, err := s.db.ReplaceRoster(r.Context(), people)
 		if err != nil {
@@ -118,38 +123,19 @@ func (s *Server) importRoster(w http.ResponseWriter, r *http.Request, v *viewer)
 			s.oops(w, r, v, err)
 			return
 		}
-		d.Result = v.lang.Tf("roster.applied", len(people), ch.Added, ch.Changed, ch.Removed, ch.Version)
-		if d, err = s.rosterData(r, v); err != nil {
-			s.oops(w, r, v, err)
-			return
-		}
-		d.Result = v.lang.Tf("roster.applied", len(people), ch.Added, ch.Changed, ch.Removed, ch.Version)
+		result = v.lang.Tf("roster.applied", len(people), ch.Added, ch.Changed, ch.Removed, ch.Version)
 	}
+	d, err := s.rosterData(r, v)
+	if err != nil {
+		s.oops(w, r, v, err)
+		return
+	}
+	d.Result = result
 	if isAPI(r) {
 		writeJSON(w, http.StatusOK, d)
 		return
 	}
 	s.renderMsg(w, r, v, http.StatusOK, "roster", d, d.Result, "")
-}
-
-func (s *Server) diffRoster(old, next []store.Person) store.RosterChange {
-	var ch store.RosterChange
-	was := map[string]store.Person{}
-	for _, p := range old {
-		was[p.ID] = p
-	}
-	for _, p := range next {
-		o, ok := was[p.ID]
-		switch {
-		case !ok:
-			ch.Added++
-		case o.Name != p.Name || o.Role != p.Role || o.Grade != p.Grade || o.Class != p.Class || o.CardID != p.CardID || o.GuardianPhone != p.GuardianPhone:
-			ch.Changed++
-		}
-		delete(was, p.ID)
-	}
-	ch.Removed = len(was)
-	return ch
 }
 
 // pushRoster sends the stored roster to the gates.
@@ -279,7 +265,7 @@ func (s *Server) passes(w http.ResponseWriter, r *http.Request, v *viewer) {
 		s.notFoundOr(w, r, v, err)
 		return
 	}
-	if g, c := v.scoped(); c != "" && person != "" && (people[0].Grade != g || people[0].Class != c) {
+	if person != "" && !v.mayView(people[0].Person) {
 		s.problem(w, r, v, http.StatusForbidden, errors.New(v.lang.T("app.forbidden")))
 		return
 	}
@@ -342,13 +328,11 @@ func (s *Server) issuePasses(w http.ResponseWriter, r *http.Request, v *viewer) 
 		s.bad(w, r, v, errors.New("name a person_id, or a grade and class"))
 		return
 	}
-	if g, c := v.scoped(); c != "" {
-		for _, p := range people {
-			if p.Grade != g || p.Class != c {
-				s.audit(r, v, "denied", "issue pass "+p.ID, "not in "+c)
-				s.problem(w, r, v, http.StatusForbidden, fmt.Errorf("%s is not in your class", p.ID))
-				return
-			}
+	for _, p := range people {
+		if !v.mayView(p) {
+			s.audit(r, v, "denied", "issue pass "+p.ID, "not in "+v.Class)
+			s.problem(w, r, v, http.StatusForbidden, fmt.Errorf("%s is not in your class", p.ID))
+			return
 		}
 	}
 	now := s.clock.Now()
@@ -453,9 +437,8 @@ func (s *Server) passQR(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	rec = &ps
-	if g, c := v.scoped(); c != "" {
-		p, _ := s.db.PersonByID(r.Context(), rec.PersonID)
-		if p.Grade != g || p.Class != c {
+	if _, c := v.scoped(); c != "" {
+		if p, _ := s.db.PersonByID(r.Context(), rec.PersonID); !v.mayView(p) {
 			s.problem(w, r, v, http.StatusForbidden, errors.New(v.lang.T("app.forbidden")))
 			return
 		}

@@ -244,6 +244,16 @@ func (db *DB) FeverAlerts(ctx context.Context, fever bool, from, to time.Time, l
 	return db.alerts(ctx, `WHERE kind `+op+` 'fever' AND received_at >= ? AND received_at < ?`, limit, stamp(from), stamp(to))
 }
 
+// PendingFeverCount is how many PendingFevers there are.
+func (db *DB) PendingFeverCount(ctx context.Context) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts WHERE kind = 'fever' AND (outcome IS NULL OR outcome = '')`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: pending fevers: %w", err)
+	}
+	return n, nil
+}
+
 // PendingFevers returns fever alerts with no outcome recorded yet
 // (acknowledged or not), newest first: the nurse's list of what to handle.
 func (db *DB) PendingFevers(ctx context.Context) ([]Alert, error) {
@@ -316,24 +326,6 @@ func (db *DB) Absences(ctx context.Context, day string) (map[string]Absence, err
 		}
 		a.At = parseStamp(at)
 		out[a.PersonID] = a
-	}
-	return out, rows.Err()
-}
-
-// Arrivals returns, for day, each person's first admission time.
-func (db *DB) Arrivals(ctx context.Context, day string) (map[string]time.Time, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT person_id, MIN(time) FROM entries WHERE day = ? AND decision = 'admit' AND kind <> 'midday' GROUP BY person_id`, day)
-	if err != nil {
-		return nil, fmt.Errorf("store: arrivals: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id, at string
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, fmt.Errorf("store: arrivals: %w", err)
-		}
-		out[id] = parseStamp(at)
 	}
 	return out, rows.Err()
 }

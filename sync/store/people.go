@@ -45,6 +45,15 @@ type RosterChange struct {
 // the roster version on when anything changed. Health and its date are kept
 // for people whose record does not carry them (the morning reports set them).
 func (db *DB) ReplaceRoster(ctx context.Context, people []Person) (RosterChange, error) {
+	return db.replaceRoster(ctx, people, true)
+}
+
+// CheckRoster is ReplaceRoster rolled back: what the import would change.
+func (db *DB) CheckRoster(ctx context.Context, people []Person) (RosterChange, error) {
+	return db.replaceRoster(ctx, people, false)
+}
+
+func (db *DB) replaceRoster(ctx context.Context, people []Person, commit bool) (RosterChange, error) {
 	var ch RosterChange
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -106,12 +115,12 @@ func (db *DB) ReplaceRoster(ctx context.Context, people []Person) (RosterChange,
 	}
 	ch.Version, _ = strconv.ParseUint(v, 10, 64)
 	if ch.Added+ch.Changed+ch.Removed > 0 || ch.Version == 0 {
-		// At least the time: a gate that held a roster file's version (its
-		// modification time) takes the database's roster as newer.
-		ch.Version = max(ch.Version+1, uint64(db.now().Unix()))
-		if err := putSetting(ctx, tx, "roster_version", strconv.FormatUint(ch.Version, 10)); err != nil {
+		if ch.Version, err = bumpRoster(ctx, tx, db.now()); err != nil {
 			return ch, err
 		}
+	}
+	if !commit {
+		return ch, nil // the deferred Rollback undoes it all
 	}
 	if err := tx.Commit(); err != nil {
 		return ch, fmt.Errorf("store: roster: commit: %w", err)

@@ -49,6 +49,17 @@ func (db *DB) DaySummary(ctx context.Context, day string) (map[string]*PersonDay
 	return out, rows.Err()
 }
 
+// FirstAdmits are the times of the day's first admissions, by person.
+func FirstAdmits(sum map[string]*PersonDay) map[string]time.Time {
+	out := make(map[string]time.Time, len(sum))
+	for id, pd := range sum {
+		if !pd.FirstAdmit.IsZero() {
+			out[id] = pd.FirstAdmit
+		}
+	}
+	return out
+}
+
 // Admission is one admission's gate and time.
 type Admission struct {
 	Gate     string
