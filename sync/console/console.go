@@ -174,7 +174,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		case <-push:
 			push = nil
-			if err := s.pushRoster(ctx); err != nil {
+			if _, err := s.PushRoster(ctx); err != nil {
 				s.log.Warn("roster not pushed after morning reports; the next report tries again", "err", err)
 			}
 		}

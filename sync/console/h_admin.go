@@ -30,11 +30,7 @@ func (s *Server) gates(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	d := gatesData{Gates: gs, Configs: cfgs}
-	if isAPI(r) {
-		writeJSON(w, http.StatusOK, d)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "gates", d)
+	s.respond(w, r, v, "gates", d)
 }
 
 // CheckGateConfig checks a gate settings document as a gate will (only the

@@ -30,7 +30,14 @@ type alertsData struct {
 	Outcomes []string      `json:"-"`
 }
 
-var outcomeOrder = []string{"isolated", "retest", "collected", "cleared", "referred"}
+// outcomeOrder are store.Outcomes' codes, as the nurse's page offers them.
+var outcomeOrder = func() []string {
+	var out []string
+	for _, o := range store.Outcomes {
+		out = append(out, o.Code)
+	}
+	return out
+}()
 
 // dayBounds are the instants a day (YYYY-MM-DD, the school's zone) starts and ends.
 func (s *Server) dayBounds(day string) (time.Time, time.Time, error) {
@@ -103,11 +110,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	d.Open, d.Handled = s.withPeople(r, pending), s.withPeople(r, handled)
 	s.audit(r, v, "view_alerts", day, fmt.Sprintf("%d open, %d handled", len(d.Open), len(d.Handled)))
-	if isAPI(r) {
-		writeJSON(w, http.StatusOK, d)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "alerts", d)
+	s.respond(w, r, v, "alerts", d)
 }
 
 func (s *Server) alertID(r *http.Request) (int64, error) {
@@ -223,11 +226,7 @@ func (s *Server) isolation(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	d := s.withPeople(r, as)
 	s.audit(r, v, "view_isolation", "", fmt.Sprintf("%d waiting", len(d)))
-	if isAPI(r) {
-		writeJSON(w, http.StatusOK, d)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "isolation", d)
+	s.respond(w, r, v, "isolation", d)
 }
 
 // bad answers a request that cannot be done as asked (400).

@@ -272,9 +272,5 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request, v *viewer) {
 		d.Passes, _ = s.db.Passes(r.Context(), id)
 	}
 	s.audit(r, v, "view_person", id, fmt.Sprintf("%d entries", len(es)))
-	if isAPI(r) {
-		writeJSON(w, http.StatusOK, d)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "person", d)
+	s.respond(w, r, v, "person", d)
 }

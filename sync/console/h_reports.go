@@ -321,11 +321,7 @@ func (s *Server) absences(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	s.audit(r, v, "view_absences", day, fmt.Sprintf("%d not arrived by %s", len(people), cutText))
 	d := absencesData{Day: day, Cutoff: cutText, Today: day == s.today(), People: people, Reasons: store.AbsenceReasons}
-	if isAPI(r) {
-		writeJSON(w, http.StatusOK, d)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "absences", d)
+	s.respond(w, r, v, "absences", d)
 }
 
 // recordAbsence records why someone is absent: today only, and a head

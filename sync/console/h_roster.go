@@ -44,11 +44,7 @@ func (s *Server) roster(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	s.audit(r, v, "view_roster", "", fmt.Sprintf("%d people", len(d.People)))
-	if isAPI(r) {
-		writeJSON(w, http.StatusOK, d)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "roster", d)
+	s.respond(w, r, v, "roster", d)
 }
 
 func (s *Server) rosterData(r *http.Request, v *viewer) (rosterData, error) {
@@ -119,7 +115,7 @@ func (s *Server) importRoster(w http.ResponseWriter, r *http.Request, v *viewer)
 			return
 		}
 		s.audit(r, v, "roster_import", fmt.Sprintf("v%d", ch.Version), fmt.Sprintf("%d people: +%d ~%d -%d", len(people), ch.Added, ch.Changed, ch.Removed))
-		if err := s.pushRoster(r.Context()); err != nil {
+		if _, err := s.PushRoster(r.Context()); err != nil {
 			s.oops(w, r, v, err)
 			return
 		}
@@ -136,12 +132,6 @@ func (s *Server) importRoster(w http.ResponseWriter, r *http.Request, v *viewer)
 		return
 	}
 	s.renderMsg(w, r, v, http.StatusOK, "roster", d, d.Result, "")
-}
-
-// pushRoster sends the stored roster to the gates.
-func (s *Server) pushRoster(ctx context.Context) error {
-	_, err := s.PushRoster(ctx)
-	return err
 }
 
 // PushRoster hands the stored roster to the gates (none before the first
@@ -540,11 +530,7 @@ func (s *Server) visitors(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	s.audit(r, v, "view_visitors", "", fmt.Sprintf("%d registered, %d walk-ins", len(d.Visitors), len(d.WalkIns)))
-	if isAPI(r) {
-		writeJSON(w, http.StatusOK, d)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "visitors", d)
+	s.respond(w, r, v, "visitors", d)
 }
 
 // registerVisitor registers a visit and issues its pass (role visitor, valid

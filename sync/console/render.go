@@ -135,6 +135,15 @@ func (p page) Q(base string, values url.Values, kv ...string) string {
 	return base + "?" + q.Encode()
 }
 
+// respond answers a page's request: d as JSON for the API, else the page.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, v *viewer, page string, d any) {
+	if isAPI(r) {
+		writeJSON(w, http.StatusOK, d)
+		return
+	}
+	s.render(w, r, v, http.StatusOK, page, d)
+}
+
 // render shows a page; a ?flash= naming a message of the catalogue (a form
 // came back to it, see back) shows above it. Only catalogue keys: a link
 // cannot make the console say anything else.

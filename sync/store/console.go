@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -92,14 +93,25 @@ type AlertEvent struct {
 	Note     string    `json:"note,omitempty"`
 }
 
-// Outcomes a nurse records for a fever alert; Open says whether the person
-// is still waiting in the isolation room after it.
-var Outcomes = map[string]struct{ Open bool }{
-	"retest":    {Open: true},  // measured again, still here
-	"isolated":  {Open: true},  // waiting in the temporary isolation room
-	"collected": {Open: false}, // collected by a parent
-	"cleared":   {Open: false}, // cleared and admitted
-	"referred":  {Open: false}, // referred to hospital
+// Outcome is what a nurse records for a fever alert; Open says whether the
+// person is still waiting in the isolation room after it.
+type Outcome struct {
+	Code string
+	Open bool
+}
+
+// Outcomes are the outcomes, in the order the nurse's page offers them.
+var Outcomes = []Outcome{
+	{"isolated", true},   // waiting in the temporary isolation room
+	{"retest", true},     // measured again, still here
+	{"collected", false}, // collected by a parent
+	{"cleared", false},   // cleared and admitted
+	{"referred", false},  // referred to hospital
+}
+
+// KnownOutcome says whether code is one of Outcomes.
+func KnownOutcome(code string) bool {
+	return slices.ContainsFunc(Outcomes, func(o Outcome) bool { return o.Code == code })
 }
 
 // Acknowledge marks alert id acknowledged by username, once: a second
@@ -143,7 +155,7 @@ func (db *DB) acknowledge(ctx context.Context, tx *sql.Tx, id int64, username st
 // in one transaction: an alert is never left acknowledged without the outcome
 // that came with the acknowledgement.
 func (db *DB) RecordOutcome(ctx context.Context, id int64, username, outcome string, retestC float64, note string) error {
-	if _, ok := Outcomes[outcome]; !ok {
+	if !KnownOutcome(outcome) {
 		return fmt.Errorf("store: outcome %q: want retest, isolated, collected, cleared or referred", outcome)
 	}
 	var rc any
@@ -264,9 +276,9 @@ func (db *DB) PendingFevers(ctx context.Context) ([]Alert, error) {
 // or no outcome yet), oldest first.
 func (db *DB) Isolation(ctx context.Context) ([]Alert, error) {
 	var open []string
-	for o, v := range Outcomes {
-		if v.Open {
-			open = append(open, "'"+o+"'")
+	for _, o := range Outcomes {
+		if o.Open {
+			open = append(open, "'"+o.Code+"'")
 		}
 	}
 	as, err := db.alerts(ctx, `WHERE kind = 'fever' AND (outcome IS NULL OR outcome = '' OR outcome IN (`+strings.Join(open, ",")+`))`, 500)
