@@ -56,7 +56,7 @@ func eachBroker(t *testing.T, f func(*testing.T, brokerEnv)) {
 				seen[e.Seq]++
 			}
 			mu.Unlock()
-			c.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), 1, false, wire.Encode(wire.Ack{V: 1, Epoch: b.Epoch, Ranges: b.Seqs}))
+			c.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), 0, false, wire.Encode(wire.Ack{V: 1, Epoch: b.Epoch, Ranges: b.Seqs}))
 		})
 		if tok.Wait() && tok.Error() != nil {
 			t.Fatal(tok.Error())

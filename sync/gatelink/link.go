@@ -70,6 +70,11 @@ type Opts struct {
 	MinBackoff     time.Duration // first reconnect delay; default 500 ms
 	MaxBackoff     time.Duration // default 30 s
 
+	// Acked, if set, is told how many entries each commit of the server's
+	// acks took out of the outbox; it runs on the link's committing goroutine
+	// and must not block.
+	Acked func(n int)
+
 	Clock  clockwork.Clock
 	Logger *slog.Logger
 }
@@ -234,10 +239,17 @@ func (l *Link) Run(ctx context.Context) error {
 	committed := make(chan struct{})
 	go func() { defer close(committed); l.commitAcks(ctx) }()
 	defer func() { <-committed }() // the journal is the caller's to close once Run returns
+	ahead := l.newReadAhead()
+	defer ahead.stop()
 	failures := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if !ahead.running() {
+			// A session sends everything unacknowledged, from the start of
+			// the outbox; the first messages are read while connecting.
+			ahead.start(ctx, 0)
 		}
 		offline := wire.Encode(wire.Status{V: wire.Version, State: "offline", At: l.clock.Now(), Version: l.o.Version})
 		conn, err := l.o.Dial(ctx, Will{Topic: l.topic(wire.KindStatus), Payload: offline})
@@ -245,9 +257,10 @@ func (l *Link) Run(ctx context.Context) error {
 			failures = 0
 			l.connects.Add(1)
 			l.connected.Store(true)
-			err = l.session(ctx, conn)
+			err = l.session(ctx, conn, ahead)
 			l.connected.Store(false)
 			conn.Close()
+			ahead.stop()
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -318,7 +331,7 @@ func (f *flight) ack(r [2]uint64) {
 
 // session runs one connection: it returns when the connection is lost or
 // ctx ends.
-func (l *Link) session(ctx context.Context, conn Conn) error {
+func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 	topics := map[string]byte{}
 	for _, k := range wire.Downlink {
 		topics[l.topic(k)] = 1
@@ -349,9 +362,7 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 		id := outID
 		outAt[id] = l.clock.Now()
 		outMu.Unlock()
-		done := conn.Publish(l.topic(k), qos, retained, payload)
-		go func() {
-			err := <-done
+		conn.Publish(l.topic(k), qos, retained, payload, func(err error) {
 			outMu.Lock()
 			delete(outAt, id)
 			outMu.Unlock()
@@ -364,7 +375,7 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 				default:
 				}
 			}
-		}()
+		})
 	}
 	publish := func(k wire.Kind, qos byte, retained bool, payload []byte) {
 		publishThen(k, qos, retained, payload, nil)
@@ -374,16 +385,10 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 	l.log.Info("link up")
 
 	var inflight []*flight // in seq order
-	var next uint64        // highest seq sent in this session
 	epoch := l.o.Store.Epoch()
 
-	send := func(f *flight, entries []journal.RawEntry, resend bool) {
+	publishBatch := func(f *flight, bp *[]byte, msg []byte, resend bool) {
 		f.atBroker.Store(false)
-		// entries are the journal's memory: they are copied, once, into the
-		// message, whose buffer is used again once the broker has it (a drain
-		// would otherwise make the garbage collector its busiest part).
-		bp := batchBufs.Get().(*[]byte)
-		msg := wire.AppendRawBatch((*bp)[:0], l.o.Gate, epoch, entries)
 		publishThen(wire.KindEntry, 1, false, msg, func(err error) {
 			if err != nil {
 				return
@@ -401,6 +406,10 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			l.sent.Add(1)
 		}
 	}
+	send := func(f *flight, entries []journal.RawEntry, resend bool) {
+		bp, msg := l.buildBatch(epoch, entries)
+		publishBatch(f, bp, msg, resend)
+	}
 	room := func() bool {
 		if len(inflight) >= AckDepth*l.o.Window {
 			return false
@@ -413,27 +422,11 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 		}
 		return toBroker < l.o.Window
 	}
-	fill := func() error {
-		for room() {
-			empty := false
-			err := l.o.Store.ViewPending(next, l.o.Batch, func(es []journal.RawEntry) error {
-				if empty = len(es) == 0; empty {
-					return nil
-				}
-				f := newFlight(es, l.clock.Now())
-				inflight = append(inflight, f)
-				next = es[len(es)-1].Seq
-				send(f, es, false)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("outbox: %w", err)
-			}
-			if empty {
-				return nil
-			}
-		}
-		return nil
+	ahead.more() // for what was appended while connecting
+	take := func(b built) {
+		b.f.sentAt = l.clock.Now()
+		inflight = append(inflight, b.f)
+		publishBatch(b.f, b.bp, b.msg, false)
 	}
 	onAck := func(ranges [][2]uint64) {
 		for _, r := range ranges {
@@ -475,9 +468,6 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 		return nil
 	}
 
-	if err := fill(); err != nil {
-		return err
-	}
 	tele := l.clock.NewTicker(l.o.TelemetryEvery)
 	defer tele.Stop()
 	every := l.o.AckTimeout
@@ -487,11 +477,21 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 	check := l.clock.NewTicker(max(every/4, 50*time.Millisecond))
 	defer check.Stop()
 	for {
+		var ready <-chan built
+		if room() {
+			ready = ahead.ready
+		}
 		select {
+		case b := <-ready:
+			take(b)
+		case err := <-ahead.err:
+			return fmt.Errorf("outbox: %w", err)
 		case <-ctx.Done():
 			// A clean goodbye: the Will is not sent on DISCONNECT, so say it.
-			done := conn.Publish(l.topic(wire.KindStatus), 1, true,
-				wire.Encode(wire.Status{V: wire.Version, State: "offline", At: l.clock.Now(), Version: l.o.Version}))
+			done := make(chan struct{})
+			conn.Publish(l.topic(wire.KindStatus), 1, true,
+				wire.Encode(wire.Status{V: wire.Version, State: "offline", At: l.clock.Now(), Version: l.o.Version}),
+				func(error) { close(done) })
 			select {
 			case <-done:
 			case <-time.After(time.Second):
@@ -511,9 +511,11 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 			publish(wire.KindAlert, 1, false, wire.Encode(a))
 			l.nalerts.Add(1)
 		case <-l.kick:
+			ahead.more()
 		case <-l.resync:
 			inflight = inflight[:0]
-			next = 0
+			ahead.stop()
+			ahead.start(ctx, 0)
 			l.sendTelemetry(publish)
 		case <-tele.Chan():
 			l.sendTelemetry(publish)
@@ -566,10 +568,114 @@ func (l *Link) session(ctx context.Context, conn Conn) error {
 				drained = true
 			}
 		}
-		if err := fill(); err != nil {
-			return err
+	}
+}
+
+// built is an entry message read ahead of the window, with its flight.
+type built struct {
+	f   *flight
+	bp  *[]byte // msg's pooled buffer
+	msg []byte
+}
+
+// buildBatch copies entries, which are the journal's memory, once into a
+// message whose buffer is used again once the broker has it (a drain would
+// otherwise make the garbage collector its busiest part).
+func (l *Link) buildBatch(epoch string, entries []journal.RawEntry) (*[]byte, []byte) {
+	bp := batchBufs.Get().(*[]byte)
+	return bp, wire.AppendRawBatch((*bp)[:0], l.o.Gate, epoch, entries)
+}
+
+// readAhead reads the outbox ahead of the window on a goroutine of its own,
+// Window messages at most: the read (cold pages of the file, on an SD card)
+// overlaps the connecting and the broker's work instead of standing between a
+// PUBACK and the next publish.
+type readAhead struct {
+	l      *Link
+	ready  chan built
+	err    chan error
+	wake   chan struct{}
+	cancel context.CancelFunc // nil: stopped
+	done   chan struct{}
+}
+
+func (l *Link) newReadAhead() *readAhead {
+	return &readAhead{l: l, ready: make(chan built, l.o.Window), err: make(chan error, 1), wake: make(chan struct{}, 1)}
+}
+
+// start reads from seq after on until stop; at the outbox's end it waits for
+// more.
+func (r *readAhead) start(ctx context.Context, after uint64) {
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	epoch := r.l.o.Store.Epoch()
+	go func() {
+		defer close(r.done)
+		for {
+			var b built
+			err := r.l.o.Store.ViewPending(after, r.l.o.Batch, func(es []journal.RawEntry) error {
+				if len(es) > 0 {
+					b.f = newFlight(es, time.Time{})
+					b.bp, b.msg = r.l.buildBatch(epoch, es)
+					after = b.f.last
+				}
+				return nil
+			})
+			if err != nil {
+				r.err <- err
+				return
+			}
+			if b.f == nil {
+				select {
+				case <-r.wake:
+					continue
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case r.ready <- b:
+			case <-ctx.Done():
+				b.drop()
+				return
+			}
+		}
+	}()
+}
+
+func (r *readAhead) running() bool { return r.cancel != nil }
+
+// more tells the reader entries were appended. It never blocks.
+func (r *readAhead) more() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the reader and waits for it (its read transaction ends with
+// it), dropping what it read ahead.
+func (r *readAhead) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	r.cancel = nil
+	for {
+		select {
+		case b := <-r.ready:
+			b.drop()
+		case <-r.err:
+		default:
+			return
 		}
 	}
+}
+
+func (b built) drop() {
+	*b.bp = b.msg
+	batchBufs.Put(b.bp)
 }
 
 // enqueue is the MQTT message handler: it only queues, so the client is never
@@ -689,4 +795,7 @@ func (l *Link) commitQueued() {
 		q.mu.Unlock()
 	}
 	l.acked.Add(int64(n))
+	if n > 0 && l.o.Acked != nil {
+		l.o.Acked(n)
+	}
 }

@@ -86,7 +86,7 @@ func newFakeServer(t testing.TB, b *testBroker) *fakeServer {
 				return
 			}
 			ack := wire.Encode(wire.Ack{V: 1, Epoch: h.Epoch, Ranges: h.Seqs})
-			go func() { _ = b.srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), ack, false, 1) }()
+			go func() { _ = b.srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), ack, false, 0) }()
 			return
 		}
 		m, err := wire.DecodeEntryBatch(p, tp.Gate)
@@ -117,7 +117,7 @@ func newFakeServer(t testing.TB, b *testBroker) *fakeServer {
 		}
 		// Publishing from inside the inline handler would hold up the broker's delivery loop.
 		go func() {
-			_ = b.srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), wire.Encode(ack), false, 1)
+			_ = b.srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), wire.Encode(ack), false, 0) // as campusd
 		}()
 	})
 	sub(wire.KindAlert, 2, func(tp wire.Topic, p []byte) {

@@ -15,9 +15,11 @@ import (
 // Conn is one MQTT connection as the link uses it. The link reconnects by
 // making a new Conn (with jitter), so a Conn never reconnects by itself.
 type Conn interface {
-	// Publish sends a message; the returned channel yields nil once the broker
-	// has it (PUBACK for QoS 1, written for QoS 0) or the error.
-	Publish(topic string, qos byte, retained bool, payload []byte) <-chan error
+	// Publish sends a message and calls done, once and on a goroutine of its
+	// own, with nil once the broker has it (PUBACK for QoS 1, written for QoS
+	// 0) or the error. A callback rather than a channel: under a drain every
+	// hop between the PUBACK and the next publish shows.
+	Publish(topic string, qos byte, retained bool, payload []byte, done func(error))
 	// Subscribe subscribes to topics; handler must not block. The returned
 	// channel yields nil once the broker has granted every topic, or the error.
 	// A broker takes a client's packets in order, so what is published after
@@ -80,7 +82,7 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 	}
 	broker := u.String()
 	return func(ctx context.Context, will Will) (Conn, error) {
-		pc := &pahoConn{lost: make(chan struct{})}
+		pc := &pahoConn{lost: make(chan struct{}), published: make(chan published, 256)}
 		opts := mqtt.NewClientOptions().
 			AddBroker(broker).
 			SetClientID(o.ClientID).
@@ -106,32 +108,66 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 		if err := wait(ctx, pc.c.Connect()); err != nil {
 			return nil, fmt.Errorf("gatelink: connect %s: %w", broker, err)
 		}
+		go pc.awaitAll()
 		return pc, nil
 	}, nil
 }
 
 type pahoConn struct {
-	c        mqtt.Client
-	lost     chan struct{}
-	lostOnce sync.Once
+	c         mqtt.Client
+	lost      chan struct{}
+	lostOnce  sync.Once
+	published chan published // awaiting the broker
 }
 
 func (p *pahoConn) markLost() { p.lostOnce.Do(func() { close(p.lost) }) }
 
 func (p *pahoConn) Lost() <-chan struct{} { return p.lost }
 
-func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte) <-chan error {
-	done := make(chan error, 1)
-	tok := p.c.Publish(topic, qos, retained, payload)
-	go func() {
+func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte, done func(error)) {
+	pub := published{p.c.Publish(topic, qos, retained, payload), done}
+	select {
+	case p.published <- pub:
+	default: // more than a drain ever has in flight: never block the caller
+		go p.await(pub)
+	}
+}
+
+type published struct {
+	tok  mqtt.Token
+	done func(error)
+}
+
+// awaitAll reports publishes as the broker takes them, in the order they were
+// made (the order a broker acks them in): one goroutine for the connection
+// rather than one for every message.
+func (p *pahoConn) awaitAll() {
+	for {
 		select {
-		case <-tok.Done():
-			done <- tok.Error()
+		case pub := <-p.published:
+			p.await(pub)
 		case <-p.lost:
-			done <- errors.New("connection lost")
+			for {
+				select {
+				case pub := <-p.published:
+					pub.done(errConnLost)
+				default:
+					return
+				}
+			}
 		}
-	}()
-	return done
+	}
+}
+
+var errConnLost = errors.New("connection lost")
+
+func (p *pahoConn) await(pub published) {
+	select {
+	case <-pub.tok.Done():
+		pub.done(pub.tok.Error())
+	case <-p.lost:
+		pub.done(errConnLost)
+	}
 }
 
 func (p *pahoConn) Subscribe(topics map[string]byte, handler func(string, []byte)) <-chan error {

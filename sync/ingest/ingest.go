@@ -204,7 +204,11 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 			seqs[k] = e.Seq
 		}
 		ack := wire.Encode(wire.Ack{V: wire.Version, Epoch: b.Epoch, Ranges: wire.Ranges(seqs)})
-		if err := in.o.Publisher.Publish(ctx, wire.GateTopic(school, b.Gate, wire.KindAck), 1, false, ack); err != nil {
+		// QoS 0: an ack lost with its connection costs nothing, as the gate
+		// sends everything unacknowledged again on reconnecting (and after its
+		// ack timeout), and the duplicates are dropped here; QoS 1 would add a
+		// PUBACK and the broker's bookkeeping to every batch of a drain.
+		if err := in.o.Publisher.Publish(ctx, wire.GateTopic(school, b.Gate, wire.KindAck), 0, false, ack); err != nil {
 			in.log.Warn("ack not sent; the gate will resend and be acked then", "gate", b.Gate, "err", err)
 			continue
 		}
