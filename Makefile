@@ -26,10 +26,12 @@ vet:
 	$(GO) vet ./...
 	GOARCH=arm GOARM=6 $(GO) vet ./...
 
-# The tests that the race detector makes too slow (they skip under -race) run once more without it.
+# The tests that the race detector makes too slow (they skip under -race) run once more without it; the store's
+# tests run a second time against PostgreSQL (sync/store/pgtest: the installed server, started for the test).
 unit:
 	$(GO) test -count=1 -run 'TestSeventyThousand' ./sync/ingest
 	$(GO) test -race -count=1 ./...
+	CAMPUSGATE_TEST_STORE=postgres $(GO) test -race -count=1 ./sync/store
 
 # bench prints every figure; a benchmark named X/baseline is printed next to its sibling X/ours (and any other
 # X/... variant), each as the median of BENCHCOUNT runs: fsync times on a VM drift from one second to the next.

@@ -5,6 +5,7 @@ import (
 	"campusgate/cmd/internal/bintest"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"campusgate/gate/journal"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/store"
+	"campusgate/sync/store/pgtest"
 )
 
 var campusdBin string
@@ -32,7 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building campusd: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -40,9 +42,15 @@ func TestMain(m *testing.M) {
 // startCampusd runs the real binary and waits for its web console line.
 func startCampusd(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
+	return startCampusdLog(t, nil, args...)
+}
+
+// startCampusdLog is startCampusd with campusd's log written to stderr.
+func startCampusdLog(t *testing.T, stderr io.Writer, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(campusdBin, args...)
 	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = nil
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+
+	"campusgate/sync/store"
 )
 
 func main() {
@@ -56,10 +59,34 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-// paths are the files in the state directory.
-type paths struct{ dir string }
+// paths are the files in the state directory, and the database.
+type paths struct {
+	dir      string
+	database string // -db: a SQLite file or a PostgreSQL URL; "": campusd.db in dir
+}
 
-func (p paths) db() string       { return filepath.Join(p.dir, "campusd.db") }
+func (p paths) db() string {
+	if p.database != "" {
+		return p.database
+	}
+	return filepath.Join(p.dir, "campusd.db")
+}
+
+// dbName is the database as it may be printed: a URL's password hidden.
+func (p paths) dbName() string {
+	if u, err := url.Parse(p.db()); err == nil && store.IsPostgres(p.db()) {
+		return u.Redacted()
+	}
+	return p.db()
+}
+
+// dbFlag is -db, for the commands that open the database.
+func dbFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", "", "the database: a SQLite file (default: campusd.db in the state directory) or a PostgreSQL URL, "+
+		"postgres://user@host:5432/dbname?sslmode=verify-full (the password from PGPASSWORD or ~/.pgpass, not the command line); "+
+		"several campusd instances on one broker share one PostgreSQL")
+}
+
 func (p paths) accounts() string { return filepath.Join(p.dir, "mqtt-accounts.json") }
 func (p paths) secret() string   { return filepath.Join(p.dir, "campusd-mqtt.secret") }
 func (p paths) cmdKey() string   { return filepath.Join(p.dir, "command.key") }

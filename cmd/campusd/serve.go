@@ -36,6 +36,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("campusd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	state := fs.String("state", "/var/lib/campusgate-server", "state directory: database, MQTT accounts")
+	database := dbFlag(fs)
 	school := fs.String("school", "", "school id (required; the gates' configs carry the same)")
 	httpAddr := fs.String("http", "127.0.0.1:8090", "web pages and API")
 	mqttListen := fs.String("mqtt-listen", "127.0.0.1:1883", "the embedded broker's address (ignored with -broker)")
@@ -75,7 +76,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		loc = l
 	}
 	log := newLogger(stderr, *verbose)
-	p := paths{*state}
+	p := paths{*state, *database}
 	if err := os.MkdirAll(p.dir, 0o750); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
@@ -200,6 +201,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Alerts other instances store (several campusd on one PostgreSQL) are
+	// shown live here too.
+	go db.ListenAlerts(ctx, cons.Alert)
 	ingCtx, stopIngest := context.WithCancel(ctx)
 	ingDone := make(chan struct{})
 	go func() { defer close(ingDone); _ = in.Run(ingCtx) }()
@@ -222,7 +226,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		<-ingDone
 		return fmt.Errorf("http: %w", err)
 	}
-	fmt.Fprintf(stdout, "campusd %s: web console on http://%s/ (database %s)\n", *school, ln.Addr(), p.db())
+	fmt.Fprintf(stdout, "campusd %s: web console on http://%s/ (database %s)\n", *school, ln.Addr(), p.dbName())
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	service.Ready(log)
@@ -321,7 +325,7 @@ func gateCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := wire.ValidID(*school); err != nil {
 		return fmt.Errorf("-school: %w", err)
 	}
-	p := paths{*state}
+	p := paths{dir: *state}
 	if err := os.MkdirAll(p.dir, 0o750); err != nil {
 		return err
 	}
@@ -517,12 +521,13 @@ func passIssuer(p paths, keyFile string) (*pass.Issuer, error) {
 // password is made and printed once.
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprintln(stderr, "usage: campusd user add [-state DIR] -role admin|nurse|head_teacher|guard|district [-name NAME] [-class GRADE/CLASS] [-password-stdin] USER")
+		fmt.Fprintln(stderr, "usage: campusd user add [-state DIR] [-db URL] -role admin|nurse|head_teacher|guard|district [-name NAME] [-class GRADE/CLASS] [-password-stdin] USER")
 		return errUsage
 	}
 	fs := flag.NewFlagSet("campusd user add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	state := fs.String("state", "/var/lib/campusgate-server", "state directory")
+	database := dbFlag(fs)
 	role := fs.String("role", "", "the account's role (required)")
 	name := fs.String("name", "", "the person's name as the console shows it")
 	class := fs.String("class", "", "a head teacher's class, as GRADE/CLASS (1/1-2)")
@@ -552,7 +557,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		pw = strings.TrimRight(line, "\r\n")
 	}
-	p := paths{*state}
+	p := paths{*state, *database}
 	if err := os.MkdirAll(p.dir, 0o750); err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 // alone; nothing is counted twice.
 func TestClockCorrection(t *testing.T) {
 	shanghai, _ := time.LoadLocation("Asia/Shanghai")
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "campusd.db"), &Opts{Location: shanghai, Logger: quiet})
+	db, err := Open(ctx, location(t), &Opts{Location: shanghai, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

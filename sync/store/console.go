@@ -409,7 +409,7 @@ func (db *DB) Passes(ctx context.Context, person string) ([]PassRecord, error) {
 
 // PassesOf returns the passes of these people, newest first, by person.
 func (db *DB) PassesOf(ctx context.Context, people []string) (map[string][]PassRecord, error) {
-	ps, err := db.passes(ctx, `WHERE person_id IN `+inIDs+` ORDER BY issued_at DESC`, idList(people))
+	ps, err := db.passes(ctx, `WHERE person_id IN `+db.sql.inIDs+` ORDER BY issued_at DESC`, idList(people))
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func TestRosterReplace(t *testing.T) {
 
 func TestAccountsAndSessions(t *testing.T) {
 	now := t0
-	db, err := Open(ctx, t.TempDir()+"/c.db", &Opts{Location: time.UTC, Logger: quiet, Now: func() time.Time { return now }})
+	db, err := Open(ctx, location(t), &Opts{Location: time.UTC, Logger: quiet, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,7 +167,7 @@ func (db *DB) People(ctx context.Context, q PeopleQuery) ([]Person, error) {
 		args = append(args, q.GuardianPhone)
 	}
 	if q.IDs != nil {
-		where += " AND person_id IN " + inIDs
+		where += " AND person_id IN " + db.sql.inIDs
 		args = append(args, idList(q.IDs))
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+personCols+` FROM people WHERE `+where+` ORDER BY grade, class, person_id`, args...)
@@ -186,10 +186,8 @@ func (db *DB) People(ctx context.Context, q PeopleQuery) ([]Person, error) {
 	return out, rows.Err()
 }
 
-// inIDs is an SQL set of the ids in one argument, idList's: one statement
-// whatever their number, under SQLite's limit on arguments.
-const inIDs = "(SELECT value FROM json_each(?))"
-
+// idList is the one argument of dialect.inIDs, an SQL set of ids: one
+// statement whatever their number, under SQLite's limit on arguments.
 func idList(ids []string) string {
 	b, _ := json.Marshal(ids) // strings always marshal
 	return string(b)

@@ -75,7 +75,7 @@ type Query struct {
 	OldestFirst   bool
 }
 
-func (q Query) sql(limit int) (string, []any) {
+func (q Query) sql(d dialect, limit int) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v ...any) { where = append(where, cond); args = append(args, v...) }
@@ -112,7 +112,7 @@ func (q Query) sql(limit int) (string, []any) {
 			cond, pargs = cond+" AND class = ?", append(pargs, q.Class)
 		}
 		if q.Name != "" {
-			cond, pargs = cond+` AND name LIKE ? ESCAPE '\'`, append(pargs, "%"+likeEscape(q.Name)+"%")
+			cond, pargs = cond+` AND name `+d.like+` ? ESCAPE '\'`, append(pargs, "%"+likeEscape(q.Name)+"%")
 		}
 		add("person_id IN (SELECT person_id FROM people WHERE "+cond+")", pargs...)
 	}
@@ -158,7 +158,7 @@ func (db *DB) EachEntry(ctx context.Context, q Query, fn func(journal.Entry) err
 }
 
 func (db *DB) eachEntry(ctx context.Context, q Query, limit int, fn func(journal.Entry) error) error {
-	text, args := q.sql(limit)
+	text, args := q.sql(db.sql, limit)
 	rows, err := db.r.QueryContext(ctx, text, args...)
 	if err != nil {
 		return fmt.Errorf("store: entries: %w", err)
@@ -219,7 +219,7 @@ func (db *DB) Gaps(ctx context.Context, gate string) ([]Gap, error) {
 		SELECT gate_id, epoch, prev + 1, seq - 1 FROM (
 			SELECT gate_id, epoch, seq, COALESCE(LAG(seq) OVER (PARTITION BY gate_id, epoch ORDER BY seq), 0) AS prev
 			FROM entries WHERE (? = '' OR gate_id = ?)
-		) WHERE seq > prev + 1 ORDER BY gate_id, epoch, prev`, gate, gate)
+		) AS runs WHERE seq > prev + 1 ORDER BY gate_id, epoch, prev`, gate, gate)
 	if err != nil {
 		return nil, fmt.Errorf("store: gaps: %w", err)
 	}
@@ -294,7 +294,7 @@ type DayCount struct {
 // CountDay counts day (YYYY-MM-DD in the school's zone).
 func (db *DB) CountDay(ctx context.Context, day string) (DayCount, error) {
 	c := DayCount{Day: day, Decision: map[string]int{}}
-	rows, err := db.r.QueryContext(ctx, `SELECT decision, COUNT(*), SUM(reason = 'fever') FROM entries WHERE day = ? GROUP BY decision`, day)
+	rows, err := db.r.QueryContext(ctx, `SELECT decision, COUNT(*), SUM(CASE WHEN reason = 'fever' THEN 1 ELSE 0 END) FROM entries WHERE day = ? GROUP BY decision`, day)
 	if err != nil {
 		return c, fmt.Errorf("store: count day: %w", err)
 	}
@@ -317,8 +317,12 @@ func (db *DB) CountDay(ctx context.Context, day string) (DayCount, error) {
 	return c, nil
 }
 
-// Check runs SQLite's integrity check.
+// Check runs SQLite's integrity check; PostgreSQL checks its own pages
+// (data checksums, amcheck), so there it only asks whether the server answers.
 func (db *DB) Check(ctx context.Context) error {
+	if db.sql.postgres {
+		return db.Ping(ctx)
+	}
 	var res string
 	if err := db.r.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
 		return fmt.Errorf("store: integrity check: %w", err)

@@ -20,8 +20,8 @@ type PersonDay struct {
 func (db *DB) DaySummary(ctx context.Context, day string) (map[string]*PersonDay, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT person_id, role,
 			MIN(CASE WHEN decision = 'admit' AND kind <> 'midday' THEN time END),
-			MAX(reason = 'fever' AND decision = 'deny'),
-			SUM(decision = 'deny')
+			MAX(CASE WHEN reason = 'fever' AND decision = 'deny' THEN 1 ELSE 0 END),
+			SUM(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END)
 		FROM entries WHERE day = ? GROUP BY person_id, role`, day)
 	if err != nil {
 		return nil, fmt.Errorf("store: day summary: %w", err)

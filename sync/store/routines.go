@@ -162,7 +162,7 @@ func (db *DB) PutSetting(ctx context.Context, key, value string) error {
 // MiddayChecks returns, for day, each person's midday check: true when it
 // was a normal temperature, false a fever.
 func (db *DB) MiddayChecks(ctx context.Context, day string) (map[string]bool, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT person_id, MIN(decision = 'admit') FROM entries WHERE day = ? AND kind = 'midday' AND person_id <> '' GROUP BY person_id`, day)
+	rows, err := db.r.QueryContext(ctx, `SELECT person_id, MIN(CASE WHEN decision = 'admit' THEN 1 ELSE 0 END) FROM entries WHERE day = ? AND kind = 'midday' AND person_id <> '' GROUP BY person_id`, day)
 	if err != nil {
 		return nil, fmt.Errorf("store: midday checks: %w", err)
 	}

@@ -15,6 +15,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
 	"encoding/json"
@@ -52,13 +53,18 @@ type Opts struct {
 // DB is campusd's database.
 type DB struct {
 	w, r *sql.DB
+	sql  dialect
+	dsn  string // PostgreSQL's, for ListenAlerts
+	id   string // tells this handle's notifications from other instances
 	loc  *time.Location
 	now  func() time.Time
 	log  *slog.Logger
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
-// up to date.
+// up to date. path is a SQLite file, or a PostgreSQL URL
+// (postgres://user:password@host:port/dbname?sslmode=...; IsPostgres), whose
+// database must exist: Open creates the tables in it.
 func Open(ctx context.Context, path string, o *Opts) (*DB, error) {
 	var opts Opts
 	if o != nil {
@@ -72,6 +78,18 @@ func Open(ctx context.Context, path string, o *Opts) (*DB, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if IsPostgres(path) {
+		w, r, err := openPostgres(path)
+		if err != nil {
+			return nil, err
+		}
+		db := &DB{w: w, r: r, sql: postgresDialect, dsn: path, id: rand.Text(), loc: opts.Location, now: opts.Now, log: opts.Logger}
+		if err := db.migrate(ctx, ""); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: postgres: %w", err)
+		}
+		return db, nil
 	}
 	dsn := func(txlock string) string {
 		q := url.Values{}
@@ -92,7 +110,7 @@ func Open(ctx context.Context, path string, o *Opts) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	db := &DB{w: w, r: r, loc: opts.Location, now: opts.Now, log: opts.Logger}
+	db := &DB{w: w, r: r, sql: sqliteDialect, loc: opts.Location, now: opts.Now, log: opts.Logger}
 	if err := db.migrate(ctx, path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
@@ -113,11 +131,26 @@ func (db *DB) Close() error {
 	return errors.Join(db.w.Close(), db.r.Close())
 }
 
-// migrate applies the migrations the database lacks. An existing database is
-// first copied whole (VACUUM INTO) to path.vN.bak, N its version: going back
-// to the campusd that wrote it, which refuses a newer schema, is then putting
-// that copy back (README: upgrade and rollback).
+// migrate applies the migrations the database lacks. An existing SQLite
+// database is first copied whole (VACUUM INTO) to path.vN.bak, N its version:
+// going back to the campusd that wrote it, which refuses a newer schema, is
+// then putting that copy back (README: upgrade and rollback). A PostgreSQL
+// database is the operator's to back up (pg_dump), as its server is; the
+// migration runs in one transaction there too, and one campusd at a time
+// applies it (an advisory lock), so instances started together do not race.
 func (db *DB) migrate(ctx context.Context, dbPath string) error {
+	if db.sql.postgres {
+		conn, err := db.w.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		// Any constant: campusd's migrations, on this database.
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7243021)`); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7243021)`)
+	}
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
@@ -133,7 +166,7 @@ func (db *DB) migrate(ctx context.Context, dbPath string) error {
 	if have > len(files) {
 		return fmt.Errorf("schema version %d, this build knows %d: %w", have, len(files), ErrSchemaTooNew)
 	}
-	if have > 0 && have < len(files) && dbPath != ":memory:" {
+	if have > 0 && have < len(files) && dbPath != ":memory:" && !db.sql.postgres {
 		bak := fmt.Sprintf("%s.v%d.bak", dbPath, have)
 		if _, err := os.Stat(bak); err == nil {
 			bak = fmt.Sprintf("%s.v%d.%s.bak", dbPath, have, db.now().UTC().Format("20060102T150405"))
@@ -154,6 +187,9 @@ func (db *DB) migrate(ctx context.Context, dbPath string) error {
 		body, err := migrations.ReadFile(f)
 		if err != nil {
 			return err
+		}
+		if db.sql.postgres {
+			body = []byte(pgMigration(string(body)))
 		}
 		tx, err := db.w.BeginTx(ctx, nil)
 		if err != nil {
@@ -199,10 +235,16 @@ func validEntry(i int, e *journal.Entry) error {
 	return nil
 }
 
-const insertEntry = `INSERT INTO entries (gate_id, epoch, seq, school, time, day, clock_synced, mono_ns, person_id, role, credential,
-	assurance, health, body_c, decision, reason, kind, guard_id, guard_reason, readings, received_at, visitor, boot, time_gate)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (gate_id, epoch, seq) DO NOTHING`
+const (
+	entryCols = `gate_id, epoch, seq, school, time, day, clock_synced, mono_ns, person_id, role, credential,
+	assurance, health, body_c, decision, reason, kind, guard_id, guard_reason, readings, received_at, visitor, boot, time_gate`
+	entryRow    = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	entryArgs   = 24
+	insertEntry = `INSERT INTO entries (` + entryCols + `) VALUES ` + entryRow + ` ON CONFLICT (gate_id, epoch, seq) DO NOTHING`
+	// pgRows are the rows of one multi-row insert on PostgreSQL (its limit
+	// is 65,535 arguments): there every statement is a round trip.
+	pgRows = 500
+)
 
 // InsertEntries stores entries in one transaction, each once by (gate,
 // epoch, seq); it returns how many were new and how many were already there.
@@ -218,18 +260,12 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 		return 0, 0, fmt.Errorf("store: insert entries: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, insertEntry)
-	if err != nil {
-		return 0, 0, fmt.Errorf("store: insert entries: %w", err)
-	}
-	defer st.Close()
 	now := stamp(db.now())
 	times := entryTimes{tx: tx, offsets: map[string]*int64{}}
-	for i := range entries {
-		e := &entries[i]
+	row := func(e *journal.Entry, args []any) ([]any, error) {
 		at, timeGate, err := times.of(ctx, e)
 		if err != nil {
-			return 0, 0, err
+			return nil, err
 		}
 		readings, _ := json.Marshal(e.Readings) // readings always marshal
 		if e.Readings == nil {
@@ -243,9 +279,40 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 			b, _ := json.Marshal(e.Visitor)
 			visitor = string(b)
 		}
-		res, err := st.ExecContext(ctx, e.GateID, e.Epoch, int64(e.Seq), school, stamp(at), at.In(db.loc).Format(time.DateOnly),
+		return append(args, e.GateID, e.Epoch, int64(e.Seq), school, stamp(at), at.In(db.loc).Format(time.DateOnly),
 			e.ClockSynced, e.MonoNS, e.PersonID, e.Role, e.Credential, e.Assurance, e.Health, e.BodyC, e.Decision, e.Reason, e.Kind,
-			gid, gwhy, string(readings), now, visitor, e.Boot, timeGate)
+			gid, gwhy, string(readings), now, visitor, e.Boot, timeGate), nil
+	}
+	if db.sql.postgres {
+		inserted, err = insertEntryRows(ctx, tx, entries, row)
+		duplicates = len(entries) - inserted
+	} else {
+		inserted, duplicates, err = insertEntriesEach(ctx, tx, entries, row)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("store: insert entries: commit: %w", err)
+	}
+	return inserted, duplicates, nil
+}
+
+// insertEntriesEach inserts through one prepared statement: SQLite runs in
+// campusd's process, and a statement a row costs it nothing more.
+func insertEntriesEach(ctx context.Context, tx *sql.Tx, entries []journal.Entry, row func(*journal.Entry, []any) ([]any, error)) (inserted, duplicates int, err error) {
+	st, err := tx.PrepareContext(ctx, insertEntry)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: insert entries: %w", err)
+	}
+	defer st.Close()
+	args := make([]any, 0, entryArgs)
+	for i := range entries {
+		e := &entries[i]
+		if args, err = row(e, args[:0]); err != nil {
+			return 0, 0, err
+		}
+		res, err := st.ExecContext(ctx, args...)
 		if err != nil {
 			return 0, 0, fmt.Errorf("store: insert entry %s/%d: %w", e.GateID, e.Seq, err)
 		}
@@ -255,10 +322,31 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 			duplicates++
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, 0, fmt.Errorf("store: insert entries: commit: %w", err)
-	}
 	return inserted, duplicates, nil
+}
+
+// insertEntryRows inserts pgRows entries a statement.
+func insertEntryRows(ctx context.Context, tx *sql.Tx, entries []journal.Entry, row func(*journal.Entry, []any) ([]any, error)) (int, error) {
+	inserted := 0
+	for from := 0; from < len(entries); from += pgRows {
+		chunk := entries[from:min(from+pgRows, len(entries))]
+		args := make([]any, 0, len(chunk)*entryArgs)
+		var err error
+		for i := range chunk {
+			if args, err = row(&chunk[i], args); err != nil {
+				return 0, err
+			}
+		}
+		q := `INSERT INTO entries (` + entryCols + `) VALUES ` + entryRow + strings.Repeat(", "+entryRow, len(chunk)-1) +
+			` ON CONFLICT (gate_id, epoch, seq) DO NOTHING`
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return 0, fmt.Errorf("store: insert entries %s/%d…: %w", chunk[0].GateID, chunk[0].Seq, err)
+		}
+		n, _ := res.RowsAffected()
+		inserted += int(n)
+	}
+	return inserted, nil
 }
 
 // InsertAlert stores a, once: a fever alert is the same alert whether it came
@@ -276,6 +364,9 @@ func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (boo
 		return false, fmt.Errorf("store: insert alert: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	if n == 1 && db.sql.postgres {
+		db.notifyAlert(ctx, school, a)
+	}
 	return n == 1, nil
 }
 
@@ -288,7 +379,7 @@ func (db *DB) GateStatus(ctx context.Context, school, gate string, s wire.Status
 		ON CONFLICT (gate_id) DO UPDATE SET
 			school = excluded.school, online = excluded.online, status_at = excluded.status_at,
 			version = COALESCE(NULLIF(excluded.version, ''), gates.version), epoch = COALESCE(NULLIF(excluded.epoch, ''), gates.epoch),
-			last_seen = MAX(COALESCE(gates.last_seen, ''), excluded.last_seen)
+			last_seen = `+db.sql.greatest+`(COALESCE(gates.last_seen, ''), excluded.last_seen)
 		WHERE gates.status_at IS NULL OR gates.status_at <= excluded.status_at`,
 		gate, school, s.State == "online", at, s.Version, s.Epoch, at)
 	if err != nil {

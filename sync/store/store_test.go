@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/store/pgtest"
 	"campusgate/sync/wire"
 )
 
@@ -21,9 +23,24 @@ var (
 	t0    = time.Date(2026, 9, 1, 7, 30, 0, 0, time.UTC)
 )
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// postgres: CAMPUSGATE_TEST_STORE=postgres runs this package's tests against
+// PostgreSQL (pgtest), as make test does after running them on SQLite.
+var postgres = os.Getenv("CAMPUSGATE_TEST_STORE") == "postgres"
+
+// location is where a test's database is: a new SQLite file, or a new
+// PostgreSQL database.
+func location(t testing.TB) string {
+	if postgres {
+		return pgtest.DSN(t)
+	}
+	return filepath.Join(t.TempDir(), "campusd.db")
+}
+
 func open(t testing.TB) (*DB, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "campusd.db")
+	path := location(t)
 	db, err := Open(ctx, path, &Opts{Location: time.UTC, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +244,9 @@ func TestReopenKeepsData(t *testing.T) {
 // TestMigrationBacksUp: a database of an older campusd is copied whole before
 // it is migrated, so going back to that campusd is putting the copy back.
 func TestMigrationBacksUp(t *testing.T) {
+	if postgres {
+		t.Skip("PostgreSQL is backed up by its operator (pg_dump); this is SQLite's copy before a migration")
+	}
 	db, path := open(t)
 	if _, _, err := db.InsertEntries(ctx, "hz", []journal.Entry{entry("g1", "e", 1, "ok")}); err != nil {
 		t.Fatal(err)
@@ -255,5 +275,73 @@ func TestMigrationBacksUp(t *testing.T) {
 	var n, v int
 	if err := bak.QueryRow(`SELECT COUNT(*), (SELECT MAX(version) FROM schema_migrations) FROM entries`).Scan(&n, &v); err != nil || n != 1 || v != 3 {
 		t.Fatalf("backup holds %d entries at version %d (%v), want 1 at 3", n, v, err)
+	}
+}
+
+// TestAlertsAcrossInstances: with PostgreSQL, a new alert one campusd stores
+// reaches the others' consoles (ListenAlerts), once, and not its own twice.
+func TestAlertsAcrossInstances(t *testing.T) {
+	if !postgres {
+		t.Skip("one campusd instance on SQLite: its console hears its own alerts")
+	}
+	dsn := pgtest.DSN(t)
+	one, err := Open(ctx, dsn, &Opts{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	two, err := Open(ctx, dsn, &Opts{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer two.Close()
+	var mu sync.Mutex
+	heard := map[string][]uint64{}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for name, db := range map[string]*DB{"one": one, "two": two} {
+		go db.ListenAlerts(lctx, func(school string, a wire.Alert) {
+			mu.Lock()
+			defer mu.Unlock()
+			if school == "hz" {
+				heard[name] = append(heard[name], a.Seq)
+			}
+		})
+	}
+	fever := func(seq uint64) wire.Alert {
+		return wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", At: t0, Epoch: "e1", Seq: seq, PersonID: "P1", BodyC: 38.4}
+	}
+	// The listeners start in their own time: alerts until one is heard.
+	var seq uint64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		seq++
+		if _, err := two.InsertAlert(ctx, "hz", fever(seq)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		n := len(heard["one"])
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other instance never heard of the alert")
+		}
+	}
+	if isNew, err := two.InsertAlert(ctx, "hz", fever(seq)); isNew || err != nil { // the same alert again: not new, not announced
+		t.Fatalf("again: new=%v %v", isNew, err)
+	}
+	if _, err := one.InsertAlert(ctx, "hz", fever(seq+1)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if got := heard["one"]; got[len(got)-1] != seq || len(got) > int(seq) {
+		t.Fatalf("one heard %v (of 1..%d from two)", got, seq)
+	}
+	if got := heard["two"]; len(got) != 1 || got[0] != seq+1 {
+		t.Fatalf("two heard %v, want only one's alert %d", got, seq+1)
 	}
 }
