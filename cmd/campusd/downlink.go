@@ -11,7 +11,7 @@ import (
 	"campusgate/sync/wire"
 )
 
-// publisher is the MQTT connection as the downlink needs it.
+// publisher is the MQTT connection as the downlink and the district feed need it.
 type publisher interface {
 	Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error
 }

@@ -6,7 +6,12 @@
 //
 //	campusd [-state DIR] [-school ID] [-http ADDR] [-mqtt-listen ADDR | -broker URL]
 //	campusd gate add [-state DIR] [-school ID] [-print-password] GATE
+//	campusd district add [-state DIR] [-print-password] USER
 //	campusd user add [-state DIR] -role ROLE [-name NAME] [-class GRADE/CLASS] [-password-stdin] USER
+//
+// At -district-report-at (default 09:30, school time) campusd publishes the
+// day's report for the district, retained, on campusgate/v1/SCHOOL/report/daily,
+// and again with the next revision whenever the day's numbers change.
 //
 // On its first start campusd makes the console account "admin" and prints its
 // password once.
@@ -43,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case len(args) > 0 && args[0] == "gate":
 		err = gateCmd(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "district":
+		err = districtCmd(ctx, args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "user":
 		err = userCmd(ctx, args[1:], stdin, stdout, stderr)
 	default:

@@ -16,6 +16,9 @@ import (
 	"campusgate/sync/console"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/store"
+	"campusgate/sync/wire"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // TestCampusdWithAGate provisions a gate, runs campusd, connects the gate's
@@ -31,13 +34,22 @@ func TestCampusdWithAGate(t *testing.T) {
 	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "report"}, nil, &out, &errb); code == 0 {
 		t.Fatal("gate id 'report' accepted")
 	}
+	out = bintest.Buffer{}
+	if code := run(context.Background(), []string{"district", "add", "-state", state, "-print-password", "district@hz"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("district add: %d %s", code, errb.String())
+	}
+	districtPW := strings.TrimSpace(out.String())
+	if code := run(context.Background(), []string{"district", "add", "-state", state, "district"}, nil, &out, &errb); code == 0 {
+		t.Fatal("a district account named like a gate accepted")
+	}
 
 	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var sout bintest.Buffer
 	go func() {
-		done <- run(ctx, []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}, nil, &sout, &errb)
+		done <- run(ctx, []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr,
+			"-district-report-at", "00:00"}, nil, &sout, &errb)
 	}()
 	defer func() {
 		cancel()
@@ -114,6 +126,26 @@ func TestCampusdWithAGate(t *testing.T) {
 	if n, _ := countUsers(state); n != 1 {
 		t.Errorf("%d accounts", n)
 	}
+	// The district account reads the day's report, retained, sent as campusd
+	// started (after the report time).
+	reports := make(chan []byte, 16)
+	dc := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + mqttAddr).SetClientID("district@hz-test").
+		SetUsername("district@hz").SetPassword(districtPW).SetProtocolVersion(4))
+	if tok := dc.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("district connect: %v", tok.Error())
+	}
+	defer dc.Disconnect(0)
+	dc.Subscribe(wire.ReportFilter, 1, func(_ mqtt.Client, m mqtt.Message) { reports <- m.Payload() }).WaitTimeout(5 * time.Second)
+	select {
+	case b := <-reports:
+		r, err := wire.DecodeReport(b, "hz")
+		if err != nil || r.Day != time.Now().Format(time.DateOnly) || r.Revision != 1 {
+			t.Fatalf("district report %+v %v", r, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no district report")
+	}
+
 	// A wrong password is refused by the broker.
 	bad, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: "guess-guess-guess"})
 	if c, err := bad(context.Background(), gatelink.Will{}); err == nil {

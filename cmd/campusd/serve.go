@@ -27,6 +27,8 @@ import (
 	"campusgate/sync/pki"
 	"campusgate/sync/store"
 	"campusgate/sync/wire"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // serverUser is campusd's own MQTT user on its embedded broker.
@@ -57,6 +59,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cutoff := fs.String("absence-cutoff", "08:30", "time of day after which someone expected who has not come in is absent")
 	feverC := fs.Float64("fever", 37.3, "a temperature at home at or over this makes a family's morning report red")
 	publicURL := fs.String("public-url", "", "the console's address as families reach it, for the printed morning-report links (default: the address the letters are printed from)")
+	reportAt := fs.String("district-report-at", "09:30", "time of day (HH:MM, school time) the daily report goes to the district, then again at each correction; off: none")
 	secure := fs.Bool("secure-cookies", false, "mark session cookies Secure (the console is behind an HTTPS proxy)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +67,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := wire.ValidID(*school); err != nil {
 		fmt.Fprintf(stderr, "campusd: -school: %v\n", err)
+		return errUsage
+	}
+	at, feed, err := parseReportAt(*reportAt)
+	if err != nil {
+		fmt.Fprintf(stderr, "campusd: %v\n", err)
 		return errUsage
 	}
 	loc := time.Local
@@ -218,6 +226,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	consCtx, stopConsole := context.WithCancel(ctx)
 	defer stopConsole()
 	go func() { _ = cons.Run(consCtx) }()
+	if feed {
+		d := &districtFeed{db: db, totals: cons, pub: pub, school: *school, at: at, clock: clockwork.NewRealClock(), log: log}
+		go d.Run(consCtx)
+	}
 	srv := &http.Server{Handler: cons.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
@@ -332,15 +344,8 @@ func gateCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, _, err := commandKey(p); err != nil {
 		return err
 	}
-	accounts := &broker.Accounts{}
-	if err := accounts.Load(p.accounts()); err != nil {
-		return err
-	}
-	pw := broker.NewPassword()
-	if err := accounts.Add(gate, pw, broker.Account{Role: broker.RoleGate, School: *school, Gate: gate}); err != nil {
-		return err
-	}
-	if err := accounts.Save(p.accounts()); err != nil {
+	pw, err := addAccount(p, gate, broker.Account{Role: broker.RoleGate, School: *school, Gate: gate})
+	if err != nil {
 		return err
 	}
 	if *printOnly {
@@ -357,6 +362,63 @@ broker        = "tcp://SCHOOL-SERVER:1883"
 password_file = "/etc/campusgate/mqtt-password"   # this file holds: %s
 command_key   = "/etc/campusgate/command.pub"     # a copy of %s
 `, gate, gate, *school, pw, p.CommandPub())
+	return nil
+}
+
+// addAccount adds an MQTT account with a new password to the state
+// directory's accounts (a running campusd rereads them) and returns the
+// password.
+func addAccount(p paths, user string, acc broker.Account) (string, error) {
+	accounts := &broker.Accounts{}
+	if err := accounts.Load(p.accounts()); err != nil {
+		return "", err
+	}
+	pw := broker.NewPassword()
+	if err := accounts.Add(user, pw, acc); err != nil {
+		return "", err
+	}
+	if err := accounts.Save(p.accounts()); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+// districtCmd makes the district's MQTT account on the embedded broker: it
+// may read the schools' daily reports and nothing else.
+func districtCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	const use = "usage: campusd district add [-state DIR] [-print-password] USER (e.g. district@hz-001)"
+	if len(args) == 0 || args[0] != "add" {
+		fmt.Fprintln(stderr, use)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("campusd district add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	state := fs.String("state", "/var/lib/campusgate-server", "state directory")
+	printOnly := fs.Bool("print-password", false, "print only the password (for scripts)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, use)
+		return errUsage
+	}
+	p := paths{*state}
+	if err := os.MkdirAll(p.dir, 0o750); err != nil {
+		return err
+	}
+	user := fs.Arg(0)
+	pw, err := addAccount(p, user, broker.Account{Role: broker.RoleDistrict})
+	if err != nil {
+		return err
+	}
+	if *printOnly {
+		fmt.Fprintln(stdout, pw)
+		return nil
+	}
+	fmt.Fprintf(stdout, `district account %s added (a running campusd picks it up within seconds); its password (shown once): %s
+It reads %s and nothing else, e.g.:
+  gatectl district watch -broker mqtt://SCHOOL-SERVER:1883 -user %s -password-file FILE
+`, user, pw, wire.ReportFilter, user)
 	return nil
 }
 

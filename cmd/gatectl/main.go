@@ -1,6 +1,7 @@
 // Command gatectl is the operator's tool for campusgate: hardware smoke tests on a
 // real gate box (gatectl hw ...), passes (gatectl pass ...) and journal
-// maintenance (gatectl journal ...). The simulated gate is gated -simulate.
+// maintenance (gatectl journal ...), and the district's view of the schools'
+// daily reports (gatectl district watch). The simulated gate is gated -simulate.
 //
 // Exit codes: 0 success, 1 the command failed (hardware missing, bad reading),
 // 2 bad usage.
@@ -31,6 +32,7 @@ const usage = `gatectl — campusgate operator's tool
   gatectl pin < FILE                    bcrypt hash of the guard console PIN, for console.pin_hash
   gatectl pki init|issue-server|issue-gate  the school's certificates for MQTT over TLS
   gatectl school entries|export|report|alerts|roster-import|open   the school console's API
+  gatectl district watch [flags]        the schools' daily reports, live, as a district account reads them
   gatectl sim up|present                the whole system on this machine, with simulated gates (make run)
 
 Every hw command takes -simulate to run against emulated devices. "gatectl hw temp -h" shows a command's flags.
@@ -86,6 +88,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return schoolCmd(ctx, e, args[1:])
 	case "sim":
 		return simCmd(ctx, e, args[1:])
+	case "district":
+		return districtCmd(ctx, e, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.out, usage)
 		return nil

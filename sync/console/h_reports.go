@@ -124,6 +124,14 @@ func (s *Server) dayCounts(ctx context.Context, day, grade, class string) (rep R
 	return
 }
 
+// DayTotals is the whole school's day, pupils and staff, counted as the day's
+// report counts it: campusd's district feed sends these numbers, so the
+// district never reads other numbers than the school's own report.
+func (s *Server) DayTotals(ctx context.Context, day string) (ClassCount, error) {
+	rep, _, _, _, err := s.dayCounts(ctx, day, "", "")
+	return rep.Total, err
+}
+
 // dayReport computes day's report over the roster's people in grade/class
 // ("" for all).
 func (s *Server) dayReport(ctx context.Context, day, grade, class string) (Report, error) {

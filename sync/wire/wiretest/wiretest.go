@@ -26,6 +26,11 @@ type Doc struct {
 	schemas map[wire.Kind]*jsonschema.Schema
 }
 
+// Report is the channel of the district's daily report
+// (campusgate/v1/{school}/report/daily): not a gate's kind, but checked here
+// as one.
+const Report wire.Kind = wire.ReportLevel
+
 var (
 	once   sync.Once
 	doc    *Doc
@@ -70,12 +75,16 @@ func load(path string) (*Doc, error) {
 	}
 	d := &Doc{Raw: raw, schemas: map[wire.Kind]*jsonschema.Schema{}}
 	channels, _ := raw["channels"].(map[string]any)
+	addresses := map[wire.Kind]string{Report: wire.ReportTopic("{school}")}
 	for _, k := range append(append([]wire.Kind{}, wire.Uplink...), wire.Downlink...) {
+		addresses[k] = wire.GateTopic("{school}", "{gate}", k)
+	}
+	for k, want := range addresses {
 		ch, ok := channels[string(k)].(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("asyncapi: no channel %q", k)
 		}
-		if want := "campusgate/v1/{school}/{gate}/" + string(k); ch["address"] != want {
+		if ch["address"] != want {
 			return nil, fmt.Errorf("asyncapi: channel %s address %v, the code uses %s", k, ch["address"], want)
 		}
 		msgs, _ := ch["messages"].(map[string]any)
