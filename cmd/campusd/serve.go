@@ -402,7 +402,7 @@ func districtCmd(_ context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, use)
 		return errUsage
 	}
-	p := paths{*state}
+	p := paths{dir: *state}
 	if err := os.MkdirAll(p.dir, 0o750); err != nil {
 		return err
 	}

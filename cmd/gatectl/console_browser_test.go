@@ -26,6 +26,7 @@ func buildAll(t *testing.T) string { return bintest.Build(t, "campusd", "gated",
 // simSystem runs gatectl sim up (campusd and gates) until the test ends.
 type simSystem struct {
 	bin, state, http string
+	mqtt             string // the embedded broker
 	cmd              *exec.Cmd
 	logs             *bintest.Buffer
 	accounts         map[string]string // user → password
@@ -36,12 +37,12 @@ type simSystem struct {
 func startSim(t *testing.T, gates int, extra ...string) *simSystem {
 	t.Helper()
 	bin := buildAll(t)
-	s := &simSystem{bin: bin, state: t.TempDir(), http: bintest.FreeAddr(t), logs: &bintest.Buffer{}, accounts: map[string]string{}}
+	s := &simSystem{bin: bin, state: t.TempDir(), http: bintest.FreeAddr(t), mqtt: bintest.FreeAddr(t), logs: &bintest.Buffer{}, accounts: map[string]string{}}
 	cp := bintest.FreePort(t)
 	for p := bintest.FreePort(t); p > cp && p <= cp+gates+2; p = bintest.FreePort(t) { // the next boxes' consoles' ports
 	}
 	args := append([]string{"sim", "up", "-state", s.state, "-gates", fmt.Sprint(gates), "-http", s.http,
-		"-mqtt", bintest.FreeAddr(t), "-console-port", fmt.Sprint(cp)}, extra...)
+		"-mqtt", s.mqtt, "-console-port", fmt.Sprint(cp)}, extra...)
 	s.cmd = exec.Command(filepath.Join(bin, "gatectl"), args...)
 	s.cmd.Env = append(os.Environ(), "CAMPUSGATE_BIN="+bin)
 	s.cmd.Stderr = s.logs

@@ -33,7 +33,7 @@ const usage = `gatectl — campusgate operator's tool
   gatectl pki init|issue-server|issue-gate  the school's certificates for MQTT over TLS
   gatectl school entries|export|report|alerts|roster-import|open   the school console's API
   gatectl district watch [flags]        the schools' daily reports, live, as a district account reads them
-  gatectl sim up|present                the whole system on this machine, with simulated gates (make run)
+  gatectl sim up|present|fleet          the whole system on this machine, with simulated gates (make run); a load test
 
 Every hw command takes -simulate to run against emulated devices. "gatectl hw temp -h" shows a command's flags.
 `

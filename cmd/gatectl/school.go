@@ -53,17 +53,25 @@ func schoolCmd(ctx context.Context, e *env, args []string) error {
 	}
 	pw := os.Getenv("CAMPUSGATE_PASSWORD")
 	if pw == "" {
-		line, err := bufio.NewReader(e.in).ReadString('\n')
-		if err != nil && line == "" {
-			return errors.New("no password: set CAMPUSGATE_PASSWORD or give it on stdin")
+		var err error
+		if pw, err = readPassword(e); err != nil {
+			return err
 		}
-		pw = strings.TrimRight(line, "\r\n")
 	}
 	c := console.NewClient(*server)
 	if err := c.Login(ctx, *user, pw); err != nil {
 		return err
 	}
 	return run(ctx, e, c, rest)
+}
+
+// readPassword reads a console password from the first line of stdin.
+func readPassword(e *env) (string, error) {
+	line, err := bufio.NewReader(e.in).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no password: set CAMPUSGATE_PASSWORD or give it on stdin")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 // entryFilters are the entry log's search fields as flags.

@@ -32,6 +32,10 @@ const simUsage = `gatectl sim — the whole system on this machine, with simulat
                       that sync to it; Ctrl-C stops everything
   gatectl sim present [-state DIR] -gate NAME -code CODE [-temp 36.6]
                       send one simulated person through a gate and print the decision
+  gatectl sim fleet   -state CAMPUSD-STATE | -password-file FILE  [-broker URL] [-gates N] [-rate R] [-duration D]
+                      a load test: N gates in this process, each with its own MQTT connection and
+                      journal, send a morning peak to a running campusd; prints entries, loss and
+                      latencies, and exits 1 if an entry was lost ("gatectl sim fleet -h": every flag)
 `
 
 const defaultSimState = ".campusgate-run"
@@ -46,6 +50,8 @@ func simCmd(ctx context.Context, e *env, args []string) error {
 		return simUp(ctx, e, args[1:])
 	case "present":
 		return simPresent(ctx, e, args[1:])
+	case "fleet":
+		return simFleet(ctx, e, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.out, simUsage)
 		return nil

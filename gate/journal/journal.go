@@ -67,6 +67,11 @@ type Opts struct {
 	Clock clockwork.Clock
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// NoSync skips the fsync of every commit (bbolt NoSync). Only for
+	// simulations and load tests that run hundreds of journals on one disk
+	// (gatectl sim fleet): an entry is then not durable when Append returns,
+	// which a real gate must never allow.
+	NoSync bool
 }
 
 // DefaultOpts are the defaults applied to zero fields of Opts.
@@ -223,13 +228,15 @@ func Open(path string, opts *Opts) (*Journal, error) {
 	return j, nil
 }
 
-// boltOptions are the bbolt options for o (defaults applied). NoSync stays
-// false: every commit is fdatasync'd, which is the point of the journal.
+// boltOptions are the bbolt options for o (defaults applied). NoSync is
+// false but for simulations: every commit is fdatasync'd, which is the point
+// of the journal.
 func boltOptions(o *Opts) *bolt.Options {
 	return &bolt.Options{
 		Timeout:         o.Timeout,
 		MaxSize:         o.MaxSize,
 		InitialMmapSize: min(o.MaxSize, initialMmapSize),
+		NoSync:          o.NoSync,
 	}
 }
 

@@ -89,7 +89,24 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body io.Rea
 	return nil
 }
 
+// Stream calls GET path and returns its body to read as it comes: the live
+// event stream (/api/events). Only ctx ends it; the client's timeout, meant
+// for calls, would cut the stream.
+func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error) {
+	hc := *c.hc
+	hc.Timeout = 0
+	resp, err := c.sendWith(ctx, &hc, "GET", path, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
 func (c *Client) send(ctx context.Context, method, path, ctype string, body io.Reader) (*http.Response, error) {
+	return c.sendWith(ctx, c.hc, method, path, ctype, body)
+}
+
+func (c *Client) sendWith(ctx context.Context, hc *http.Client, method, path, ctype string, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
 	if err != nil {
 		return nil, err
@@ -97,7 +114,7 @@ func (c *Client) send(ctx context.Context, method, path, ctype string, body io.R
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

@@ -74,6 +74,12 @@ type Opts struct {
 	// acks took out of the outbox; it runs on the link's committing goroutine
 	// and must not block.
 	Acked func(n int)
+	// AckedSeqs, if set, is given the seqs of each commit of the server's
+	// acks, once the commit is done: a load test's per-entry stored-and-acked
+	// latency. A seq acked twice (a resent batch) may come twice. The slice is
+	// the link's and only valid during the call; it runs where Acked does and
+	// must not block.
+	AckedSeqs func(seqs []uint64)
 
 	Clock  clockwork.Clock
 	Logger *slog.Logger
@@ -769,7 +775,11 @@ func (l *Link) commitQueued() {
 		return
 	}
 	epoch := l.o.Store.Epoch()
-	n, err := l.o.Store.Ack(epoch, slices.Concat(batch...)...)
+	all := slices.Concat(batch...)
+	n, err := l.o.Store.Ack(epoch, all...)
+	if err == nil {
+		l.ackedSeqs(all)
+	}
 	if errors.Is(err, journal.ErrUnknownSeq) && len(batch) > 1 {
 		// One ack names a seq this journal never assigned: the others still count.
 		n, err = 0, nil
@@ -779,6 +789,8 @@ func (l *Link) commitQueued() {
 			if e != nil {
 				l.log.Warn("ack refused", "err", e)
 				l.bad.Add(1)
+			} else {
+				l.ackedSeqs(seqs)
 			}
 		}
 	}
@@ -797,5 +809,11 @@ func (l *Link) commitQueued() {
 	l.acked.Add(int64(n))
 	if n > 0 && l.o.Acked != nil {
 		l.o.Acked(n)
+	}
+}
+
+func (l *Link) ackedSeqs(seqs []uint64) {
+	if l.o.AckedSeqs != nil {
+		l.o.AckedSeqs(seqs)
 	}
 }

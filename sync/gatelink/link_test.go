@@ -373,3 +373,32 @@ func TestRosterDownlink(t *testing.T) {
 		t.Fatal("an out-of-step delta was applied")
 	}
 }
+
+// TestAckedSeqs: the hook names every entry once its ack is committed (a
+// load test times each entry by it).
+func TestAckedSeqs(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	newFakeServer(t, b)
+	j := openJournal(t)
+	appendN(t, j, 120)
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	startLink(t, b.addr, j, func(o *Opts) {
+		o.AckedSeqs = func(seqs []uint64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if backlog(j) > 120-len(seqs) {
+				t.Errorf("told of %d seqs before their commit", len(seqs))
+			}
+			for _, s := range seqs {
+				seen[s] = true
+			}
+		}
+	})
+	eventually(t, "every seq told", 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 120 })
+	for s := uint64(1); s <= 120; s++ {
+		if !seen[s] {
+			t.Fatalf("seq %d never told", s)
+		}
+	}
+}
