@@ -74,6 +74,11 @@ type Opts struct {
 	// acks took out of the outbox; it runs on the link's committing goroutine
 	// and must not block.
 	Acked func(n int)
+	// AckedSeqs, if set, is given the seqs each commit of the server's acks
+	// covered (some may have been acknowledged before: an ack is idempotent),
+	// for gated's ack latency. It runs where Acked does, must not block, and
+	// must not keep the slice.
+	AckedSeqs func(seqs []uint64)
 
 	Clock  clockwork.Clock
 	Logger *slog.Logger
@@ -769,17 +774,20 @@ func (l *Link) commitQueued() {
 		return
 	}
 	epoch := l.o.Store.Epoch()
-	n, err := l.o.Store.Ack(epoch, slices.Concat(batch...)...)
+	all := slices.Concat(batch...)
+	n, err := l.o.Store.Ack(epoch, all...)
 	if errors.Is(err, journal.ErrUnknownSeq) && len(batch) > 1 {
 		// One ack names a seq this journal never assigned: the others still count.
-		n, err = 0, nil
+		n, err, all = 0, nil, all[:0]
 		for _, seqs := range batch {
 			k, e := l.o.Store.Ack(epoch, seqs...)
 			n += k
 			if e != nil {
 				l.log.Warn("ack refused", "err", e)
 				l.bad.Add(1)
+				continue
 			}
+			all = append(all, seqs...)
 		}
 	}
 	switch {
@@ -797,5 +805,8 @@ func (l *Link) commitQueued() {
 	l.acked.Add(int64(n))
 	if n > 0 && l.o.Acked != nil {
 		l.o.Acked(n)
+	}
+	if err == nil && len(all) > 0 && l.o.AckedSeqs != nil {
+		l.o.AckedSeqs(all)
 	}
 }
