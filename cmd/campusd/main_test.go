@@ -20,7 +20,7 @@ import (
 
 // TestCampusdWithAGate provisions a gate, runs campusd, connects the gate's
 // real link with the provisioned password, and finds its entries, its fever
-// alert and its registry record through the API.
+// alert and its registry record through the API, and in the metrics.
 func TestCampusdWithAGate(t *testing.T) {
 	state := t.TempDir()
 	var out, errb bintest.Buffer
@@ -32,12 +32,12 @@ func TestCampusdWithAGate(t *testing.T) {
 		t.Fatal("gate id 'report' accepted")
 	}
 
-	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
+	httpAddr, mqttAddr, metricsAddr := bintest.FreeAddr(t), bintest.FreeAddr(t), bintest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var sout bintest.Buffer
 	go func() {
-		done <- run(ctx, []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}, nil, &sout, &errb)
+		done <- run(ctx, []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr, "-metrics-addr", metricsAddr}, nil, &sout, &errb)
 	}()
 	defer func() {
 		cancel()
@@ -106,6 +106,7 @@ func TestCampusdWithAGate(t *testing.T) {
 		get("/api/gates", &gs)
 		return len(gs.Gates) == 1 && gs.Gates[0].Online && gs.Gates[0].ID == "north-1"
 	})
+	checkMetrics(t, metricsAddr)
 	var page bytes.Buffer
 	if err := cl.Download(ctx2, "/gates", &page); err != nil || !strings.Contains(page.String(), "north-1") || !strings.Contains(page.String(), "门岗设备") {
 		t.Errorf("gates page lacks the gate: %v", err)

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"campusgate/cmd/internal/metrics"
 	"campusgate/cmd/internal/service"
 	"campusgate/gate/pass"
 	"campusgate/sync/broker"
@@ -38,6 +39,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	state := fs.String("state", "/var/lib/campusgate-server", "state directory: database, MQTT accounts")
 	school := fs.String("school", "", "school id (required; the gates' configs carry the same)")
 	httpAddr := fs.String("http", "127.0.0.1:8090", "web pages and API")
+	// Not on -http: the console may face the school's network, and metrics need no login.
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9471", "serve Prometheus metrics at http://ADDR/metrics, without login (\"\": none)")
 	mqttListen := fs.String("mqtt-listen", "127.0.0.1:1883", "the embedded broker's address (ignored with -broker)")
 	mqttTLS := fs.String("mqtt-tls-listen", "", "also listen with TLS here for the gates (e.g. 0.0.0.0:8883); needs -tls-cert and -tls-key")
 	tlsCert := fs.String("tls-cert", "", "the broker's TLS certificate (gatectl pki issue-server)")
@@ -176,6 +179,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var client atomic.Pointer[ingest.Client]
 	connected := func() bool { c := client.Load(); return c != nil && c.Connected() }
+	met := newServerMetrics()
+	met.watchBroker(connected)
+	met.watchGates(db, log)
 	gates := &gateControl{dl: dl, db: db, pub: pub, school: *school, cmdKey: cmdPriv, cmdKID: cmdKID, connected: connected}
 	var in *ingest.Ingest
 	cons, err := console.New(console.Opts{DB: db, School: *school, Gates: gates, Issuer: issuer, EscalateAfter: *escalate,
@@ -196,10 +202,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "seq", a.Seq, "body_c", a.BodyC) // no names in the log
 		},
 		OnTelemetry: dl.telemetry,
+		OnCommit:    met.committed,
 	})
 	if err != nil {
 		return err
 	}
+	met.watchIngest(in)
 	ingCtx, stopIngest := context.WithCancel(ctx)
 	ingDone := make(chan struct{})
 	go func() { defer close(ingDone); _ = in.Run(ingCtx) }()
@@ -213,6 +221,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pub.set(cl)
 	consCtx, stopConsole := context.WithCancel(ctx)
 	defer stopConsole()
+	metrics.Serve(consCtx, *metricsAddr, met.reg, "campusd "+*school, stdout, log)
 	go func() { _ = cons.Run(consCtx) }()
 	srv := &http.Server{Handler: cons.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", *httpAddr)
