@@ -23,7 +23,7 @@ import (
 
 // TestCampusdWithAGate provisions a gate, runs campusd, connects the gate's
 // real link with the provisioned password, and finds its entries, its fever
-// alert and its registry record through the API.
+// alert and its registry record through the API, and in the metrics.
 func TestCampusdWithAGate(t *testing.T) {
 	state := t.TempDir()
 	var out, errb bintest.Buffer
@@ -43,13 +43,13 @@ func TestCampusdWithAGate(t *testing.T) {
 		t.Fatal("a district account named like a gate accepted")
 	}
 
-	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
+	httpAddr, mqttAddr, metricsAddr := bintest.FreeAddr(t), bintest.FreeAddr(t), bintest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var sout bintest.Buffer
 	go func() {
 		done <- run(ctx, []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr,
-			"-district-report-at", "00:00"}, nil, &sout, &errb)
+			"-district-report-at", "00:00", "-metrics-addr", metricsAddr}, nil, &sout, &errb)
 	}()
 	defer func() {
 		cancel()
@@ -118,6 +118,7 @@ func TestCampusdWithAGate(t *testing.T) {
 		get("/api/gates", &gs)
 		return len(gs.Gates) == 1 && gs.Gates[0].Online && gs.Gates[0].ID == "north-1"
 	})
+	checkMetrics(t, metricsAddr)
 	var page bytes.Buffer
 	if err := cl.Download(ctx2, "/gates", &page); err != nil || !strings.Contains(page.String(), "north-1") || !strings.Contains(page.String(), "门岗设备") {
 		t.Errorf("gates page lacks the gate: %v", err)

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"campusgate/cmd/internal/metrics"
 	"campusgate/cmd/internal/service"
 	"campusgate/gate/pass"
 	"campusgate/sync/broker"
@@ -41,6 +42,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	database := dbFlag(fs)
 	school := fs.String("school", "", "school id (required; the gates' configs carry the same)")
 	httpAddr := fs.String("http", "127.0.0.1:8090", "web pages and API")
+	// Not on -http: the console may face the school's network, and metrics need no login.
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9471", "serve Prometheus metrics at http://ADDR/metrics, without login (\"\": none)")
 	mqttListen := fs.String("mqtt-listen", "127.0.0.1:1883", "the embedded broker's address (ignored with -broker)")
 	mqttTLS := fs.String("mqtt-tls-listen", "", "also listen with TLS here for the gates (e.g. 0.0.0.0:8883); needs -tls-cert and -tls-key")
 	tlsCert := fs.String("tls-cert", "", "the broker's TLS certificate (gatectl pki issue-server)")
@@ -185,6 +188,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var client atomic.Pointer[ingest.Client]
 	connected := func() bool { c := client.Load(); return c != nil && c.Connected() }
+	met := newServerMetrics()
+	met.watchBroker(connected)
+	met.watchGates(db, log)
 	gates := &gateControl{dl: dl, db: db, pub: pub, school: *school, cmdKey: cmdPriv, cmdKID: cmdKID, connected: connected}
 	var in *ingest.Ingest
 	cons, err := console.New(console.Opts{DB: db, School: *school, Gates: gates, Issuer: issuer, EscalateAfter: *escalate,
@@ -205,6 +211,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "seq", a.Seq, "body_c", a.BodyC) // no names in the log
 		},
 		OnTelemetry: dl.telemetry,
+		OnCommit:    met.committed,
 	})
 	if err != nil {
 		return err
@@ -212,6 +219,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Alerts other instances store (several campusd on one PostgreSQL) are
 	// shown live here too.
 	go db.ListenAlerts(ctx, cons.Alert)
+	met.watchIngest(in)
 	ingCtx, stopIngest := context.WithCancel(ctx)
 	ingDone := make(chan struct{})
 	go func() { defer close(ingDone); _ = in.Run(ingCtx) }()
@@ -225,6 +233,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pub.set(cl)
 	consCtx, stopConsole := context.WithCancel(ctx)
 	defer stopConsole()
+	metrics.Serve(consCtx, *metricsAddr, met.reg, "campusd "+*school, stdout, log)
 	go func() { _ = cons.Run(consCtx) }()
 	if feed {
 		d := &districtFeed{db: db, totals: cons, pub: pub, school: *school, at: at, clock: clockwork.NewRealClock(), log: log}

@@ -202,7 +202,8 @@ func simUp(ctx context.Context, e *env, args []string) error {
 		}
 		for i, g := range boxes {
 			cfg, console, dir := setups[i].cfg, setups[i].console, setups[i].dir
-			argv := []string{bin["gated"], "-simulate", "-config", cfg, "-demo-key", keyPath}
+			// Each on a port of its own (said in its log): they cannot all have gated's default.
+			argv := []string{bin["gated"], "-simulate", "-config", cfg, "-demo-key", keyPath, "-metrics-addr", "127.0.0.1:0"}
 			if *demo > 0 {
 				argv = append(argv, "-demo", demo.String())
 			}

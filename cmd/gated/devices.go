@@ -40,10 +40,12 @@ func (h *hardware) Close() error {
 	return errors.Join(errs...)
 }
 
-// watchedTherm remembers the sensor's last error for the console and telemetry.
+// watchedTherm remembers the sensor's last error for the console and
+// telemetry, and counts its failures for the metrics.
 type watchedTherm struct {
 	gate.Thermometer
-	last atomic.Pointer[string]
+	last   atomic.Pointer[string]
+	failed func()
 }
 
 func (w *watchedTherm) Measure(ctx context.Context) (physic.Temperature, physic.Temperature, error) {
@@ -51,6 +53,9 @@ func (w *watchedTherm) Measure(ctx context.Context) (physic.Temperature, physic.
 	s := "ok"
 	if err != nil {
 		s = err.Error()
+		if ctx.Err() == nil { // not a reading cut short by the stop
+			w.failed()
+		}
 	}
 	w.last.Store(&s)
 	return o, a, err
@@ -84,7 +89,7 @@ func simHardware(d *daemon) (*hardware, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hardware{sim: box, therm: &watchedTherm{Thermometer: box.Thermometer}, closers: []func() error{box.Close}, conn: box.Scanner.Connected}
+	h := &hardware{sim: box, therm: &watchedTherm{Thermometer: box.Thermometer, failed: d.metrics.sensorFailed}, closers: []func() error{box.Close}, conn: box.Scanner.Connected}
 	h.devices = gate.Devices{Thermometer: h.therm, SensorName: box.SensorName, Scanner: box.Scanner, Gate: box.Relay, Lights: box.Lights}
 	return h, nil
 }
@@ -129,7 +134,7 @@ func realHardware(d *daemon) (_ *hardware, err error) {
 		h.closers = append(h.closers, dev.Halt)
 		therm = dev
 	}
-	h.therm = &watchedTherm{Thermometer: therm}
+	h.therm = &watchedTherm{Thermometer: therm, failed: d.metrics.sensorFailed}
 
 	var sc gate.Scanner
 	switch {

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"campusgate/cmd/internal/metrics"
 	"campusgate/cmd/internal/service"
 	firmwareconfig "campusgate/firmware-config"
 	"campusgate/gate"
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	simulate := fs.Bool("simulate", false, "emulated devices behind the real drivers; a demo school key and roster")
 	listen := fs.String("listen", "", "guard console address (overrides console.listen)")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9470", "serve Prometheus metrics at http://ADDR/metrics, without login (\"\": none)")
 	journalPath := fs.String("journal", "", "journal file (overrides journal)")
 	keysDir := fs.String("keys", "", "directory of trusted school public keys (*.pub)")
 	revoked := fs.String("revoked", "", "revocation list file (one pass id per line)")
@@ -75,7 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gated: %v\n", err)
 		return exitBadConfig
 	}
-	d := &daemon{cfg: cfg, log: log, out: stdout, simulate: *simulate, keysDir: *keysDir, revoked: *revoked, demo: *demo, demoKey: *demoKey}
+	d := &daemon{cfg: cfg, log: log, out: stdout, simulate: *simulate, keysDir: *keysDir, revoked: *revoked, demo: *demo, demoKey: *demoKey,
+		metricsAddr: *metricsAddr}
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "gated: %v\n", err)
 		var ce errConfig
@@ -127,6 +130,10 @@ type daemon struct {
 	revoked  string
 	demo     time.Duration
 	demoKey  string
+	// metricsAddr is its own listener, on localhost by default: the guard
+	// console may face the school's network, and metrics need no login.
+	metricsAddr string
+	metrics     *gateMetrics
 
 	fileCfg gate.Config    // the box's own file; the school's config goes over it
 	flow    *gate.Flow     // set before the link runs (commands use it)
@@ -142,6 +149,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer j.Close()
+	d.metrics = newGateMetrics(j)
 	d.fileCfg = d.cfg
 	if v, doc, err := j.Config(); err == nil && v > 0 {
 		// The school's last settings hold across a restart.
@@ -166,6 +174,10 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer hw.Close()
+	hw.devices.Gate = meteredGate{Actuator: hw.devices.Gate, m: d.metrics}
+	if hw.conn != nil {
+		d.metrics.watchScanner(hw.conn)
+	}
 	if d.simulate {
 		if err := seedDemo(j, verifier, d.out, d.cfg, d.demoKey); err != nil {
 			return err
@@ -175,9 +187,9 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Warn("no trusted school key and plain ids not allowed: every code will be refused until keys arrive")
 	}
 
-	// With [sync] the journal wakes the link on every entry and fevers go out at once.
+	// Every entry is counted; with [sync] it also wakes the link, and fevers go out at once.
 	var (
-		store gate.Store = j
+		store = notifyingStore{Journal: j, m: d.metrics}
 		link  *gatelink.Link
 		cnt   = &counters{}
 	)
@@ -186,7 +198,8 @@ func (d *daemon) run(ctx context.Context) error {
 		if link, err = d.newLink(j, verifier, localKeys, hw, cnt); err != nil {
 			return err
 		}
-		store, opts.Alerter = notifyingStore{Journal: j, kick: link.Kick}, link
+		store.kick, opts.Alerter = link.Kick, link
+		d.metrics.watchLink(link)
 	}
 	flow, err := gate.New(d.cfg, hw.devices, store, opts)
 	if err != nil {
@@ -204,6 +217,9 @@ func (d *daemon) run(ctx context.Context) error {
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metrics.Serve(runCtx, d.metricsAddr, d.metrics.reg, "gated "+d.cfg.GateID, d.out, d.log)
 	ln, err := net.Listen("tcp", d.cfg.Console.Listen)
 	if err != nil {
 		return fmt.Errorf("guard console: %w", err)
@@ -212,8 +228,6 @@ func (d *daemon) run(ctx context.Context) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	flowErr := make(chan error, 1)
 	go func() { flowErr <- flow.Run(runCtx) }()
 	go retention(runCtx, j, d.log)

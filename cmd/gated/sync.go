@@ -23,18 +23,25 @@ import (
 // version is gated's build, reported in the status message.
 var version = "dev"
 
-// notifyingStore is the journal as the flow sees it: every append wakes the
-// link, so an entry leaves the box as soon as it is durable.
+// notifyingStore is the journal as the flow sees it: every append is
+// counted and, with [sync], wakes the link, so an entry leaves the box as
+// soon as it is durable. It is timed before the link is woken: the ack may
+// come back before the kick returns.
 type notifyingStore struct {
 	*journal.Journal
-	kick func()
+	m    *gateMetrics
+	kick func() // nil without [sync]
 }
 
 func (s notifyingStore) Append(e *journal.Entry) error {
 	if err := s.Journal.Append(e); err != nil {
+		s.m.deviceError("journal")
 		return err
 	}
-	s.kick()
+	s.m.appendedEntry(e)
+	if s.kick != nil {
+		s.kick()
+	}
 	return nil
 }
 
@@ -113,8 +120,9 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 	return gatelink.New(gatelink.Opts{
 		School: d.cfg.SchoolID, Gate: d.cfg.GateID, Dial: dial, Store: j, Version: version,
 		Batch: sc.Batch, Window: sc.Window, AckTimeout: sc.AckTimeout.Duration, TelemetryEvery: sc.TelemetryEvery.Duration,
-		Silence: sc.KeepAlive.Duration * 3 / 2,
-		Logger:  d.log,
+		Silence:   sc.KeepAlive.Duration * 3 / 2,
+		AckedSeqs: d.metrics.acked,
+		Logger:    d.log,
 		Handlers: gatelink.Handlers{
 			Keys:        func(k wire.Keys) error { return applyKeys(j, v, localKeys, k) },
 			Revocations: func(r wire.Revocations) error { return applyRevocations(j, v, r) },

@@ -14,14 +14,13 @@ import (
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/broker/mochitest"
 	"campusgate/sync/broker/mosquittotest"
 	"campusgate/sync/ingest"
 	"campusgate/sync/store"
 	"campusgate/sync/wire"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -30,37 +29,13 @@ import (
 // the gate arrives on the server, is acknowledged, and a fever raises an
 // alert.
 func TestGatedSyncs(t *testing.T) {
-	quiet := slog.New(slog.DiscardHandler)
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	defer srv.Close()
-
 	var mu sync.Mutex
 	got := map[string]string{} // person → reason
 	alerts := 0
-	_ = srv.Subscribe(wire.Root+"/+/+/entry", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		tp, _ := wire.ParseTopic(pk.TopicName)
-		b, err := wire.DecodeEntryBatch(pk.Payload, tp.Gate)
-		if err != nil {
-			t.Errorf("entry batch: %v", err)
-			return
-		}
-		var seqs []uint64
+	srv, addr := ackingBroker(t, func(e journal.Entry) {
 		mu.Lock()
-		for _, e := range b.Entries {
-			got[e.PersonID] = e.Reason
-			seqs = append(seqs, e.Seq)
-		}
+		got[e.PersonID] = e.Reason
 		mu.Unlock()
-		ack := wire.Encode(wire.Ack{V: 1, Epoch: b.Epoch, Ranges: wire.Ranges(seqs)})
-		go func() { _ = srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), ack, false, 1) }()
 	})
 	_ = srv.Subscribe(wire.Root+"/+/+/alert", 2, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 		mu.Lock()
@@ -76,26 +51,7 @@ func TestGatedSyncs(t *testing.T) {
 		}
 	})
 
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "gated.toml")
-	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
-gate_id = "north-1"
-school_id = "hz-001"
-journal = %q
-[identity]
-allow_plain_ids = true
-duplicate_window = "1s"
-[temperature]
-read_interval = "20ms"
-retest_pause = "200ms"
-[sync]
-broker = "tcp://%s"
-password = "not-checked-here"
-ack_timeout = "2s"
-`, filepath.Join(dir, "j.db"), l.Address())), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := syncConfig(t, t.TempDir(), addr)
 	p := startGatedArgs(t, "-simulate", "-config", cfg)
 	ctx := context.Background()
 	if r, err := present(ctx, p.addr, "C0101", 36.6); err != nil || r.Decision != "admit" {
@@ -142,6 +98,55 @@ ack_timeout = "2s"
 	}
 }
 
+// ackingBroker starts an in-process broker whose inline client plays the
+// school server: it acks every entry batch, after giving seen each entry.
+func ackingBroker(t *testing.T, seen func(journal.Entry)) (*mqtt.Server, string) {
+	t.Helper()
+	srv, addr := mochitest.Start(t, true)
+	_ = srv.Subscribe(wire.Root+"/+/+/entry", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		tp, _ := wire.ParseTopic(pk.TopicName)
+		b, err := wire.DecodeEntryBatch(pk.Payload, tp.Gate)
+		if err != nil {
+			t.Errorf("entry batch: %v", err)
+			return
+		}
+		var seqs []uint64
+		for _, e := range b.Entries {
+			seen(e)
+			seqs = append(seqs, e.Seq)
+		}
+		ack := wire.Encode(wire.Ack{V: 1, Epoch: b.Epoch, Ranges: wire.Ranges(seqs)})
+		go func() { _ = srv.Publish(wire.GateTopic(tp.School, tp.Gate, wire.KindAck), ack, false, 1) }()
+	})
+	return srv, addr
+}
+
+// syncConfig writes a simulated gate's config with [sync] to broker, its
+// journal in dir, and returns its path.
+func syncConfig(t *testing.T, dir, broker string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "gated.toml")
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+gate_id = "north-1"
+school_id = "hz-001"
+journal = %q
+[identity]
+allow_plain_ids = true
+duplicate_window = "1s"
+[temperature]
+read_interval = "20ms"
+retest_pause = "200ms"
+[sync]
+broker = "tcp://%s"
+password = "not-checked-here"
+ack_timeout = "2s"
+`, filepath.Join(dir, "j.db"), broker)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // TestKill9DuringDrain kills gated with SIGKILL again and again while it
 // drains a backlog into a real ingest and SQLite store: every entry ends up
 // stored exactly once and the journal's outbox empty.
@@ -150,18 +155,8 @@ func TestKill9DuringDrain(t *testing.T) {
 		t.Skip("long")
 	}
 	t.Run("embedded", func(t *testing.T) {
-		quiet := slog.New(slog.DiscardHandler)
-		srv := mqtt.New(&mqtt.Options{Logger: quiet})
-		if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-			t.Fatal(err)
-		}
-		l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-		if err := srv.AddListener(l); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = srv.Serve() }()
-		defer srv.Close()
-		kill9DuringDrain(t, "hz-001", ingest.ClientOpts{Broker: "tcp://" + l.Address(), ClientID: "campusd-test"}, "not-checked-here")
+		_, addr := mochitest.Start(t, false)
+		kill9DuringDrain(t, "hz-001", ingest.ClientOpts{Broker: "tcp://" + addr, ClientID: "campusd-test"}, "not-checked-here")
 	})
 	t.Run("mosquitto", func(t *testing.T) {
 		const gatePW, serverPW = "north-gate-password-0123", "campusd-server-password-01"

@@ -74,11 +74,10 @@ type Opts struct {
 	// acks took out of the outbox; it runs on the link's committing goroutine
 	// and must not block.
 	Acked func(n int)
-	// AckedSeqs, if set, is given the seqs of each commit of the server's
-	// acks, once the commit is done: a load test's per-entry stored-and-acked
-	// latency. A seq acked twice (a resent batch) may come twice. The slice is
-	// the link's and only valid during the call; it runs where Acked does and
-	// must not block.
+	// AckedSeqs, if set, is given the seqs each commit of the server's acks
+	// covered (some may have been acknowledged before: an ack is idempotent),
+	// for gated's ack latency. It runs where Acked does, must not block, and
+	// must not keep the slice.
 	AckedSeqs func(seqs []uint64)
 
 	Clock  clockwork.Clock
@@ -777,21 +776,18 @@ func (l *Link) commitQueued() {
 	epoch := l.o.Store.Epoch()
 	all := slices.Concat(batch...)
 	n, err := l.o.Store.Ack(epoch, all...)
-	if err == nil {
-		l.ackedSeqs(all)
-	}
 	if errors.Is(err, journal.ErrUnknownSeq) && len(batch) > 1 {
 		// One ack names a seq this journal never assigned: the others still count.
-		n, err = 0, nil
+		n, err, all = 0, nil, all[:0]
 		for _, seqs := range batch {
 			k, e := l.o.Store.Ack(epoch, seqs...)
 			n += k
 			if e != nil {
 				l.log.Warn("ack refused", "err", e)
 				l.bad.Add(1)
-			} else {
-				l.ackedSeqs(seqs)
+				continue
 			}
+			all = append(all, seqs...)
 		}
 	}
 	switch {
@@ -810,10 +806,7 @@ func (l *Link) commitQueued() {
 	if n > 0 && l.o.Acked != nil {
 		l.o.Acked(n)
 	}
-}
-
-func (l *Link) ackedSeqs(seqs []uint64) {
-	if l.o.AckedSeqs != nil {
-		l.o.AckedSeqs(seqs)
+	if err == nil && len(all) > 0 && l.o.AckedSeqs != nil {
+		l.o.AckedSeqs(all)
 	}
 }

@@ -226,7 +226,17 @@ func TestDrainUntilAcked(t *testing.T) {
 	srv := newFakeServer(t, b)
 	j := openJournal(t)
 	appendN(t, j, 1234)
-	l, _ := startLink(t, b.addr, j, nil)
+	var ackedMu sync.Mutex
+	acked := map[uint64]bool{} // what AckedSeqs reported
+	l, _ := startLink(t, b.addr, j, func(o *Opts) {
+		o.AckedSeqs = func(seqs []uint64) {
+			ackedMu.Lock()
+			defer ackedMu.Unlock()
+			for _, s := range seqs {
+				acked[s] = true
+			}
+		}
+	})
 	eventually(t, "backlog drained", 20*time.Second, func() bool { return backlog(j) == 0 })
 	if d, _ := srv.count(); d != 1234 {
 		t.Fatalf("server saw %d distinct entries, want 1234", d)
@@ -243,6 +253,11 @@ func TestDrainUntilAcked(t *testing.T) {
 	if !st.Connected || st.Acked != 1237 || st.Sent < 1237/50 {
 		t.Fatalf("stats %+v", st)
 	}
+	ackedMu.Lock()
+	if len(acked) != 1237 || !acked[1] || !acked[1237] {
+		t.Errorf("AckedSeqs reported %d seqs, want 1..1237", len(acked))
+	}
+	ackedMu.Unlock()
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if len(srv.status) == 0 || srv.status[0].State != "online" || len(srv.tele) == 0 {

@@ -43,6 +43,9 @@ type Opts struct {
 	// OnTelemetry is called after each telemetry message is stored (campusd
 	// uses it to send a gate the roster it lacks); it must not block.
 	OnTelemetry func(school, gate string, t wire.Telemetry)
+	// OnCommit is told how long each transaction of entries took to commit
+	// (campusd's commit latency); it must not block.
+	OnCommit func(entries int, took time.Duration)
 	// MaxMessages and MaxDelay bound how many entry messages share one
 	// transaction and how long the first waits for company. Defaults 64, 5 ms.
 	MaxMessages int
@@ -97,6 +100,9 @@ func (in *Ingest) Stats() Stats {
 		Duplicates: in.duplicates.Load(), Malformed: in.malformed.Load(), Alerts: in.alerts.Load(),
 		Acks: in.acks.Load(), StoreErrors: in.storeErrors.Load()}
 }
+
+// Queued is how many messages wait for the worker.
+func (in *Ingest) Queued() int { return len(in.q) }
 
 // Handle queues one MQTT message. It blocks only when the queue is full,
 // which holds the broker back rather than losing messages (QoS 1 messages are
@@ -181,7 +187,11 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 	for _, i := range idx {
 		all = append(all, batches[i].Entries...)
 	}
+	start := time.Now()
 	ins, dup, err := in.o.Store.InsertEntries(ctx, school, all)
+	if err == nil && in.o.OnCommit != nil {
+		in.o.OnCommit(len(all), time.Since(start))
+	}
 	if err != nil && len(idx) > 1 && ctx.Err() == nil {
 		for _, i := range idx {
 			in.storeSchool(ctx, school, batches, []int{i})

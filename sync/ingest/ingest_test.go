@@ -12,13 +12,10 @@ import (
 	"time"
 
 	"campusgate/gate/journal"
+	"campusgate/sync/broker/mochitest"
 	"campusgate/sync/broker/mosquittotest"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/wire"
-
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -86,17 +83,8 @@ func (s *memStore) n() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.entr
 
 func startBroker(t testing.TB) string {
 	t.Helper()
-	srv := mqtt.New(&mqtt.Options{Logger: quiet})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return l.Address()
+	_, addr := mochitest.Start(t, false)
+	return addr
 }
 
 type rig struct {
