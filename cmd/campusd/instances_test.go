@@ -32,22 +32,25 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	}
 	const serverPW = "campusd-server-password-01"
 	gates := map[string]string{"north-1": "north-gate-password-0123", "south-1": "south-gate-password-0123"}
-	users := map[string]string{"campusd@hz": serverPW}
+	// A user each: deploy/mosquitto makes the user name the client id, so
+	// two instances with one user would knock each other off.
+	users := map[string]string{"campusd@hz": serverPW, "campusd-2@hz": serverPW}
 	for g, pw := range gates {
 		users[g] = pw
 	}
-	mq := mosquittotest.Start(t, mosquittotest.Opts{School: "hz", Users: users})
+	mq := mosquittotest.Start(t, mosquittotest.Opts{School: "hz", Users: users,
+		ExtraACL: "user campusd-2@hz\ntopic readwrite campusgate/v1/#\n"}) // as deploy/mosquitto/acl.tmpl says
 	dsn := pgtest.DSN(t)
-	instance := func(name string) []string {
+	instance := func(name, user string) []string {
 		state := t.TempDir()
 		pwFile := filepath.Join(state, "broker-password")
 		if err := os.WriteFile(pwFile, []byte(serverPW+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return []string{"-state", state, "-db", dsn, "-school", "hz", "-instance", name, "-http", bintest.FreeAddr(t),
-			"-broker", "tcp://" + mq.Addr, "-broker-user", "campusd@hz", "-broker-password-file", pwFile}
+			"-broker", "tcp://" + mq.Addr, "-broker-user", user, "-broker-password-file", pwFile}
 	}
-	argsA, argsB := instance("a"), instance("b")
+	argsA, argsB := instance("a", "campusd@hz"), instance("b", "campusd-2@hz")
 	a := startCampusd(t, argsA...)
 	defer func() { _ = a.Process.Kill(); _ = a.Wait() }()
 	b := startCampusd(t, argsB...)
@@ -120,8 +123,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 		_ = c.Process.Signal(syscall.SIGTERM)
 		_ = c.Wait()
 	}
-	// Between them they stored the last 200 entries once (how mosquitto
-	// shares the messages out is its own: often unevenly).
+	// Between them they stored the last 200 entries once, both a share.
 	inserted := 0
 	for name, log := range map[string]*bintest.Buffer{"a": &logA, "b": &logB} {
 		m := regexp.MustCompile(`Inserted:(\d+)`).FindStringSubmatch(log.String())
@@ -130,6 +132,9 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 		}
 		n, _ := strconv.Atoi(m[1])
 		t.Logf("instance %s stored %d of the last 200", name, n)
+		if n == 0 {
+			t.Errorf("instance %s stored none of the last 200: the shared subscription should share them", name)
+		}
 		inserted += n
 	}
 	if inserted != 200 {
