@@ -64,6 +64,10 @@ type Ingest struct {
 	o   Opts
 	log *slog.Logger
 	q   chan msg
+	// aq holds the gates' alerts apart, with their own worker: under a
+	// backlog (a district's morning, a school's gates back online) a fever
+	// must not wait behind thousands of queued entries.
+	aq chan msg
 
 	messages, entries, inserted, duplicates, malformed, alerts, acks, storeErrors atomic.Int64
 	lastWarn                                                                      atomic.Int64
@@ -91,7 +95,7 @@ func New(o Opts) (*Ingest, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Ingest{o: o, log: o.Logger, q: make(chan msg, o.Queue)}, nil
+	return &Ingest{o: o, log: o.Logger, q: make(chan msg, o.Queue), aq: make(chan msg, 1024)}, nil
 }
 
 // Stats returns the counters.
@@ -101,8 +105,8 @@ func (in *Ingest) Stats() Stats {
 		Acks: in.acks.Load(), StoreErrors: in.storeErrors.Load()}
 }
 
-// Queued is how many messages wait for the worker.
-func (in *Ingest) Queued() int { return len(in.q) }
+// Queued is how many messages wait for the workers.
+func (in *Ingest) Queued() int { return len(in.q) + len(in.aq) }
 
 // Handle queues one MQTT message. It blocks only when the queue is full,
 // which holds the broker back rather than losing messages (QoS 1 messages are
@@ -114,8 +118,12 @@ func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) {
 		in.drop(topic, fmt.Errorf("topic: %w", err))
 		return
 	}
+	q := in.q
+	if t.Kind == wire.KindAlert {
+		q = in.aq
+	}
 	select {
-	case in.q <- msg{topic: t, payload: payload}:
+	case q <- msg{topic: t, payload: payload}:
 	case <-ctx.Done():
 	}
 }
@@ -131,6 +139,19 @@ func (in *Ingest) drop(topic string, err error) {
 
 // Run stores queued messages until ctx ends.
 func (in *Ingest) Run(ctx context.Context) error {
+	alerts := make(chan struct{})
+	go func() {
+		defer close(alerts)
+		for {
+			select {
+			case m := <-in.aq:
+				in.other(ctx, m)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() { <-alerts }()
 	var pending []wire.EntryBatch
 	var schools []string
 	var timer <-chan time.Time

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -362,4 +363,52 @@ func eachBroker(t *testing.T, f func(*testing.T, brokerEnv)) {
 		f(t, brokerEnv{name: "mosquitto", school: "hz", gatePass: gatePW,
 			server: ClientOpts{Broker: "tcp://" + mq.Addr, ClientID: "campusd@hz", Username: "campusd@hz", Password: serverPW}})
 	})
+}
+
+// stuckStore is a memStore whose entry inserts wait for release: a server
+// far behind its gates.
+type stuckStore struct {
+	*memStore
+	release chan struct{}
+}
+
+func (s stuckStore) InsertEntries(ctx context.Context, school string, es []journal.Entry) (int, int, error) {
+	<-s.release
+	return s.memStore.InsertEntries(ctx, school, es)
+}
+
+// TestAlertAheadOfQueuedEntries: a fever alert is stored and shown while
+// thousands of entries wait for the database.
+func TestAlertAheadOfQueuedEntries(t *testing.T) {
+	store := stuckStore{newMemStore(), make(chan struct{})}
+	alerted := make(chan wire.Alert, 1)
+	in, err := New(Opts{Store: store, Publisher: &lazyPub{}, Logger: quiet, Queue: 8,
+		OnAlert: func(_ string, a wire.Alert) { alerted <- a }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = in.Run(ctx) }()
+	defer func() { cancel(); close(store.release); <-done }()
+	topic := wire.GateTopic("hz", "north-1", wire.KindEntry)
+	for i := range 20 { // more than the queue holds: the senders wait, as the broker would
+		e := journal.Entry{V: 1, GateID: "north-1", Epoch: "e1", Seq: uint64(i + 1), Time: time.Now(), Decision: "admit", Reason: "ok", Kind: "entry"}
+		b, _ := json.Marshal(e)
+		go in.Handle(ctx, topic, wire.RawBatch("north-1", "e1", []journal.RawEntry{{Seq: e.Seq, JSON: b}}))
+	}
+	time.Sleep(100 * time.Millisecond) // the worker is in the database with the first batch, the rest queued behind it
+	a := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", At: time.Now(), Epoch: "e1", Seq: 21, PersonID: "P1", BodyC: 38.4}
+	go in.Handle(ctx, wire.GateTopic("hz", "north-1", wire.KindAlert), wire.Encode(a))
+	select {
+	case got := <-alerted:
+		if got.Seq != 21 {
+			t.Fatalf("alert %+v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the alert waited behind the entries")
+	}
+	if n := store.n(); n != 0 {
+		t.Fatalf("%d entries stored while the database was stuck", n)
+	}
 }
