@@ -21,7 +21,7 @@ import (
 
 // buildAll builds campusd, gated and gatectl for the tests that run the
 // whole system.
-func buildAll(t *testing.T) string { return bintest.Build(t, "campusd", "gated", "gatectl") }
+func buildAll(t testing.TB) string { return bintest.Build(t, "campusd", "gated", "gatectl") }
 
 // simSystem runs gatectl sim up (campusd and gates) until the test ends.
 type simSystem struct {
@@ -34,7 +34,7 @@ type simSystem struct {
 
 // startSim runs sim up with gates gates (and extra flags), and waits until it
 // says it is running. Each box's console takes a port after the first.
-func startSim(t *testing.T, gates int, extra ...string) *simSystem {
+func startSim(t testing.TB, gates int, extra ...string) *simSystem {
 	t.Helper()
 	bin := buildAll(t)
 	s := &simSystem{bin: bin, state: t.TempDir(), http: bintest.FreeAddr(t), mqtt: bintest.FreeAddr(t), logs: &bintest.Buffer{}, accounts: map[string]string{}}

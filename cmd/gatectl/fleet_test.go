@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"campusgate/sync/console"
 	"campusgate/sync/store"
@@ -31,14 +32,7 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("sim fleet: %v\n%s\n%s", err, out, sys.logs.String())
 	}
 	t.Log(out)
-	figure := func(re string) []string {
-		t.Helper()
-		m := regexp.MustCompile(`(?m)^` + re).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no %q in:\n%s", re, out)
-		}
-		return m[1:]
-	}
+	figure := func(re string) []string { t.Helper(); return fleetFigure(t, out, re) }
 	num := func(s string) int { n, _ := strconv.Atoi(s); return n }
 	appended := num(figure(`entries appended\s+(\d+)`)[0])
 	if acked := num(figure(`entries acked\s+(\d+)`)[0]); appended < 20 || acked != appended {
@@ -85,5 +79,54 @@ func TestFleet(t *testing.T) {
 	bad := exec.Command(filepath.Join(sys.bin, "gatectl"), "sim", "fleet", "-gates", "2")
 	if b, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(b), "-password-file") {
 		t.Fatalf("sim fleet without accounts: %v\n%s", err, b)
+	}
+}
+
+// fleetFigure is the submatches of re (anchored at a line's start) in sim
+// fleet's table.
+func fleetFigure(t testing.TB, out, re string) []string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + re).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no %q in:\n%s", re, out)
+	}
+	return m[1:]
+}
+
+// BenchmarkFleet: gatectl sim fleet, 500 gates at one entry a second each at
+// the peak for 20 s (3% fevers), against sim up's campusd (its embedded
+// broker, SQLite) on this machine, every gate its own MQTT connection and
+// journal: the stored-and-acked and the fever-alert-to-nurse p50 and p99, and
+// the loss (0). deploy/scripts/load-test.sh is the issue's 2,000-gate run with
+// mosquitto and PostgreSQL (README: Load test).
+func BenchmarkFleet(b *testing.B) {
+	if testing.Short() {
+		b.Skip("runs the whole system")
+	}
+	sys := startSim(b, 1)
+	ms := func(s string) float64 {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatalf("duration %q: %v", s, err)
+		}
+		return float64(d) / 1e6
+	}
+	for b.Loop() {
+		cmd := exec.Command(filepath.Join(sys.bin, "gatectl"), "sim", "fleet", "-state", sys.state, "-broker", "mqtt://"+sys.mqtt,
+			"-console", "http://"+sys.http, "-gates", "500", "-rate", "1", "-duration", "20s", "-fever-rate", "0.03", "-every", "1h")
+		cmd.Env = append(os.Environ(), "CAMPUSGATE_PASSWORD=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("sim fleet: %v\n%s", err, out)
+		}
+		if loss := fleetFigure(b, string(out), `loss\s+(\d+)`)[0]; loss != "0" {
+			b.Fatalf("loss %s:\n%s", loss, out)
+		}
+		acked := fleetFigure(b, string(out), `stored-and-acked latency\s+p50 (\S+)\s+p95 \S+\s+p99 (\S+)`)
+		alert := fleetFigure(b, string(out), `fever alert latency\s+p50 (\S+)\s+p95 \S+\s+p99 (\S+)`)
+		b.ReportMetric(ms(acked[0]), "acked-p50-ms")
+		b.ReportMetric(ms(acked[1]), "acked-p99-ms")
+		b.ReportMetric(ms(alert[0]), "alert-p50-ms")
+		b.ReportMetric(ms(alert[1]), "alert-p99-ms")
 	}
 }
