@@ -47,6 +47,8 @@ type districtFeed struct {
 	last   []byte           // the last report published (or being published), as sent
 	lastR  wire.DailyReport // last, decoded
 	resend bool             // last may not have reached the broker
+	// unusable is a stored report that would not decode, warned about once.
+	unusable string
 }
 
 // parseReportAt reads -district-report-at: HH:MM, or "off".
@@ -80,11 +82,10 @@ func (f *districtFeed) Run(ctx context.Context) {
 
 // step publishes the report due now, if it is new or its numbers changed.
 func (f *districtFeed) step(ctx context.Context) error {
-	if !f.loaded {
-		if err := f.load(ctx); err != nil {
-			return err
-		}
-		f.loaded = true
+	// Read again at every look: several campusd instances on one database
+	// share the report, so one's correction is the others' last revision.
+	if err := f.load(ctx); err != nil {
+		return err
 	}
 	now := f.clock.Now().In(f.db.Location())
 	day := f.dueDay(now)
@@ -117,7 +118,7 @@ func (f *districtFeed) step(ctx context.Context) error {
 
 func (f *districtFeed) load(ctx context.Context) error {
 	s, err := f.db.Setting(ctx, districtSetting)
-	if err != nil || s == "" {
+	if err != nil || s == "" || s == string(f.last) || s == f.unusable {
 		return err
 	}
 	r, err := wire.DecodeReport([]byte(s), f.school)
@@ -125,11 +126,14 @@ func (f *districtFeed) load(ctx context.Context) error {
 		// Another school's or a broken one: start the day's revisions again
 		// rather than never report.
 		f.log.Warn("the stored district report is not usable; starting afresh", "err", err)
+		f.unusable = s
 		return nil
 	}
-	// The embedded broker keeps retained messages in memory only: send the
-	// last report again once.
-	f.last, f.lastR, f.resend = []byte(s), r, true
+	// The embedded broker keeps retained messages in memory only: at start,
+	// send the last report again once. Later, a report that changed under us
+	// is another instance's, which it sent.
+	f.last, f.lastR, f.resend = []byte(s), r, !f.loaded
+	f.loaded = true
 	return nil
 }
 
