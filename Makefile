@@ -41,7 +41,8 @@ FUZZTIME     ?= 10s
 FUZZPARALLEL ?= 1
 fuzz:
 	@set -e; for d in $$(git grep --untracked -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
-	  for t in $$($(GO) test -list '^Fuzz' ./$$d | grep '^Fuzz'); do \
+	  list=$$($(GO) test -list '^Fuzz' ./$$d); \
+	  for t in $$(echo "$$list" | grep '^Fuzz'); do \
 	    echo "== ./$$d $$t"; \
 	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) ./$$d; \
 	  done; \
