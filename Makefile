@@ -6,7 +6,7 @@ BENCHTIME ?= 1s
 # The gate boxes are 32- and 64-bit ARM (Pi Zero 2 W … Pi 5, CM4); the Pi 1 / Zero W is ARMv6.
 CROSS     := arm64 arm7 arm6
 
-.PHONY: all build test vet fmt-check unit bench cross run clean deb deb-check qemu-test $(addprefix cross-,$(CROSS))
+.PHONY: all build test vet fmt-check unit fuzz bench cross run clean deb deb-check qemu-test $(addprefix cross-,$(CROSS))
 
 all: build
 
@@ -32,6 +32,21 @@ unit:
 	$(GO) test -count=1 -run 'TestSeventyThousand' ./sync/ingest
 	$(GO) test -race -count=1 ./...
 	CAMPUSGATE_TEST_STORE=postgres $(GO) test -race -count=1 ./sync/store
+
+# fuzz runs every fuzz target for FUZZTIME each: the packages whose tests declare one (found with grep, so no
+# other package's tests are built), then their targets from go test -list, one go test -fuzz run each (-fuzz takes
+# one target at a time). A failing input is written to the package's testdata/fuzz/ and fails the target: commit it
+# with the fix, and it is a regression test of make test from then on.
+FUZZTIME     ?= 10s
+FUZZPARALLEL ?= 1
+fuzz:
+	@set -e; for d in $$(git grep --untracked -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
+	  list=$$($(GO) test -list '^Fuzz' ./$$d); \
+	  for t in $$(echo "$$list" | grep '^Fuzz'); do \
+	    echo "== ./$$d $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) ./$$d; \
+	  done; \
+	done
 
 # bench prints every figure; a benchmark named X/baseline is printed next to its sibling X/ours (and any other
 # X/... variant), each as the median of BENCHCOUNT runs: fsync times on a VM drift from one second to the next.

@@ -114,20 +114,16 @@ func decode(b []byte, file string, v any) error {
 	return nil
 }
 
-// load reads kind/name into v, strictly, and checks that the file calls itself
-// name (*got is v's name field). It returns the file it read.
-func load(kind, name string, v any, got *string) (string, error) {
-	data, file, err := read(kind, name)
-	if err != nil {
-		return file, err
-	}
+// parse decodes data (read from file) into v, strictly, and checks that the
+// file calls itself name (*got is v's name field).
+func parse(data []byte, file, name string, v any, got *string) error {
 	if err := decode(data, file, v); err != nil {
-		return file, err
+		return err
 	}
 	if *got != name {
-		return file, fmt.Errorf("%s: name %q, the file is %q", file, *got, name)
+		return fmt.Errorf("%s: name %q, the file is %q", file, *got, name)
 	}
-	return file, nil
+	return nil
 }
 
 // Names lists the built-in profiles of a kind (boards, sensors, scanners).
@@ -143,9 +139,17 @@ func Names(kind string) []string {
 
 // LoadBoard loads and checks a board profile.
 func LoadBoard(name string) (Board, error) {
-	var b Board
-	file, err := load("boards", name, &b, &b.Name)
+	data, file, err := read("boards", name)
 	if err != nil {
+		return Board{}, err
+	}
+	return parseBoard(data, file, name)
+}
+
+// parseBoard is LoadBoard on the bytes of file.
+func parseBoard(data []byte, file, name string) (Board, error) {
+	var b Board
+	if err := parse(data, file, name, &b, &b.Name); err != nil {
 		return b, err
 	}
 	switch {
@@ -204,9 +208,17 @@ func (b Board) BootFragment() (string, error) {
 
 // LoadSensor loads and checks a sensor profile.
 func LoadSensor(name string) (Sensor, error) {
-	var s Sensor
-	file, err := load("sensors", name, &s, &s.Name)
+	data, file, err := read("sensors", name)
 	if err != nil {
+		return Sensor{}, err
+	}
+	return parseSensor(data, file, name)
+}
+
+// parseSensor is LoadSensor on the bytes of file.
+func parseSensor(data []byte, file, name string) (Sensor, error) {
+	var s Sensor
+	if err := parse(data, file, name, &s, &s.Name); err != nil {
 		return s, err
 	}
 	switch {
@@ -214,7 +226,7 @@ func LoadSensor(name string) (Sensor, error) {
 		return s, fmt.Errorf("%s: chip %q: mlx90614 or mlx90632", file, s.Chip)
 	case s.Addr < 0x03 || s.Addr > 0x77:
 		return s, fmt.Errorf("%s: addr 0x%x is not a 7-bit I²C address", file, s.Addr)
-	case s.Emissivity < 0.1 || s.Emissivity > 1:
+	case !(s.Emissivity >= 0.1 && s.Emissivity <= 1): // false for NaN too
 		return s, fmt.Errorf("%s: emissivity %.3f outside 0.1..1", file, s.Emissivity)
 	case s.ReadInterval.Duration < 0:
 		return s, fmt.Errorf("%s: read_interval must not be negative", file)
@@ -226,9 +238,17 @@ func LoadSensor(name string) (Sensor, error) {
 
 // LoadScanner loads and checks a scanner profile.
 func LoadScanner(name string) (Scanner, error) {
-	var s Scanner
-	file, err := load("scanners", name, &s, &s.Name)
+	data, file, err := read("scanners", name)
 	if err != nil {
+		return Scanner{}, err
+	}
+	return parseScanner(data, file, name)
+}
+
+// parseScanner is LoadScanner on the bytes of file.
+func parseScanner(data []byte, file, name string) (Scanner, error) {
+	var s Scanner
+	if err := parse(data, file, name, &s, &s.Name); err != nil {
 		return s, err
 	}
 	switch {

@@ -26,11 +26,16 @@ type Calibration struct {
 
 // Validate checks the map is monotonic and keeps feverish readings feverish.
 func (c Calibration) Validate(threshold float64) error {
-	if math.IsNaN(c.OffsetC) || math.Abs(c.OffsetC) > 5 {
+	// Every comparison with a NaN is false, so each check here is written to
+	// fail on one; an infinite point passes a difference check as inf-inf.
+	if !(math.Abs(threshold) < 100) {
+		return fmt.Errorf("calibration: fever threshold %v is not a temperature", threshold)
+	}
+	if !(math.Abs(c.OffsetC) <= 5) {
 		return fmt.Errorf("calibration: offset_c %v outside -5..5 °C", c.OffsetC)
 	}
 	for i, p := range c.Table {
-		if math.IsNaN(p[0]) || math.IsNaN(p[1]) || math.Abs(p[1]-p[0]) > 5 {
+		if math.IsInf(p[0], 0) || !(math.Abs(p[1]-p[0]) <= 5) {
 			return fmt.Errorf("calibration: table[%d] %v: body must be within 5 °C of surface", i, p)
 		}
 		if i == 0 {

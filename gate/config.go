@@ -317,7 +317,13 @@ func (c Config) Overlay(text string) (Config, error) {
 		}
 	}
 	out := c
+	// toml decodes a list into the slice it finds when that has room: each
+	// slice the document may set needs a copy of its own, or a shorter
+	// calibration table from the school is written over the box's file config
+	// (even when the document is then refused).
 	out.Roles = maps.Clone(c.Roles)
+	out.Temperature.Calibration.Table = slices.Clone(c.Temperature.Calibration.Table)
+	out.Arrival.Windows = slices.Clone(c.Arrival.Windows)
 	if _, ok := probe["roles"]; ok {
 		out.Roles = map[Role]RolePolicy{}
 	}
@@ -338,6 +344,10 @@ func (c Config) Overlay(text string) (Config, error) {
 	}
 	return out, nil
 }
+
+// within is lo <= v <= hi, false for NaN. A check written as v < lo || v > hi
+// passes a NaN (TOML's nan), and a NaN fever threshold would admit every fever.
+func within(v, lo, hi float64) bool { return v >= lo && v <= hi }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -360,16 +370,16 @@ func (c *Config) Validate() error {
 		bad("language", "%q: zh-CN or en", c.Language)
 	}
 	t := c.Temperature
-	if t.ThresholdC < 36.5 || t.ThresholdC > 39 {
+	if !within(t.ThresholdC, 36.5, 39) {
 		bad("temperature.threshold_c", "%.2f outside 36.5..39 °C", t.ThresholdC)
 	}
-	if t.PresenceDeltaC <= 0 || t.PresenceDeltaC > 10 {
+	if !(t.PresenceDeltaC > 0 && t.PresenceDeltaC <= 10) {
 		bad("temperature.presence_delta_c", "%.2f outside 0..10 °C", t.PresenceDeltaC)
 	}
 	if t.StableReadings < 1 || t.StableReadings > 50 {
 		bad("temperature.stable_readings", "%d outside 1..50", t.StableReadings)
 	}
-	if t.StableSpreadC <= 0 || t.StableSpreadC > 2 {
+	if !(t.StableSpreadC > 0 && t.StableSpreadC <= 2) {
 		bad("temperature.stable_spread_c", "%.2f outside 0..2 °C", t.StableSpreadC)
 	}
 	for key, d := range map[string]Duration{
@@ -389,7 +399,7 @@ func (c *Config) Validate() error {
 	if t.Retries < 0 || t.Retries > 10 {
 		bad("temperature.retries", "%d outside 0..10", t.Retries)
 	}
-	if t.MinValidC >= t.MaxValidC || t.MinValidC < 30 || t.MaxValidC > 45 {
+	if !(t.MinValidC < t.MaxValidC && within(t.MinValidC, 30, 45) && within(t.MaxValidC, 30, 45)) {
 		bad("temperature.min_valid_c/max_valid_c", "%.1f..%.1f must be a range within 30..45 °C", t.MinValidC, t.MaxValidC)
 	}
 	if t.ThresholdC >= t.MaxValidC {
@@ -434,7 +444,7 @@ func (c *Config) Validate() error {
 	if c.Devices.Sensor != "mlx90614" && c.Devices.Sensor != "mlx90632" {
 		bad("devices.sensor", "%q: mlx90614 or mlx90632", c.Devices.Sensor)
 	}
-	if c.Devices.Emissivity < 0.1 || c.Devices.Emissivity > 1 {
+	if !within(c.Devices.Emissivity, 0.1, 1) {
 		bad("devices.emissivity", "%.3f outside 0.1..1", c.Devices.Emissivity)
 	}
 	if _, err := scanner.ParsePrefix(c.Devices.ScannerPrefix); err != nil {

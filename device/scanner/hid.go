@@ -282,6 +282,13 @@ func (c *evdevConn) read(p []byte, deadline time.Time) (int, error) {
 		err = io.EOF // the last writer of a FIFO went away
 	}
 	c.n += n
+	return c.decode(p), err
+}
+
+// decode turns the whole events in c.raw[:c.n] into typed bytes in p, as many
+// as p holds, and keeps the rest (a partial event, or what p had no room for)
+// for the next read.
+func (c *evdevConn) decode(p []byte) int {
 	out := 0
 	i := 0
 	for ; i+EventSize <= c.n && out < len(p); i += EventSize {
@@ -295,7 +302,7 @@ func (c *evdevConn) read(p []byte, deadline time.Time) (int, error) {
 		}
 	}
 	c.n = copy(c.raw, c.raw[i:c.n])
-	return out, err
+	return out
 }
 
 func (c *evdevConn) close() error {

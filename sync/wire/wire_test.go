@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -187,36 +188,82 @@ func TestOtherMessages(t *testing.T) {
 	}
 }
 
-// FuzzDecoders feeds the same bytes to every decoder: none may panic, and a
-// message one accepts must survive a round trip.
+// FuzzDecoders feeds the same bytes to every decoder, the gate's and the
+// server's: none may panic, every refusal wraps ErrMessage, and a message one
+// accepts must survive a round trip (its encoding decodes, and encodes to the
+// same bytes again).
 func FuzzDecoders(f *testing.F) {
 	f.Add(Encode(NewEntryBatch("north-1", "e1", []journal.Entry{entry(1)})))
 	f.Add(Encode(Ack{V: 1, Epoch: "e1", Ranges: [][2]uint64{{1, 4}}}))
 	f.Add(Encode(Roster{V: 1, Kind: "delta", Version: 2, From: 1, Remove: []string{"P1"}}))
 	f.Add([]byte(`{"v":1,"state":"online"}`))
 	f.Add([]byte(`{"v":1,"kind":"fever","gate":"north-1","at":"2026-09-01T07:31:00Z","epoch":"e","seq":1,"person_id":"P"}`))
+	f.Add([]byte(`{"v":1,"kind":"snapshot","version":3,"chunk":1,"chunks":2,"people":[{"id":"P1","name":"王小明"}]}`))
+	f.Add([]byte(`{"v":1,"keys":[{"kid":"k1","public":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}]}`))
+	f.Add([]byte(`{"v":1,"version":4,"toml":"[temperature]\nthreshold_c = 37.5\n"}`))
+	f.Add([]byte(`{"v":1,"signed":"0oRDoQEnoFkBAA=="}`))
+	f.Add([]byte(`{"v":1,"at":"2026-09-01T07:31:00Z","backlog":3}`))
+	f.Add([]byte(`{"v":1,"passes":[{"id":"x"}]}`))
+	f.Add([]byte(`{"v":1,"gate":"north-1","epoch":"e","seqs":[[1,1]],"entries":[{}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if m, err := DecodeEntryBatch(b, "north-1"); err == nil {
-			if _, err := DecodeEntryBatch(Encode(m), "north-1"); err != nil {
-				t.Fatalf("entry batch does not round-trip: %v", err)
+		roundTrip := func(what string, dec func([]byte) (any, error)) {
+			m, err := dec(b)
+			if err != nil {
+				if !errors.Is(err, ErrMessage) {
+					t.Fatalf("%s: refusal without ErrMessage: %v", what, err)
+				}
+				return
 			}
+			enc := Encode(m)
+			again, err := dec(enc)
+			if err != nil {
+				t.Fatalf("%s does not round-trip: %v\n%s", what, err, enc)
+			}
+			if enc2 := Encode(again); !bytes.Equal(enc, enc2) {
+				t.Fatalf("%s changes through a round trip:\n%s\n%s", what, enc, enc2)
+			}
+		}
+		roundTrip("entry batch", func(b []byte) (any, error) { return DecodeEntryBatch(b, "north-1") })
+		roundTrip("ack", func(b []byte) (any, error) { return DecodeAck(b) })
+		roundTrip("alert", func(b []byte) (any, error) { return DecodeAlert(b, "north-1") })
+		roundTrip("status", func(b []byte) (any, error) { return DecodeStatus(b) })
+		roundTrip("telemetry", func(b []byte) (any, error) { return DecodeTelemetry(b) })
+		roundTrip("roster", func(b []byte) (any, error) { return DecodeRoster(b) })
+		roundTrip("keys", func(b []byte) (any, error) { return DecodeKeys(b) })
+		roundTrip("revocations", func(b []byte) (any, error) { return DecodeRevocations(b) })
+		roundTrip("config", func(b []byte) (any, error) { return DecodeConfig(b) })
+		roundTrip("cmd", func(b []byte) (any, error) { return DecodeCmd(b) })
+		if m, err := DecodeEntryBatch(b, "north-1"); err == nil {
 			if h, err := PeekEntryBatch(Encode(m), "north-1"); err != nil || !slices.Equal(h.Seqs, m.Seqs) {
 				t.Fatalf("peek disagrees with the decoder: %+v %v", h, err)
 			}
 		}
-		if m, err := DecodeAck(b); err == nil {
-			if _, err := DecodeAck(Encode(m)); err != nil {
-				t.Fatalf("ack does not round-trip: %v", err)
-			}
+		if h, err := PeekEntryBatch(b, "north-1"); err == nil && (h.Gate != "north-1" || h.Epoch == "" || len(h.Seqs) == 0) {
+			t.Fatalf("peek accepted a head without gate, epoch or seqs: %+v", h)
 		}
-		_, _ = PeekEntryBatch(b, "north-1")
-		_, _ = DecodeAlert(b, "north-1")
-		_, _ = DecodeStatus(b)
-		_, _ = DecodeTelemetry(b)
-		_, _ = DecodeRoster(b)
-		_, _ = DecodeKeys(b)
-		_, _ = DecodeRevocations(b)
-		_, _ = DecodeConfig(b)
-		_, _ = DecodeCmd(b)
+	})
+}
+
+// FuzzParseTopic: a topic parses to one whose parts are valid ids and that
+// prints back as the same topic, or is refused with ErrTopic.
+func FuzzParseTopic(f *testing.F) {
+	for _, k := range append(slices.Clone(Uplink), Downlink...) {
+		f.Add(GateTopic("hz-001", "north-1", k))
+	}
+	f.Add("campusgate/v1/hz-001/report/entry")
+	f.Add("campusgate/v1/+/#/entry")
+	f.Add("campusgate/v1/../north-1/ack")
+	f.Add("campusgate/v1/hz-001/north-1/entry/x")
+	f.Fuzz(func(t *testing.T, s string) {
+		tp, err := ParseTopic(s)
+		if err != nil {
+			if !errors.Is(err, ErrTopic) {
+				t.Fatalf("refusal without ErrTopic: %v", err)
+			}
+			return
+		}
+		if tp.String() != s || ValidID(tp.School) != nil || ValidGateID(tp.Gate) != nil || tp.Kind.IsUplink() == tp.Kind.IsDownlink() {
+			t.Fatalf("%q parsed to %+v", s, tp)
+		}
 	})
 }
