@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -199,5 +200,32 @@ func TestUserAdd(t *testing.T) {
 	}
 	if n, _ := countUsers(state); n != 2 {
 		t.Fatalf("%d accounts", n)
+	}
+}
+
+// TestLoadRosterChecksAsTheConsole: campusd's -roster file is held to the
+// checks of the console's CSV import, and refused whole.
+func TestLoadRosterChecksAsTheConsole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "roster.json")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`[{"id":"P1","name":"王小明","role":"pupil","grade":"1","class":"1-2","guardian_phone":"13800000001"}]`)
+	if ps, err := loadRoster(path); err != nil || len(ps) != 1 {
+		t.Fatalf("a good roster: %v %v", ps, err)
+	}
+	for _, bad := range []string{
+		`[{"id":"P1","name":"王小明","role":"pupil","grade":"1","class":"1-2"},{"id":"P1","name":"李华","role":"pupil","grade":"1","class":"1-2"}]`,
+		`[{"id":"P 1","name":"王小明","role":"pupil","grade":"1","class":"1-2"}]`,
+		`[{"id":"P1","name":"王小明","role":"admin","grade":"1","class":"1-2"}]`,
+		`[{"id":"P1","name":"王小明","role":"pupil"}]`,
+		`[{"id":"P1","name":"王小明","role":"pupil","grade":"1","class":"1-2","guardian_phone":"call me"}]`,
+	} {
+		write(bad)
+		if _, err := loadRoster(path); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
 	}
 }

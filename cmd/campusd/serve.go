@@ -469,12 +469,13 @@ func loadRoster(path string) ([]store.Person, error) {
 	if err := json.Unmarshal(b, &people); err != nil {
 		return nil, fmt.Errorf("-roster %s: %w", path, err)
 	}
-	seen := map[string]bool{}
-	for i, p := range people {
-		if p.ID == "" || seen[p.ID] {
-			return nil, fmt.Errorf("-roster %s: person %d: empty or repeated id %q", path, i+1, p.ID)
+	// The checks the console's CSV import makes: a file is refused whole.
+	if errs := console.CheckPeople(people); len(errs) > 0 {
+		var msgs []string
+		for _, e := range errs[:min(len(errs), 10)] {
+			msgs = append(msgs, fmt.Sprintf("person %d %s: %s %q", e.Line, e.Column, e.Code, e.Value))
 		}
-		seen[p.ID] = true
+		return nil, fmt.Errorf("-roster %s: %d problems: %s", path, len(errs), strings.Join(msgs, "; "))
 	}
 	return people, nil
 }

@@ -149,53 +149,11 @@ func ParseRoster(r io.Reader) ([]store.Person, []LineError) {
 			}
 			return ""
 		}
-		bad := func(column, code, value string) {
-			errs = append(errs, LineError{Line: line, Column: column, Code: code, Value: value})
-		}
 		p := store.Person{ID: get("id"), Name: get("name"), Grade: get("grade"), Class: get("class"),
 			CardID: get("card_id"), GuardianPhone: get("guardian_phone")}
 		role := get("role")
 		p.Role = rosterRoles[strings.ToLower(role)]
-		switch {
-		case p.ID == "":
-			bad("id", "roster.err.required", "")
-		case !idPattern.MatchString(p.ID):
-			bad("id", "roster.err.id", p.ID)
-		case ids[p.ID] > 0:
-			bad("id", "roster.err.dup_id", fmt.Sprintf("%s (%d)", p.ID, ids[p.ID]))
-		default:
-			ids[p.ID] = line
-		}
-		switch {
-		case p.Name == "":
-			bad("name", "roster.err.required", "")
-		case !plainText(p.Name, 64):
-			bad("name", "roster.err.text", p.Name)
-		}
-		if p.Role == "" {
-			bad("role", "roster.err.role", role)
-		}
-		for _, f := range []struct{ col, v string }{{"grade", p.Grade}, {"class", p.Class}} {
-			if f.v != "" && !plainText(f.v, 32) {
-				bad(f.col, "roster.err.text", f.v)
-			}
-		}
-		if p.Role == "pupil" && (p.Grade == "" || p.Class == "") {
-			bad("class", "roster.err.pupil_class", "")
-		}
-		if p.CardID != "" {
-			switch {
-			case !cardPattern.MatchString(p.CardID):
-				bad("card_id", "roster.err.card", p.CardID)
-			case cards[p.CardID] > 0:
-				bad("card_id", "roster.err.dup_card", fmt.Sprintf("%s (%d)", p.CardID, cards[p.CardID]))
-			default:
-				cards[p.CardID] = line
-			}
-		}
-		if p.GuardianPhone != "" && !phonePattern.MatchString(p.GuardianPhone) {
-			bad("guardian_phone", "roster.err.phone", p.GuardianPhone)
-		}
+		errs = checkPerson(p, role, line, ids, cards, errs)
 		if len(errs) >= 200 { // enough to fix before trying again
 			break
 		}
@@ -205,6 +163,78 @@ func ParseRoster(r io.Reader) ([]store.Person, []LineError) {
 		return nil, errs
 	}
 	return people, nil
+}
+
+// checkPerson appends to errs what is wrong with p, found at line: the
+// checks a roster's every person passes, from the console's CSV import and
+// from campusd's -roster file alike. role is the role as written; ids and
+// cards are the ids and card numbers seen so far, by line.
+func checkPerson(p store.Person, role string, line int, ids, cards map[string]int, errs []LineError) []LineError {
+	bad := func(column, code, value string) {
+		errs = append(errs, LineError{Line: line, Column: column, Code: code, Value: value})
+	}
+	switch {
+	case p.ID == "":
+		bad("id", "roster.err.required", "")
+	case !idPattern.MatchString(p.ID):
+		bad("id", "roster.err.id", p.ID)
+	case ids[p.ID] > 0:
+		bad("id", "roster.err.dup_id", fmt.Sprintf("%s (%d)", p.ID, ids[p.ID]))
+	default:
+		ids[p.ID] = line
+	}
+	switch {
+	case p.Name == "":
+		bad("name", "roster.err.required", "")
+	case !plainText(p.Name, 64):
+		bad("name", "roster.err.text", p.Name)
+	}
+	if p.Role == "" {
+		bad("role", "roster.err.role", role)
+	}
+	for _, f := range []struct{ col, v string }{{"grade", p.Grade}, {"class", p.Class}} {
+		if f.v != "" && !plainText(f.v, 32) {
+			bad(f.col, "roster.err.text", f.v)
+		}
+	}
+	if p.Role == "pupil" && (p.Grade == "" || p.Class == "") {
+		bad("class", "roster.err.pupil_class", "")
+	}
+	if p.CardID != "" {
+		switch {
+		case !cardPattern.MatchString(p.CardID):
+			bad("card_id", "roster.err.card", p.CardID)
+		case cards[p.CardID] > 0:
+			bad("card_id", "roster.err.dup_card", fmt.Sprintf("%s (%d)", p.CardID, cards[p.CardID]))
+		default:
+			cards[p.CardID] = line
+		}
+	}
+	if p.GuardianPhone != "" && !phonePattern.MatchString(p.GuardianPhone) {
+		bad("guardian_phone", "roster.err.phone", p.GuardianPhone)
+	}
+	return errs
+}
+
+// CheckPeople checks a roster that did not come from CSV (campusd's -roster
+// JSON file) as the CSV import checks its rows: Line is the person's place in
+// the list, from 1, and roles must be written as the store has them (pupil,
+// staff, ...).
+func CheckPeople(people []store.Person) []LineError {
+	var errs []LineError
+	ids, cards := map[string]int{}, map[string]int{}
+	canonical := map[string]bool{}
+	for _, r := range rosterRoles {
+		canonical[r] = true
+	}
+	for i, p := range people {
+		role := p.Role
+		if !canonical[p.Role] {
+			p.Role = ""
+		}
+		errs = checkPerson(p, role, i+1, ids, cards, errs)
+	}
+	return errs
 }
 
 func firstChinese(names []string) string {
