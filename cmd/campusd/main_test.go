@@ -74,16 +74,7 @@ func TestCampusdWithAGate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dial, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: password})
-	l, err := gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lctx, lcancel := context.WithCancel(context.Background())
-	ldone := make(chan struct{})
-	go func() { defer close(ldone); _ = l.Run(lctx) }()
-	defer func() { lcancel(); <-ldone }()
-	eventually(t, "entries acknowledged", func() bool { n, _ := j.Backlog(); return n == 0 })
+	defer drainGate(t, mqttAddr, password, j)()
 
 	// The first start printed the first admin's password, once.
 	m := regexp.MustCompile(`first console account: admin / (\S+)`).FindStringSubmatch(sout.String())
@@ -154,6 +145,22 @@ func TestCampusdWithAGate(t *testing.T) {
 		c.Close()
 		t.Error("wrong gate password accepted")
 	}
+}
+
+// drainGate runs gate north-1's real link (school hz) on j with password
+// until the server has acknowledged every entry, and returns what stops it.
+func drainGate(t *testing.T, mqttAddr, password string, j *journal.Journal) (stop func()) {
+	t.Helper()
+	dial, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: password})
+	l, err := gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	eventually(t, "entries acknowledged", func() bool { n, _ := j.Backlog(); return n == 0 })
+	return func() { cancel(); <-done }
 }
 
 func eventually(t *testing.T, what string, ok func() bool) {

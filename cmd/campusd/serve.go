@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reportAt := fs.String("district-report-at", "09:30", "time of day (HH:MM, school time) the daily report goes to the district, then again at each correction; off: none")
 	secure := fs.Bool("secure-cookies", false, "mark session cookies Secure (the console is behind an HTTPS proxy)")
 	verbose := fs.Bool("v", false, "log debug messages")
+	retention := daysFlag(store.DefaultRetention.Data)
+	fs.Var(&retention, "retention", "keep entries, alerts, morning reports, absences, visitors and expired passes this long (180d, or a Go duration); purged daily")
+	auditRetention := daysFlag(store.DefaultRetention.Audit)
+	fs.Var(&auditRetention, "audit-retention", "keep the audit log this long (never less than -retention)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -195,7 +200,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var in *ingest.Ingest
 	cons, err := console.New(console.Opts{DB: db, School: *school, Gates: gates, Issuer: issuer, EscalateAfter: *escalate,
 		AbsenceCutoff: *cutoff, Secure: *secure, Logger: log, Stats: func() any { return in.Stats() }, GateConfig: baseConfig,
-		FeverC: *feverC, Base: *publicURL})
+		FeverC: *feverC, Base: *publicURL, Retention: store.Retention{Data: time.Duration(retention), Audit: time.Duration(auditRetention)}})
 	if err != nil {
 		return err
 	}
@@ -646,5 +651,36 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	} else {
 		fmt.Fprintf(stdout, "account %s (%s) added; its password (shown once): %s\n", u.Username, u.Role, pw)
 	}
+	return nil
+}
+
+// daysFlag is a duration flag that also takes whole days ("180d").
+type daysFlag time.Duration
+
+func (d *daysFlag) String() string {
+	if *d%daysFlag(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", time.Duration(*d)/(24*time.Hour))
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *daysFlag) Set(s string) error {
+	var v time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return fmt.Errorf("%q: want days (180d) or a duration (4320h)", s)
+		}
+		v = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if v, err = time.ParseDuration(s); err != nil {
+			return fmt.Errorf("%q: want days (180d) or a duration (4320h)", s)
+		}
+	}
+	if v < 24*time.Hour {
+		return fmt.Errorf("%q: at least a day", s)
+	}
+	*d = daysFlag(v)
 	return nil
 }

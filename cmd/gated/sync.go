@@ -115,7 +115,7 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 			return nil, errConfig{fmt.Errorf("sync.command_key: %w", err)}
 		}
 		cmds = &wire.CmdVerifier{Keys: map[string]ed25519.PublicKey{kid: pub}, School: d.cfg.SchoolID, Gate: d.cfg.GateID,
-			Started: start, Skew: time.Minute}
+			Started: start, Skew: time.Minute, Nonces: j}
 	}
 	return gatelink.New(gatelink.Opts{
 		School: d.cfg.SchoolID, Gate: d.cfg.GateID, Dial: dial, Store: j, Version: version,

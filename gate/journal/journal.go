@@ -95,7 +95,8 @@ var (
 	bKeys        = []byte("keys")
 	bConfig      = []byte("config")
 	bMeta        = []byte("meta")
-	allBuckets   = [][]byte{bEntries, bAcked, bRoster, bRevocations, bKeys, bConfig, bMeta}
+	bNonces      = []byte("cmd_nonces") // nonces of the school's commands run, until they expire
+	allBuckets   = [][]byte{bEntries, bAcked, bRoster, bRevocations, bKeys, bConfig, bMeta, bNonces}
 
 	mEpoch         = []byte("epoch")
 	mGateID        = []byte("gate_id")

@@ -405,3 +405,43 @@ func (j *Journal) Config() (uint64, []byte, error) {
 	}
 	return ver, doc, nil
 }
+
+// UseNonce records that the school's command with nonce, valid until until,
+// is being run, and reports whether it was new: false means it ran before
+// (a replay, even one across a restart of gated). Nonces expired at now
+// are dropped in the same commit, so the bucket holds only the few commands
+// still valid.
+func (j *Journal) UseNonce(nonce []byte, until, now time.Time) (bool, error) {
+	if len(nonce) == 0 {
+		return false, errors.New("journal: use nonce: empty nonce")
+	}
+	v, err := until.UTC().MarshalText()
+	if err != nil {
+		return false, fmt.Errorf("journal: use nonce: %w", err)
+	}
+	fresh := false
+	err = j.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bNonces)
+		var old [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			var t time.Time
+			if t.UnmarshalText(v) != nil || t.Before(now) {
+				old = append(old, k)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		if b.Get(nonce) != nil {
+			return nil
+		}
+		fresh = true
+		return b.Put(nonce, v)
+	})
+	return fresh, j.wrap("use nonce", err)
+}

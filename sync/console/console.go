@@ -22,7 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"campusgate/gate/journal"
@@ -67,6 +69,10 @@ type Opts struct {
 	// SessionIdle ends a session not used for this long; SessionMax ends any
 	// session. Defaults 2 h and 12 h (a school day).
 	SessionIdle, SessionMax time.Duration
+	// Retention is how long personal data is kept on the server: Run
+	// purges what is older once a day (store.DB.Purge). Zero fields take
+	// store.DefaultRetention.
+	Retention store.Retention
 	// GateConfig is the school's base gate settings (campusd -gate-config);
 	// the arrival schedule set here is added to it.
 	GateConfig string
@@ -99,6 +105,7 @@ type Server struct {
 	// rosterDirty: a morning report changed someone's health; the roster goes
 	// down to the gates a moment later, many reports in one version.
 	rosterDirty chan struct{}
+	patterns    []string // what routes registered, for the tests
 }
 
 // New checks o and returns the console.
@@ -146,15 +153,20 @@ func (s *Server) Alert(school string, a wire.Alert) {
 	s.hub.publish(event{Kind: "alert", Alert: &a})
 }
 
-// Run escalates unacknowledged fever alerts and purges dead sessions until
-// ctx ends.
+// Run escalates unacknowledged fever alerts, purges dead sessions hourly and
+// data past its retention daily (the first time at once) until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	tick := s.clock.NewTicker(15 * time.Second)
 	defer tick.Stop()
 	purge := s.clock.Now()
+	var retained time.Time
 	var push <-chan time.Time
 	s.escalate(ctx)
 	for {
+		if retained.IsZero() || s.clock.Since(retained) >= 24*time.Hour {
+			s.purgeOld(ctx)
+			retained = s.clock.Now()
+		}
 		if s.clock.Since(purge) > time.Hour {
 			if n, err := s.db.PurgeSessions(ctx, s.o.SessionIdle); err != nil {
 				s.log.Warn("sessions not purged", "err", err)
@@ -179,6 +191,22 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// purgeOld deletes what is past its retention; the log says how many rows
+// of which table, nothing of what they held.
+func (s *Server) purgeOld(ctx context.Context) {
+	n, err := s.db.Purge(ctx, s.o.Retention)
+	if err != nil {
+		s.log.Warn("retention purge failed; tried again tomorrow", "err", err)
+		return
+	}
+	r := s.o.Retention.WithDefaults()
+	args := []any{"data_days", int(r.Data.Hours() / 24), "audit_days", int(r.Audit.Hours() / 24)}
+	for _, t := range slices.Sorted(maps.Keys(n)) {
+		args = append(args, t, n[t])
+	}
+	s.log.Info("retention purge", args...)
 }
 
 // rosterChanged asks Run to send the roster down soon.

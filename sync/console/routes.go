@@ -39,14 +39,15 @@ import (
 //	GET  /api/stats                               today's counts, ingest counters, the broker link
 //	GET  /api/gaps[?gate=G]                       seqs missing per gate and journal file
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := &recordingMux{ServeMux: http.NewServeMux()}
+	defer func() { s.patterns = mux.patterns }()
 	static, _ := fs.Sub(staticFS, "static")
 	fileServer := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
-	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		fileServer.ServeHTTP(w, r)
-	}))
+	})
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.loginForm)
@@ -116,6 +117,18 @@ func (s *Server) routes() http.Handler {
 		s.render(w, r, s.viewerOf(r), http.StatusNotFound, "notfound", nil)
 	})
 	return mux
+}
+
+// recordingMux keeps the patterns it was given, so a test can check every
+// route against its table of who may use it.
+type recordingMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *recordingMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.ServeMux.HandleFunc(pattern, h)
+	m.patterns = append(m.patterns, pattern)
 }
 
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }

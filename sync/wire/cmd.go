@@ -88,7 +88,7 @@ func SignCmd(priv ed25519.PrivateKey, kid string, c CmdClaims) ([]byte, error) {
 
 // CmdError is why a command was refused; Reason is a stable code.
 type CmdError struct {
-	Reason string // malformed, unknown_key, bad_signature, wrong_gate, expired, not_yet_valid, too_long, replayed, before_start
+	Reason string // malformed, unknown_key, bad_signature, wrong_gate, expired, not_yet_valid, too_long, replayed, before_start, not_recorded
 	Err    error
 }
 
@@ -107,6 +107,12 @@ type CmdVerifier struct {
 	School, Gate string
 	Started      time.Time     // commands issued before this (minus Skew) are refused
 	Skew         time.Duration // allowed clock difference with the server
+	// Nonces, if set, remembers the nonces of the commands run across
+	// restarts (the gate's journal): without it a command issued within
+	// Skew before a restart could be replayed after it.
+	Nonces interface {
+		UseNonce(nonce []byte, until, now time.Time) (fresh bool, err error)
+	}
 
 	mu   sync.Mutex
 	seen map[string]time.Time // nonce → expiry
@@ -171,6 +177,15 @@ func (v *CmdVerifier) Verify(signed []byte, now time.Time) (CmdClaims, error) {
 	}
 	if _, dup := v.seen[string(c.Nonce)]; dup {
 		return c, refuseCmd("replayed", "nonce %x was used already", c.Nonce)
+	}
+	if v.Nonces != nil {
+		fresh, err := v.Nonces.UseNonce(c.Nonce, c.Expiry.Add(skew), now)
+		switch {
+		case err != nil: // fail closed: a command that cannot be remembered could run twice
+			return c, refuseCmd("not_recorded", "nonce not recorded: %w", err)
+		case !fresh:
+			return c, refuseCmd("replayed", "nonce %x was used already (before a restart)", c.Nonce)
+		}
 	}
 	v.seen[string(c.Nonce)] = c.Expiry
 	return c, nil
