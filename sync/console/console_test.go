@@ -929,6 +929,10 @@ func TestMorningReports(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &links) != nil || len(links) != 2 {
 		t.Fatalf("links: %d %s", code, body)
 	}
+	// An admin names the class in the body, as the API says.
+	if code, body := r.postJSON(r.client("admin"), "/api/family-links", `{"grade": "2", "class": "2-1"}`); code != 200 || !strings.Contains(body, "张梓涵") {
+		t.Fatalf("an admin's links for 2-1: %d %s", code, body)
+	}
 	var siblings string
 	for _, l := range links {
 		if len(l.Children) == 2 {

@@ -3,6 +3,7 @@ package console
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -258,6 +259,12 @@ type familyLinkRow struct {
 // family's link as text and as a QR code. The links are shown only now.
 func (s *Server) familyLinks(w http.ResponseWriter, r *http.Request, v *viewer) {
 	grade, class := s.classParam(r, v)
+	if class == "" && isAPI(r) { // the API's body, {"grade", "class"}; a head teacher's own class came first
+		var req struct{ Grade, Class string }
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err == nil {
+			grade, class = strings.TrimSpace(req.Grade), strings.TrimSpace(req.Class)
+		}
+	}
 	if class == "" {
 		s.bad(w, r, v, errors.New("name a grade and a class"))
 		return
