@@ -69,6 +69,9 @@ type TempConfig struct {
 	MinValidC       float64     `toml:"min_valid_c"`      // plausible body temperature range
 	MaxValidC       float64     `toml:"max_valid_c"`      //
 	Calibration     Calibration `toml:"calibration"`      //
+	// Sensor are the checks of the sensor over time: not responding, stuck,
+	// drifting (gate/sensor.go); zero values are the defaults.
+	Sensor SensorChecks `toml:"sensor"`
 }
 
 // Window is a staggered arrival window for one grade (错时分段上学).
@@ -405,6 +408,7 @@ func (c *Config) Validate() error {
 	if t.ThresholdC >= t.MaxValidC {
 		bad("temperature.threshold_c", "%.2f must be below max_valid_c %.2f", t.ThresholdC, t.MaxValidC)
 	}
+	t.Sensor.validate(bad)
 	if err := t.Calibration.Validate(t.ThresholdC); err != nil {
 		bad("temperature.calibration", "%v", err)
 	}

@@ -157,6 +157,9 @@ type Flow struct {
 	handlingSince       time.Time       // zero while the gate waits for the next person
 	floor               time.Time       // with the clock unsynchronised: real time was at least this ...
 	floorMono           time.Duration   // ... at this Uptime
+
+	sensor      *sensorMonitor
+	sensorState SensorState // as last logged
 }
 
 // Reconfigure makes c the configuration from the next person on (the person
@@ -223,6 +226,7 @@ func New(cfg Config, dev Devices, store Store, opts *Opts) (*Flow, error) {
 		handC:  make(chan handheldReq),
 		subs:   map[chan Event]struct{}{},
 		inside: map[string]bool{},
+		sensor: newSensorMonitor(cfg.Temperature.Sensor),
 	}
 	f.last = Event{At: f.clock.Now(), State: StateReady, Message: StateReady.Message()}
 	return f, nil
@@ -312,10 +316,19 @@ func (f *Flow) Run(ctx context.Context) error {
 		}
 	}()
 	f.ready()
+	every := f.sensor.checks().ProbeInterval.Duration
+	probe := f.clock.NewTicker(every)
+	defer probe.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-probe.Chan():
+			f.probe(ctx)
+			if d := f.sensor.checks().ProbeInterval.Duration; d != every {
+				every = d
+				probe.Reset(d)
+			}
 		case err := <-scanErr:
 			f.emit(Event{State: StateFault, Reason: ReasonSensorError})
 			f.show(indicator.Fault)
@@ -421,6 +434,7 @@ func (f *Flow) takeConfig() {
 	defer f.mu.Unlock()
 	if f.nextCfg != nil {
 		f.cfg, f.nextCfg = *f.nextCfg, nil
+		f.sensor.configure(f.cfg.Temperature.Sensor)
 		f.log.Info("new configuration in force", "threshold_c", f.cfg.Temperature.ThresholdC)
 	}
 }
@@ -673,7 +687,7 @@ func (f *Flow) temperature(ctx context.Context, id *identity, e *journal.Entry) 
 		return r, reason
 	}
 	if r.BodyC < tc.ThresholdC {
-		return r, ReasonOK
+		return r, f.driftCheck(r)
 	}
 	f.emit(Event{State: StateRetest, Person: &id.view, Readings: e.Readings})
 	f.show(indicator.Retry)
@@ -689,8 +703,97 @@ func (f *Flow) temperature(ctx context.Context, id *identity, e *journal.Entry) 
 	if r2.BodyC >= tc.ThresholdC {
 		return r2, ReasonFever
 	}
-	return r2, ReasonOK
+	return r2, f.driftCheck(r2)
 }
+
+// driftCheck is the reason for a reading below the fever threshold: ok, or,
+// while the sensor's readings drift low (so that a fever could read normal),
+// the guard's handheld thermometer. A reading at or over the threshold is
+// retested and refused as a fever whatever the drift: a sensor reading low
+// that still reads a fever has found one.
+func (f *Flow) driftCheck(r journal.Reading) Reason {
+	if st := f.sensor.status(); st.State == SensorDriftLow {
+		f.log.Warn("reading not trusted: sensor drift", "body_c", r.BodyC, "detail", st.Detail)
+		return st.Reason
+	}
+	return ReasonOK
+}
+
+// read takes one reading from the thermometer and tells the sensor monitor
+// (a read cut short by the stop is nobody's business).
+func (f *Flow) read(ctx context.Context) (obj, amb physic.Temperature, err error) {
+	obj, amb, err = f.dev.Thermometer.Measure(ctx)
+	if ctx.Err() != nil {
+		return obj, amb, err
+	}
+	err = f.sensor.read(obj, amb, err, f.clock.Now())
+	f.noteSensor()
+	return obj, amb, err
+}
+
+// sensorBlocks is the reason to stop measuring after a read: the sensor is
+// not responding (and this read failed too), or its reading is stuck.
+func (f *Flow) sensorBlocks(err error) Reason {
+	switch st := f.sensor.status(); {
+	case st.State == SensorNotResponding && err != nil:
+		return st.Reason
+	case st.State == SensorStuck:
+		return st.Reason
+	}
+	return ""
+}
+
+// noteSensor logs the sensor's state when it changes, once (a flapping
+// sensor writes a line a change, not a line a read).
+func (f *Flow) noteSensor() SensorStatus {
+	st := f.sensor.status()
+	f.mu.Lock()
+	prev := f.sensorState
+	f.sensorState = st.State
+	f.mu.Unlock()
+	switch {
+	case prev == st.State || (prev == "" && st.State == SensorOK):
+	case st.State == SensorOK:
+		f.log.Info("sensor ok again", "was", prev)
+	default:
+		f.log.Warn("sensor fault", "state", st.State, "detail", st.Detail, "blocks_admission", st.Blocks)
+	}
+	return st
+}
+
+// probe reads the sensor while the gate is idle, so a sensor that
+// disappears, sticks or comes back is known before the next person: the
+// screen shows the fault, or the gate is ready again.
+func (f *Flow) probe(ctx context.Context) {
+	f.mu.Lock()
+	emergency, before := f.emergency, f.sensorState
+	f.handlingSince = f.clock.Now() // a probe that hangs on the bus stalls the flow too: Check sees it
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.handlingSince = time.Time{}
+		f.mu.Unlock()
+	}()
+	if _, _, err := f.read(ctx); err != nil {
+		f.log.Debug("sensor probe", "err", err)
+	}
+	st := f.sensor.status()
+	if emergency || st.State == before {
+		return
+	}
+	wasBlocked := before == SensorNotResponding || before == SensorStuck
+	switch {
+	case st.State == SensorNotResponding || st.State == SensorStuck:
+		f.show(indicator.Fault)
+		f.emit(Event{State: StateFault, Reason: st.Reason, Message: st.Text, Guard: true})
+	case wasBlocked:
+		f.ready()
+	}
+}
+
+// SensorStatus is the thermometer's health as the gate judges it, for the
+// guard console and the telemetry.
+func (f *Flow) SensorStatus() SensorStatus { return f.sensor.status() }
 
 func (f *Flow) measureWithRetries(ctx context.Context, id *identity, e *journal.Entry) (journal.Reading, Reason) {
 	var (
@@ -706,6 +809,10 @@ func (f *Flow) measureWithRetries(ctx context.Context, id *identity, e *journal.
 		if reason == ReasonOK || reason == ReasonTimeout || ctx.Err() != nil {
 			return r, reason
 		}
+		if st := f.sensor.status(); st.State == SensorNotResponding || st.State == SensorStuck {
+			// Measuring again would only keep the person waiting.
+			return r, st.Reason
+		}
 	}
 	return r, reason
 }
@@ -716,7 +823,10 @@ func (f *Flow) measureOnce(ctx context.Context, id *identity, e *journal.Entry) 
 	var lastErr error
 	deadline := f.clock.Now().Add(tc.PresenceTimeout.Duration)
 	for first := true; ; first = false {
-		obj, amb, err := f.dev.Thermometer.Measure(ctx)
+		obj, amb, err := f.read(ctx)
+		if reason := f.sensorBlocks(err); reason != "" {
+			return journal.Reading{}, reason
+		}
 		if err == nil && Celsius(obj)-Celsius(amb) >= tc.PresenceDeltaC {
 			break
 		}
@@ -735,21 +845,36 @@ func (f *Flow) measureOnce(ctx context.Context, id *identity, e *journal.Entry) 
 		}
 	}
 	f.emit(Event{State: StateMeasuring, Person: &id.view, Readings: e.Readings})
-	var surf, ambs []float64
+	var (
+		surf, ambs []float64
+		objs       []physic.Temperature
+	)
 	lastErr = nil
 	deadline = f.clock.Now().Add(tc.MeasureTimeout.Duration)
 	for {
-		obj, amb, err := f.dev.Thermometer.Measure(ctx)
+		obj, amb, err := f.read(ctx)
+		if reason := f.sensorBlocks(err); reason != "" {
+			return journal.Reading{}, reason
+		}
 		if err != nil {
 			lastErr = err
 		} else {
-			surf, ambs = append(surf, Celsius(obj)), append(ambs, Celsius(amb))
+			surf, ambs, objs = append(surf, Celsius(obj)), append(ambs, Celsius(amb)), append(objs, obj)
 			if n := tc.StableReadings; len(surf) >= n && spread(surf[len(surf)-n:]) <= tc.StableSpreadC {
 				s, a := mean(surf[len(surf)-n:]), mean(ambs[len(ambs)-n:])
 				body := Celsius(tc.Calibration.Body(FromCelsius(s)))
 				r := journal.Reading{SurfaceC: round2(s), BodyC: round2(body), AmbientC: round2(a), Sensor: f.dev.SensorName, At: f.clock.Now()}
 				e.Readings = append(e.Readings, r)
-				if body < tc.MinValidC || body > tc.MaxValidC {
+				plausible := body >= tc.MinValidC && body <= tc.MaxValidC
+				f.sensor.person(objs[len(objs)-n:], body, plausible, f.clock.Now())
+				f.noteSensor()
+				// A window the monitor now finds stuck (or still not
+				// responding) is no reading to admit anyone on.
+				if st := f.sensor.status(); st.State == SensorNotResponding || st.State == SensorStuck {
+					f.log.Warn("reading refused: sensor "+string(st.State), "body_c", r.BodyC, "detail", st.Detail)
+					return r, st.Reason
+				}
+				if !plausible {
 					return r, ReasonImplausible
 				}
 				return r, ReasonOK

@@ -28,6 +28,7 @@ type fakeTherm struct {
 	err      error
 	script   []float64     // object readings served one by one before obj
 	hang     chan struct{} // non-nil: Measure blocks until it is closed, deaf to its context (a hung bus)
+	n        int           // reads: obj jitters by a millikelvin, as a real sensor's word does (-1, 0, +1 mK: a window of three means obj)
 }
 
 func (t *fakeTherm) set(obj, amb float64, err error) {
@@ -53,7 +54,8 @@ func (t *fakeTherm) Measure(context.Context) (physic.Temperature, physic.Tempera
 	if t.err != nil {
 		return 0, 0, t.err
 	}
-	return FromCelsius(t.obj), FromCelsius(t.amb), nil
+	t.n++
+	return FromCelsius(t.obj) + physic.Temperature(t.n%3-1)*physic.MilliKelvin, FromCelsius(t.amb), nil
 }
 
 type fakeScanner struct{ c chan string }

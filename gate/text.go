@@ -73,7 +73,9 @@ const (
 	ReasonAntiPassback    Reason = "anti_passback"
 	ReasonFever           Reason = "fever"
 	ReasonImplausible     Reason = "temp_implausible"
-	ReasonSensorError     Reason = "sensor_error"
+	ReasonSensorError     Reason = "sensor_error" // the sensor does not answer (or reads nonsense): referred to the guard
+	ReasonSensorStuck     Reason = "sensor_stuck" // the sensor's reading is frozen: referred to the guard's handheld thermometer
+	ReasonSensorDrift     Reason = "sensor_drift" // the sensor reads low over many people: referred to the guard's handheld thermometer
 	ReasonTimeout         Reason = "timeout"
 	ReasonJournalError    Reason = "journal_error"
 	ReasonGuardAdmit      Reason = "guard_admit"
@@ -98,6 +100,8 @@ var reasonText = map[Reason]Text{
 	ReasonFever:           {"体温异常，请到临时隔离室等候", "High temperature: please wait in the isolation room"},
 	ReasonImplausible:     {"测温异常，请联系门卫", "Reading not valid: please see the guard"},
 	ReasonSensorError:     {"测温设备故障，请联系门卫", "Thermometer fault: please see the guard"},
+	ReasonSensorStuck:     {"测温设备读数异常，请门卫手持测温", "Thermometer reading stuck: the guard will take your temperature"},
+	ReasonSensorDrift:     {"测温设备需校准，请门卫手持测温", "Thermometer needs calibration: the guard will take your temperature"},
 	ReasonTimeout:         {"超时，请重新扫码", "Timed out: please scan again"},
 	ReasonJournalError:    {"设备故障，请联系门卫", "Out of order: please see the guard"},
 	ReasonGuardAdmit:      {"门卫已放行", "Admitted by the guard"},

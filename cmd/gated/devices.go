@@ -28,6 +28,7 @@ type hardware struct {
 	sim     *simbox.Box
 	closers []func() error
 	conn    func() bool // scanner connected
+	flow    atomic.Pointer[gate.Flow]
 }
 
 // Close releases the relay first: the closers run in reverse order of opening,
@@ -66,6 +67,13 @@ func (h *hardware) health(j *journal.Journal) func() map[string]string {
 		m := map[string]string{"sensor": "no reading yet", "scanner": "ok", "journal": "ok"}
 		if s := h.therm.last.Load(); s != nil {
 			m["sensor"] = *s
+		}
+		// The gate's judgement over time (not responding, stuck, drift) wins
+		// over the last read's error: it is what stops admissions.
+		if f := h.flow.Load(); f != nil {
+			if st := f.SensorStatus(); st.State != gate.SensorOK {
+				m["sensor"] = st.String()
+			}
 		}
 		if h.conn != nil && !h.conn() {
 			m["scanner"] = "disconnected: reconnecting"

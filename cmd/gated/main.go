@@ -206,6 +206,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return errConfig{err}
 	}
 	d.flow, d.link = flow, link
+	hw.flow.Store(flow)
 	var presenter console.Presenter
 	if d.simulate {
 		presenter = &simPresenter{box: hw.sim, flow: flow, cal: d.cfg.Temperature.Calibration}

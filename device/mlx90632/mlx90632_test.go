@@ -121,6 +121,29 @@ func TestEmulatorRoundTrip(t *testing.T) {
 	}
 }
 
+// A noisy emulated part's object readings jitter by hundredths of a degree
+// around the truth, as a real one's do; never by enough to unsettle the
+// gate's stable window (0.2 °C).
+func TestEmulatorNoise(t *testing.T) {
+	d, chip := newDev(t)
+	chip.SetNoise(2)
+	chip.SetObject(temp(36.5))
+	seen := map[float64]bool{}
+	for range 30 {
+		o, _, err := d.Measure(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(c(o)-36.5) > 0.1 {
+			t.Fatalf("noisy object %.3f °C, want 36.5 ± 0.1", c(o))
+		}
+		seen[c(o)] = true
+	}
+	if len(seen) < 3 {
+		t.Errorf("30 noisy readings gave %d distinct values", len(seen))
+	}
+}
+
 func TestEmissivityAndReflected(t *testing.T) {
 	d, chip := newDev(t)
 	chip.SetObject(temp(36.5))

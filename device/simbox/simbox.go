@@ -80,6 +80,7 @@ func New(opts *Opts) (_ *Box, err error) {
 	switch o.Sensor {
 	case "mlx90614":
 		b.chip14 = mlx90614sim.New(mlx90614.DefaultAddr)
+		b.chip14.SetNoise(2) // as a real chip's words jitter: the gate's stuck check expects it
 		d, err := mlx90614.New(b.chip14, nil)
 		if err != nil {
 			return nil, fmt.Errorf("simbox: %w", err)
@@ -87,6 +88,7 @@ func New(opts *Opts) (_ *Box, err error) {
 		b.Thermometer = d
 	case "mlx90632":
 		b.chip32 = mlx90632sim.New(mlx90632.DefaultAddr)
+		b.chip32.SetNoise(2)
 		d, err := mlx90632.New(b.chip32, nil)
 		if err != nil {
 			return nil, fmt.Errorf("simbox: %w", err)

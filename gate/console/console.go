@@ -40,6 +40,11 @@ type walkIner interface {
 	WalkIn(v gate.WalkInVisitor) (string, error)
 }
 
+// sensorJudge is the flow's judgement of the thermometer over time.
+type sensorJudge interface {
+	SensorStatus() gate.SensorStatus
+}
+
 type handhelder interface {
 	Handheld(ctx context.Context, code string, readingC float64, guardID string) (journal.Entry, error)
 }
@@ -168,7 +173,10 @@ type statusView struct {
 	Recent  []recentRow       `json:"recent"`
 	Backlog int               `json:"backlog"`
 	Health  map[string]string `json:"health"`
-	Sim     bool              `json:"simulation"`
+	// Sensor is the gate's judgement of the thermometer (not responding,
+	// stuck, drift), when the flow has one.
+	Sensor *gate.SensorStatus `json:"sensor,omitempty"`
+	Sim    bool               `json:"simulation"`
 	// Checkpoint: this box does the midday check.
 	Checkpoint bool `json:"checkpoint"`
 }
@@ -206,6 +214,16 @@ func (s *Server) statusNow() (statusView, error) {
 	}
 	if s.opts.Health != nil {
 		v.Health = s.opts.Health()
+	}
+	if j, ok := s.flow.(sensorJudge); ok {
+		st := j.SensorStatus()
+		v.Sensor = &st
+		if st.State != gate.SensorOK {
+			if v.Health == nil {
+				v.Health = map[string]string{}
+			}
+			v.Health["sensor"] = st.String()
+		}
 	}
 	return v, nil
 }

@@ -92,6 +92,8 @@ type Chip struct {
 	busyUntil time.Time
 	unplugged bool
 	stuck     bool
+	noise     int                // ± LSB of read-to-read jitter on the temperature words
+	offset    physic.Temperature // added to the object temperature the chip reports (drift)
 	warmupN   int
 	warmupRaw uint16
 	warmup    [3]int // reads left per temperature register before valid data
@@ -190,6 +192,8 @@ func (c *Chip) readWord(addr uint16, a, cmd byte, r []byte) error {
 			if i := cmd - ramTa; c.warmup[i] > 0 {
 				c.warmup[i]--
 				v = c.warmupRaw
+			} else if c.noise > 0 && !c.stuck {
+				v = jitter(v, int(c.rng.Uint64()%uint64(2*c.noise+1))-c.noise)
 			}
 			if c.take(FaultErrorFlag) {
 				v |= 0x8000
@@ -365,6 +369,28 @@ func (c *Chip) Replug() {
 	c.powerOn()
 }
 
+// SetNoise makes every read of a temperature register differ from the true
+// word by up to ±lsb steps of 0.02 K, uniformly, as a real chip's readings
+// jitter (0: exact words, the default). A stuck chip (Stick) does not jitter.
+func (c *Chip) SetNoise(lsb int) {
+	if lsb < 0 || lsb > 100 {
+		panic(fmt.Sprintf("mlx90614sim: SetNoise(%d)", lsb))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.noise = lsb
+}
+
+// SetOffset adds d to the object temperature the chip reports, as a sensor
+// whose calibration drifted or whose window is dirty; stepping it over time
+// is a drift.
+func (c *Chip) SetOffset(d physic.Temperature) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = d
+	c.update()
+}
+
 // Stick freezes the temperature registers at their current words, as a
 // sensor that stopped measuring: setters still record the new temperatures,
 // which show once Unstick is called.
@@ -417,7 +443,11 @@ func (c *Chip) update() {
 		return
 	}
 	ta := raw(c.ambient)
-	to := raw(c.reported())
+	obj := c.reported()
+	if obj != 0 {
+		obj += c.offset
+	}
+	to := raw(obj)
 	c.ram[ramTa] = ta
 	c.ram[ramTobj1] = to
 	c.ram[ramTobj2] = to
@@ -441,6 +471,11 @@ func (c *Chip) reported() physic.Temperature {
 		return 0
 	}
 	return physic.Temperature(math.Round(math.Sqrt(math.Sqrt(t4)) * float64(physic.Kelvin)))
+}
+
+// jitter moves a temperature word by d steps, within the 15 bits.
+func jitter(v uint16, d int) uint16 {
+	return uint16(min(max(int(v)+d, 0), 0x7FFF))
 }
 
 // raw is the RAM word for t: 0.02 K per bit, clamped to 15 bits so a setter

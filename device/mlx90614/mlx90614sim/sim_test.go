@@ -252,6 +252,50 @@ func TestStuck(t *testing.T) {
 	}
 }
 
+// A noisy chip's words spread over ±n steps around the true one, with a
+// correct PEC; a stuck noisy chip repeats one word exactly.
+func TestNoise(t *testing.T) {
+	c := mlx90614sim.New(0x5A)
+	c.SetObject(kelvin(309760)) // 36.61 °C: word 15488
+	c.SetNoise(2)
+	seen := map[uint16]int{}
+	for range 500 {
+		v := mustRead(t, c, 0x07)
+		if v < 15486 || v > 15490 {
+			t.Fatalf("noisy Tobj1 %d outside 15488±2", v)
+		}
+		seen[v]++
+	}
+	if len(seen) != 5 {
+		t.Errorf("500 noisy reads gave %d distinct words, want all 5: %v", len(seen), seen)
+	}
+	c.Stick()
+	first := mustRead(t, c, 0x07)
+	for range 50 {
+		if v := mustRead(t, c, 0x07); v != first {
+			t.Fatalf("a stuck chip jittered: %d then %d", first, v)
+		}
+	}
+	c.Unstick()
+	c.SetNoise(0)
+	if v := mustRead(t, c, 0x07); v != 15488 {
+		t.Errorf("noise off: %d", v)
+	}
+}
+
+// An offset shifts the object word, not the ambient one.
+func TestOffset(t *testing.T) {
+	c := mlx90614sim.New(0x5A)
+	c.SetObject(kelvin(309760))
+	c.SetOffset(-1500 * physic.MilliKelvin)
+	if v := mustRead(t, c, 0x07); v != 15413 {
+		t.Errorf("Tobj1 with -1.5 K offset = %d, want 15413", v)
+	}
+	if v := mustRead(t, c, 0x06); v != 14858 {
+		t.Errorf("Ta with an object offset = %d, want 14858 (24 °C)", v)
+	}
+}
+
 func TestWarmup(t *testing.T) {
 	c := mlx90614sim.New(0x5A)
 	c.SetWarmup(2, 0x1234)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -45,6 +46,7 @@ type Chip struct {
 	stuck     bool
 	garbage   bool
 	unplugged bool
+	noise     int // ± steps of jitter on the object channels' raw words
 	obj, amb  float64
 }
 
@@ -152,6 +154,10 @@ func solve(f func(int16) float64, want float64, lo, hi int32) int16 {
 // Inject makes the next n transactions NACK.
 func (c *Chip) Inject(n int) { c.mu.Lock(); c.nack = n; c.mu.Unlock() }
 
+// SetNoise makes every read of an object channel's raw word differ from the
+// exact one by up to ±n steps, as a real part's do (0: exact, the default).
+func (c *Chip) SetNoise(n int) { c.mu.Lock(); c.noise = n; c.mu.Unlock() }
+
 // Stuck makes the status never show new data (a hung measurement).
 func (c *Chip) Stuck(on bool) { c.mu.Lock(); c.stuck = on; c.mu.Unlock() }
 
@@ -220,6 +226,9 @@ func (c *Chip) read(reg uint16) uint16 {
 		return c.regs[reg]
 	case c.garbage && reg >= mlx90632.RegRAM && reg < mlx90632.RegRAM+0x20:
 		return 0 // a cleared RAM: the maths gives NaN
+	case c.noise > 0 && !c.stuck && (reg == mlx90632.RegRAM+3 || reg == mlx90632.RegRAM+4 || reg == mlx90632.RegRAM+6 || reg == mlx90632.RegRAM+7):
+		// The object channels' words as a real part's jitter from one read to the next.
+		return uint16(int16(c.regs[reg]) + int16(rand.IntN(2*c.noise+1)-c.noise))
 	}
 	return c.regs[reg]
 }
