@@ -36,6 +36,10 @@ func (r Retention) WithDefaults() Retention {
 	return r
 }
 
+// purgeBatch is how many entries one purge transaction deletes (a variable
+// for the test of the batches).
+var purgeBatch = 5000
+
 // Purged counts the rows one Purge deleted, by table.
 type Purged map[string]int64
 
@@ -52,25 +56,42 @@ func (p Purged) Total() int64 {
 // journals purge themselves (gate/journal). An entry goes by the time it was
 // taken and the time the server received it, both past the cutoff (a gate
 // whose clock was never set does not have its entries deleted on arrival).
-// Each table is one statement in one transaction, so a failure leaves
-// nothing half-deleted between an alert and its events.
+// Entries go in transactions of purgeBatch; the rest, each table one
+// statement, in one transaction, so a failure leaves nothing half-deleted
+// between an alert and its events.
 func (db *DB) Purge(ctx context.Context, r Retention) (Purged, error) {
 	r = r.WithDefaults()
 	now := db.now()
 	cut := stamp(now.Add(-r.Data))
 	cutDay := now.Add(-r.Data).In(db.loc).Format(time.DateOnly)
 	cutAudit := stamp(now.Add(-r.Audit))
+	got := Purged{}
+	// Entries first, purgeBatch a transaction: the first purge of a school's
+	// years of entries must not hold the single SQLite writer (and with it
+	// the gates' acks) for minutes.
+	for {
+		res, err := db.w.ExecContext(ctx, `DELETE FROM entries WHERE (gate_id, epoch, seq) IN
+			(SELECT gate_id, epoch, seq FROM entries WHERE time < ? AND received_at < ? LIMIT ?)`, cut, cut, purgeBatch)
+		if err != nil {
+			return nil, fmt.Errorf("store: purge entries: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		if n > 0 {
+			got["entries"] += n
+		}
+		if n < int64(purgeBatch) {
+			break
+		}
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: purge: %w", err)
 	}
 	defer tx.Rollback()
-	got := Purged{}
 	for _, d := range []struct {
 		table, query string
 		args         []any
 	}{
-		{"entries", `DELETE FROM entries WHERE time < ? AND received_at < ?`, []any{cut, cut}},
 		{"alert_events", `DELETE FROM alert_events WHERE alert_id IN (SELECT id FROM alerts WHERE received_at < ?)`, []any{cut}},
 		{"alerts", `DELETE FROM alerts WHERE received_at < ?`, []any{cut}},
 		{"health_reports", `DELETE FROM health_reports WHERE day < ?`, []any{cutDay}},
