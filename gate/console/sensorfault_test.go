@@ -279,7 +279,9 @@ func TestSensorDisappearsAndReturns(t *testing.T) {
 	for range 3 {
 		start := time.Now()
 		b.mustRefuse(b.present(36.1, nil), gate.ReasonSensorError)
-		if d := time.Since(start); d > 2*time.Second {
+		// Referred at once, not after the driver's retries of every read
+		// (about 45 s); the margin is for a loaded CI machine or qemu.
+		if d := time.Since(start); d > 15*time.Second {
 			t.Errorf("a person waited %s at a dead sensor before the guard was called", d)
 		}
 	}
