@@ -76,6 +76,7 @@ const (
 	ReasonSensorError     Reason = "sensor_error"
 	ReasonTimeout         Reason = "timeout"
 	ReasonJournalError    Reason = "journal_error"
+	ReasonJournalFull     Reason = "journal_full" // the journal's disk or size limit is reached: nothing can be recorded
 	ReasonGuardAdmit      Reason = "guard_admit"
 	ReasonGuardDeny       Reason = "guard_deny"
 	ReasonEmergencyOpen   Reason = "emergency_open"
@@ -100,6 +101,7 @@ var reasonText = map[Reason]Text{
 	ReasonSensorError:     {"测温设备故障，请联系门卫", "Thermometer fault: please see the guard"},
 	ReasonTimeout:         {"超时，请重新扫码", "Timed out: please scan again"},
 	ReasonJournalError:    {"设备故障，请联系门卫", "Out of order: please see the guard"},
+	ReasonJournalFull:     {"存储已满，闸门保持关闭，请联系门卫", "Storage full (journal full): the gate stays shut, please see the guard"},
 	ReasonGuardAdmit:      {"门卫已放行", "Admitted by the guard"},
 	ReasonGuardDeny:       {"门卫拒绝通行", "Refused by the guard"},
 	ReasonEmergencyOpen:   {"紧急开启", "Emergency open"},
