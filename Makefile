@@ -6,7 +6,7 @@ BENCHTIME ?= 1s
 # The gate boxes are 32- and 64-bit ARM (Pi Zero 2 W … Pi 5, CM4); the Pi 1 / Zero W is ARMv6.
 CROSS     := arm64 arm7 arm6
 
-.PHONY: all build test vet fmt-check unit fuzz bench cross run clean deb deb-check qemu-test $(addprefix cross-,$(CROSS))
+.PHONY: all build test vet fmt-check unit fuzz bench soak cross run clean deb deb-check qemu-test $(addprefix cross-,$(CROSS))
 
 all: build
 
@@ -61,6 +61,13 @@ bench:
 	       return ln[n, idx[int((c+1)/2)]] } \
 	     END { for (n in cnt) if (n ~ /\/baseline$$/) { p=n; sub(/\/baseline$$/, "/", p); \
 	           for (m in cnt) if (index(m, p) == 1 && m != n) print median(m); print median(n); print "" } }' $(BIN)/bench.txt
+
+# soak: the whole system (gatectl sim up: campusd and two simulated gates) under load for SOAK_DURATION (people at
+# both gates, gatectl sim fleet runs one after another); prints each process's goroutines, Go heap and RSS after a
+# warm-up and at the end, and fails on growth (cmd/gatectl/soak_test.go, soakLimits). A long run: SOAK_DURATION=1h.
+SOAK_DURATION ?= 2m
+soak:
+	CAMPUSGATE_SOAK=$(SOAK_DURATION) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 0 ./cmd/gatectl
 
 cross: $(addprefix cross-,$(CROSS))
 	@echo; echo "== binary sizes =="

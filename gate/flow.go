@@ -149,6 +149,7 @@ type Flow struct {
 	last                Event
 	referred            bool
 	emergency           bool
+	storeFull           bool // the last append failed for want of space: the waiting screen says so
 	lastCode            string
 	lastAt              time.Time
 	inside              map[string]bool // anti-passback: admitted and not seen leaving
@@ -418,12 +419,18 @@ func (f *Flow) Check() error {
 func (f *Flow) ready() {
 	f.mu.Lock()
 	f.handlingSince = time.Time{}
-	emergency := f.emergency
+	emergency, full := f.emergency, f.storeFull
 	f.mu.Unlock()
 	if emergency {
 		return
 	}
 	f.show(indicator.Ready)
+	if full {
+		// Still ready: the next person is tried, and admitted if there is room
+		// by then; but the guard sees why the last one was refused.
+		f.emit(Event{State: StateReady, Reason: ReasonJournalFull, Message: ReasonJournalFull.Message()})
+		return
+	}
 	f.emit(Event{State: StateReady})
 }
 
@@ -976,10 +983,21 @@ func (f *Flow) decide(e *journal.Entry, id *identity, decision string, reason Re
 	if decision == "admit" && reason == ReasonGuardAdmit {
 		e.Kind = "override"
 	}
-	if err := f.store.Append(e); err != nil {
+	err := f.store.Append(e)
+	f.mu.Lock()
+	f.storeFull = errors.Is(err, journal.ErrFull)
+	f.mu.Unlock()
+	if err != nil {
 		f.log.Error("journal append failed: the gate stays shut", "err", err, "person", e.PersonID)
-		f.emit(Event{State: StateFault, Person: &id.view, Decision: "deny", Reason: ReasonJournalError,
-			Message: Text{ZH: "设备故障（记录失败），请联系门卫", EN: "Out of order (cannot record): please see the guard"}})
+		ev := Event{State: StateFault, Person: &id.view, Decision: "deny", Reason: ReasonJournalError,
+			Message: Text{ZH: "设备故障（记录失败），请联系门卫", EN: "Out of order (cannot record): please see the guard"}}
+		if errors.Is(err, journal.ErrFull) {
+			// The guard can do something about this one (free space, call the
+			// school's IT): say so. Nothing latches: the next person is tried
+			// again, and is admitted once there is room.
+			ev.Reason, ev.Message = ReasonJournalFull, ReasonJournalFull.Message()
+		}
+		f.emit(ev)
 		f.show(indicator.Fault)
 		return
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -453,13 +456,60 @@ func TestArrivalWindowAndAntiPassback(t *testing.T) {
 }
 
 func TestJournalFailureKeepsGateShut(t *testing.T) {
-	r := newRig(t, testConfig(), func(j *journal.Journal) Store { return failStore{j, journal.ErrFull} })
-	ev := r.present(r.passFor("p1", pass.RolePupil, pass.HealthGreen, time.Now()), 36.2)
-	if ev.State != StateFault || ev.Reason != ReasonJournalError {
-		t.Fatalf("event %+v", ev)
+	for _, tc := range []struct {
+		err    error
+		reason Reason
+	}{
+		{fmt.Errorf("journal: append j.db: %w: %w", journal.ErrFull, syscall.ENOSPC), ReasonJournalFull},
+		{errors.New("journal: append j.db: input/output error"), ReasonJournalError},
+	} {
+		r := newRig(t, testConfig(), func(j *journal.Journal) Store { return failStore{j, tc.err} })
+		ev := r.present(r.passFor("p1", pass.RolePupil, pass.HealthGreen, time.Now()), 36.2)
+		if ev.State != StateFault || ev.Reason != tc.reason || ev.Message.ZH == "" {
+			t.Fatalf("%v: event %+v, want a fault %s", tc.err, ev, tc.reason)
+		}
+		if r.gate.count() != 0 {
+			t.Fatal("the gate opened although the entry could not be recorded")
+		}
 	}
-	if r.gate.count() != 0 {
-		t.Fatal("the gate opened although the entry could not be recorded")
+}
+
+// fullStore is a journal whose disk is full while full is set.
+type fullStore struct {
+	*journal.Journal
+	full *atomic.Bool
+}
+
+func (s fullStore) Append(e *journal.Entry) error {
+	if s.full.Load() {
+		return fmt.Errorf("journal: append j.db: %w: %w", journal.ErrFull, syscall.ENOSPC)
+	}
+	return s.Journal.Append(e)
+}
+
+// TestJournalFullRecovers: a full journal refuses, keeps the gate shut and
+// the waiting screen says why; nothing latches, and once there is room the
+// next person is admitted.
+func TestJournalFullRecovers(t *testing.T) {
+	var full atomic.Bool
+	full.Store(true)
+	r := newRig(t, testConfig(), func(j *journal.Journal) Store { return fullStore{j, &full} })
+	now := time.Now()
+	if ev := r.present(r.passFor("p1", pass.RolePupil, pass.HealthGreen, now), 36.2); ev.Reason != ReasonJournalFull {
+		t.Fatalf("while full: %+v", ev)
+	}
+	if ev := r.waitFor(StateReady); ev.Reason != ReasonJournalFull || ev.Message.ZH == "" {
+		t.Fatalf("waiting while full: %+v, want the reason shown", ev)
+	}
+	full.Store(false)
+	if ev := r.present(r.passFor("p1", pass.RolePupil, pass.HealthGreen, now.Add(time.Second)), 36.2); ev.State != StateAdmitted {
+		t.Fatalf("after space returned: %+v", ev)
+	}
+	if ev := r.waitFor(StateReady); ev.Reason != "" {
+		t.Fatalf("waiting after space returned: %+v", ev)
+	}
+	if r.gate.count() != 1 {
+		t.Fatalf("opens %d, want 1 (the admission after space returned)", r.gate.count())
 	}
 }
 

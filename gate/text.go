@@ -78,6 +78,7 @@ const (
 	ReasonSensorDrift     Reason = "sensor_drift" // the sensor reads low over many people: referred to the guard's handheld thermometer
 	ReasonTimeout         Reason = "timeout"
 	ReasonJournalError    Reason = "journal_error"
+	ReasonJournalFull     Reason = "journal_full" // the journal's disk or size limit is reached: nothing can be recorded
 	ReasonGuardAdmit      Reason = "guard_admit"
 	ReasonGuardDeny       Reason = "guard_deny"
 	ReasonEmergencyOpen   Reason = "emergency_open"
@@ -104,6 +105,7 @@ var reasonText = map[Reason]Text{
 	ReasonSensorDrift:     {"测温设备需校准，请门卫手持测温", "Thermometer needs calibration: the guard will take your temperature"},
 	ReasonTimeout:         {"超时，请重新扫码", "Timed out: please scan again"},
 	ReasonJournalError:    {"设备故障，请联系门卫", "Out of order: please see the guard"},
+	ReasonJournalFull:     {"存储已满，闸门保持关闭，请联系门卫", "Storage full (journal full): the gate stays shut, please see the guard"},
 	ReasonGuardAdmit:      {"门卫已放行", "Admitted by the guard"},
 	ReasonGuardDeny:       {"门卫拒绝通行", "Refused by the guard"},
 	ReasonEmergencyOpen:   {"紧急开启", "Emergency open"},

@@ -93,6 +93,24 @@ func fleetFigure(t testing.TB, out, re string) []string {
 	return m[1:]
 }
 
+// runFleet runs gatectl sim fleet with args against sys's campusd, fever
+// alerts timed on its console, and returns its output; it fails on an error
+// or a lost entry.
+func runFleet(t testing.TB, sys *simSystem, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(sys.bin, "gatectl"), append([]string{"sim", "fleet", "-state", sys.state, "-broker", "mqtt://" + sys.mqtt,
+		"-console", "http://" + sys.http, "-every", "1h"}, args...)...)
+	cmd.Env = append(os.Environ(), "CAMPUSGATE_PASSWORD=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sim fleet: %v\n%s", err, out)
+	}
+	if loss := fleetFigure(t, string(out), `loss\s+(\d+)`)[0]; loss != "0" {
+		t.Fatalf("sim fleet lost %s entries:\n%s", loss, out)
+	}
+	return string(out)
+}
+
 // BenchmarkFleet: gatectl sim fleet, 500 gates at one entry a second each at
 // the peak for 20 s (3% fevers), against sim up's campusd (its embedded
 // broker, SQLite) on this machine, every gate its own MQTT connection and
@@ -112,18 +130,9 @@ func BenchmarkFleet(b *testing.B) {
 		return float64(d) / 1e6
 	}
 	for b.Loop() {
-		cmd := exec.Command(filepath.Join(sys.bin, "gatectl"), "sim", "fleet", "-state", sys.state, "-broker", "mqtt://"+sys.mqtt,
-			"-console", "http://"+sys.http, "-gates", "500", "-rate", "1", "-duration", "20s", "-fever-rate", "0.03", "-every", "1h")
-		cmd.Env = append(os.Environ(), "CAMPUSGATE_PASSWORD=")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			b.Fatalf("sim fleet: %v\n%s", err, out)
-		}
-		if loss := fleetFigure(b, string(out), `loss\s+(\d+)`)[0]; loss != "0" {
-			b.Fatalf("loss %s:\n%s", loss, out)
-		}
-		acked := fleetFigure(b, string(out), `stored-and-acked latency\s+p50 (\S+)\s+p95 \S+\s+p99 (\S+)`)
-		alert := fleetFigure(b, string(out), `fever alert latency\s+p50 (\S+)\s+p95 \S+\s+p99 (\S+)`)
+		out := runFleet(b, sys, "-gates", "500", "-rate", "1", "-duration", "20s", "-fever-rate", "0.03")
+		acked := fleetFigure(b, out, `stored-and-acked latency\s+p50 (\S+)\s+p95 \S+\s+p99 (\S+)`)
+		alert := fleetFigure(b, out, `fever alert latency\s+p50 (\S+)\s+p95 \S+\s+p99 (\S+)`)
 		b.ReportMetric(ms(acked[0]), "acked-p50-ms")
 		b.ReportMetric(ms(acked[1]), "acked-p99-ms")
 		b.ReportMetric(ms(alert[0]), "alert-p50-ms")

@@ -73,6 +73,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 	school := fset.String("school", "demo", "school id")
 	consolePort := fset.Int("console-port", 8081, "the first gate's guard console port; the next gates take the following ones")
 	checkpoints := fset.Int("checkpoints", 0, "simulated midday check desks (checkpoint mode, no turnstile): desk-1, desk-2, …")
+	metricsAddr := fset.String("metrics-addr", "127.0.0.1:9471", "campusd's Prometheus metrics address (127.0.0.1:0: any free port, said in its log); each gate takes a free port")
 	if err := parse(fset, args); err != nil {
 		return err
 	}
@@ -197,7 +198,7 @@ func simUp(ctx context.Context, e *env, args []string) error {
 		}
 		if err := start("campusd", "web console on", bin["campusd"], "-state", abs, "-school", *school,
 			"-http", *httpAddr, "-mqtt-listen", *mqttAddr, "-roster", rosterPath, "-keys", keysDir, "-pass-key", keyPath,
-			"-gate-config", schoolCfg); err != nil {
+			"-gate-config", schoolCfg, "-metrics-addr", *metricsAddr); err != nil {
 			return err
 		}
 		for i, g := range boxes {

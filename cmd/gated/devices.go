@@ -62,7 +62,7 @@ func (w *watchedTherm) Measure(ctx context.Context) (physic.Temperature, physic.
 	return o, a, err
 }
 
-func (h *hardware) health(j *journal.Journal) func() map[string]string {
+func (h *hardware) health(j *journal.Journal, last *appendState) func() map[string]string {
 	return func() map[string]string {
 		m := map[string]string{"sensor": "no reading yet", "scanner": "ok", "journal": "ok"}
 		if s := h.therm.last.Load(); s != nil {
@@ -78,8 +78,14 @@ func (h *hardware) health(j *journal.Journal) func() map[string]string {
 		if h.conn != nil && !h.conn() {
 			m["scanner"] = "disconnected: reconnecting"
 		}
-		if _, err := j.Backlog(); err != nil {
+		failed := last.get()
+		switch _, err := j.Backlog(); {
+		case err != nil:
 			m["journal"] = err.Error()
+		case errors.Is(failed, journal.ErrFull):
+			m["journal"] = "存储已满 journal full: " + failed.Error()
+		case failed != nil:
+			m["journal"] = failed.Error()
 		}
 		return m
 	}

@@ -134,6 +134,7 @@ type daemon struct {
 	// console may face the school's network, and metrics need no login.
 	metricsAddr string
 	metrics     *gateMetrics
+	appends     appendState // the journal's last append, for the health shown
 
 	fileCfg gate.Config    // the box's own file; the school's config goes over it
 	flow    *gate.Flow     // set before the link runs (commands use it)
@@ -189,7 +190,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 	// Every entry is counted; with [sync] it also wakes the link, and fevers go out at once.
 	var (
-		store = notifyingStore{Journal: j, m: d.metrics}
+		store = notifyingStore{Journal: j, m: d.metrics, last: &d.appends}
 		link  *gatelink.Link
 		cnt   = &counters{}
 	)
@@ -213,7 +214,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler: console.New(flow, j, console.Opts{
-			GateID: d.cfg.GateID, PINHash: d.cfg.Console.PINHash, Health: hw.health(j), Presenter: presenter, Logger: d.log,
+			GateID: d.cfg.GateID, PINHash: d.cfg.Console.PINHash, Health: hw.health(j, &d.appends), Presenter: presenter, Logger: d.log,
 			Checkpoint: d.cfg.Checkpoint(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"campusgate/cmd/internal/bintest"
 	"context"
@@ -57,35 +56,8 @@ func startGated(t *testing.T, journalPath string) *proc {
 func startGatedArgs(t *testing.T, args ...string) *proc {
 	t.Helper()
 	addr := bintest.FreeAddr(t)
-	cmd := exec.Command(gatedBin, append(args, "-listen", addr)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errb := &bintest.Buffer{}
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, addr: addr, out: errb}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		closed := false
-		for sc.Scan() {
-			if !closed && strings.Contains(sc.Text(), "guard console on") {
-				close(ready)
-				closed = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("gated did not start:\n%s", errb.String())
-	}
-	return p
+	p := bintest.Start(t, gatedBin, "guard console on", append(args, "-listen", addr)...)
+	return &proc{cmd: p.Cmd, addr: addr, out: p.Out}
 }
 
 type presentResult struct {

@@ -17,6 +17,7 @@ type gateMetrics struct {
 	reg          *prometheus.Registry
 	decisions    *prometheus.CounterVec
 	fevers       prometheus.Counter
+	opens        prometheus.Counter
 	deviceErrors *prometheus.CounterVec
 	ackLatency   prometheus.Histogram
 
@@ -50,6 +51,8 @@ func newGateMetrics(j *journal.Journal) *gateMetrics {
 			Help: "Decisions recorded in the journal, by decision (admit, deny, refer) and reason code."}, []string{"decision", "reason"}),
 		fevers: prometheus.NewCounter(prometheus.CounterOpts{Name: "gated_fevers_total",
 			Help: "People refused for a fever."}),
+		opens: prometheus.NewCounter(prometheus.CounterOpts{Name: "gated_gate_opens_total",
+			Help: "Times the relay opened the turnstile (an admission, a remote or an emergency opening)."}),
 		deviceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gated_device_errors_total",
 			Help: "Failed operations of a device (sensor: a failed reading; gate: the relay; journal: an append)."}, []string{"device"}),
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gated_ack_latency_seconds",
@@ -60,7 +63,7 @@ func newGateMetrics(j *journal.Journal) *gateMetrics {
 	for _, d := range []string{"sensor", "gate", "journal"} {
 		m.deviceErrors.WithLabelValues(d) // present at 0, so rate() works from the first error
 	}
-	m.reg.MustRegister(m.decisions, m.fevers, m.deviceErrors,
+	m.reg.MustRegister(m.decisions, m.fevers, m.opens, m.deviceErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gated_journal_backlog",
 			Help: "Entries in the journal not yet acknowledged by the server."}, func() float64 {
 			n, err := j.Backlog()
@@ -151,19 +154,26 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// meteredGate is the turnstile's relay with its failures counted.
+// meteredGate is the turnstile's relay with its openings and failures counted.
 type meteredGate struct {
 	gate.Actuator
 	m *gateMetrics
 }
 
-func (g meteredGate) Open(d time.Duration) error { return g.count(g.Actuator.Open(d)) }
-func (g meteredGate) Hold() error                { return g.count(g.Actuator.Hold()) }
+func (g meteredGate) Open(d time.Duration) error { return g.opened(g.count(g.Actuator.Open(d))) }
+func (g meteredGate) Hold() error                { return g.opened(g.count(g.Actuator.Hold())) }
 func (g meteredGate) Release() error             { return g.count(g.Actuator.Release()) }
 
 func (g meteredGate) count(err error) error {
 	if err != nil {
 		g.m.deviceError("gate")
+	}
+	return err
+}
+
+func (g meteredGate) opened(err error) error {
+	if err == nil {
+		g.m.opens.Inc()
 	}
 	return err
 }

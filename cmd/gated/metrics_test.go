@@ -41,6 +41,7 @@ func TestMetrics(t *testing.T) {
 		`gated_decisions_total{decision="admit",reason="ok"}`:   1,
 		`gated_decisions_total{decision="deny",reason="fever"}`: 1,
 		"gated_fevers_total":                         1,
+		"gated_gate_opens_total":                     1,
 		"gated_journal_backlog":                      0,
 		"gated_mqtt_connected":                       1,
 		"gated_mqtt_connects_total":                  1,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"campusgate/gate"
@@ -30,17 +31,40 @@ var version = "dev"
 type notifyingStore struct {
 	*journal.Journal
 	m    *gateMetrics
+	last *appendState
 	kick func() // nil without [sync]
 }
 
 func (s notifyingStore) Append(e *journal.Entry) error {
-	if err := s.Journal.Append(e); err != nil {
+	err := s.Journal.Append(e)
+	s.last.set(err)
+	if err != nil {
 		s.m.deviceError("journal")
 		return err
 	}
 	s.m.appendedEntry(e)
 	if s.kick != nil {
 		s.kick()
+	}
+	return nil
+}
+
+// appendState is the outcome of the journal's last append, for the health the
+// console and telemetry show: a full journal still reads, so only a failed
+// append tells, and the next one that succeeds clears it.
+type appendState struct{ err atomic.Pointer[error] }
+
+func (a *appendState) set(err error) {
+	if err == nil {
+		a.err.Store(nil)
+		return
+	}
+	a.err.Store(&err)
+}
+
+func (a *appendState) get() error {
+	if p := a.err.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -105,7 +129,7 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 	if err != nil {
 		return nil, errConfig{err}
 	}
-	health := hw.health(j)
+	health := hw.health(j, &d.appends)
 	start := time.Now()
 	boot := gate.BootID()
 	var cmds *wire.CmdVerifier

@@ -125,6 +125,13 @@ func ackingBroker(t *testing.T, seen func(journal.Entry)) (*mqtt.Server, string)
 // journal in dir, and returns its path.
 func syncConfig(t *testing.T, dir, broker string) string {
 	t.Helper()
+	return gateConfig(t, dir, broker, "not-checked-here", "1s", "")
+}
+
+// gateConfig is syncConfig with the gate's MQTT password, its duplicate scan
+// window and more lines for [sync].
+func gateConfig(t *testing.T, dir, broker, password, dupWindow, syncExtra string) string {
+	t.Helper()
 	cfg := filepath.Join(dir, "gated.toml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
 gate_id = "north-1"
@@ -132,15 +139,16 @@ school_id = "hz-001"
 journal = %q
 [identity]
 allow_plain_ids = true
-duplicate_window = "1s"
+duplicate_window = %q
 [temperature]
 read_interval = "20ms"
 retest_pause = "200ms"
 [sync]
 broker = "tcp://%s"
-password = "not-checked-here"
+password = %q
 ack_timeout = "2s"
-`, filepath.Join(dir, "j.db"), broker)), 0o600)
+%s
+`, filepath.Join(dir, "j.db"), dupWindow, broker, password, syncExtra)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -385,12 +385,14 @@ func (j *Journal) wrap(op string, err error) error {
 	return fmt.Errorf("journal: %s %s: %w", op, j.path, err)
 }
 
-// isFull recognises bbolt's max-size error and a full disk. bbolt formats some
+// isFull recognises bbolt's max-size error, a full disk, and a file at its
+// size limit (EFBIG: RLIMIT_FSIZE, or the file system's largest file), which
+// leaves the journal as unable to grow as a full disk does. bbolt formats some
 // write errors with %s, so the message is checked too.
 func isFull(err error) bool {
-	return errors.Is(err, berrors.ErrMaxSizeReached) || errors.Is(err, syscall.ENOSPC) ||
+	return errors.Is(err, berrors.ErrMaxSizeReached) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) ||
 		strings.Contains(err.Error(), berrors.ErrMaxSizeReached.Error()) ||
-		strings.Contains(err.Error(), "no space left on device")
+		strings.Contains(err.Error(), syscall.ENOSPC.Error()) || strings.Contains(err.Error(), syscall.EFBIG.Error())
 }
 
 func u64(v uint64) []byte {

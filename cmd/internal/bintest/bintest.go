@@ -3,6 +3,7 @@
 package bintest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -14,7 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -128,4 +131,51 @@ func Metrics(t testing.TB, addr string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Proc is a child process started by Start.
+type Proc struct {
+	Cmd *exec.Cmd
+	Out *Buffer // its stderr (its log)
+}
+
+// Start runs the program at path with args and returns once a line of its
+// stdout contains ready. The process is killed when the test ends, if it
+// still runs.
+func Start(t testing.TB, path, ready string, args ...string) *Proc {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{Cmd: cmd, Out: &Buffer{}}
+	cmd.Stderr = p.Out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	up := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		once := false
+		for sc.Scan() { // to the end: a full pipe would block the child
+			if !once && strings.Contains(sc.Text(), ready) {
+				once = true
+				close(up)
+			}
+		}
+	}()
+	select {
+	case <-up:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not start:\n%s", filepath.Base(path), p.Out.String())
+	}
+	return p
+}
+
+// Kill9 kills the process with SIGKILL and waits for it.
+func (p *Proc) Kill9() {
+	_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.Cmd.Wait()
 }
