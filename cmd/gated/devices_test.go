@@ -70,7 +70,7 @@ func TestHealthShowsSensorFault(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = flow.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
-	health := h.health(j)
+	health := h.health(j, &appendState{})
 	wait := func(prefix string) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
