@@ -140,22 +140,27 @@ func (c Config) Check() error {
 	return nil
 }
 
+// Address is the display's I²C address, Addr or the chip's usual one.
+func (c Config) Address() uint16 {
+	switch {
+	case c.Addr != 0:
+		return c.Addr
+	case c.Chip == ChipHD44780:
+		return 0x27
+	}
+	return 0x3C
+}
+
 // Open initialises the display c describes on bus.
 func Open(bus i2c.Bus, c Config) (Display, error) {
 	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("display: %w", err)
 	}
 	if c.Chip == ChipHD44780 {
-		if c.Addr == 0 {
-			c.Addr = 0x27
-		}
-		return NewLCD(bus, c.Addr)
-	}
-	if c.Addr == 0 {
-		c.Addr = 0x3C
+		return NewLCD(bus, c.Address())
 	}
 	if c.Height == 0 {
 		c.Height = 64
 	}
-	return NewOLED(bus, c.Addr, c.Height)
+	return NewOLED(bus, c.Address(), c.Height)
 }
