@@ -2,6 +2,7 @@ package display
 
 import (
 	"fmt"
+	"sync"
 
 	"campusgate/device/charlcd"
 
@@ -11,6 +12,7 @@ import (
 // LCD shows screens on a 16×2 HD44780: the kind and the temperature on the
 // first row ("PASS 36.6C"), the reason on the second.
 type LCD struct {
+	mu  sync.Mutex // both rows of one Show before the next
 	dev *charlcd.Dev
 }
 
@@ -26,6 +28,8 @@ func NewLCD(bus i2c.Bus, addr uint16) (*LCD, error) {
 // Show writes both rows; each is one I²C write, overwriting the old text.
 func (l *LCD) Show(s Screen) error {
 	first, second := s.lines(charlcd.Cols)
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err := l.dev.Print(0, first); err != nil {
 		return fmt.Errorf("display: %w", err)
 	}
