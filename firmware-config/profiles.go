@@ -1,8 +1,8 @@
 // Package firmwareconfig holds the gate boxes' hardware profiles and loads
 // them by name: boards (the I²C bus, the UART, the GPIO pins a relay and
-// lights may use, the config.txt fragment), sensors (chip, address,
-// emissivity, refresh, calibration to body temperature) and scanners (serial
-// or keyboard-wedge, baud and framing). The built-in ones are in this
+// lights may use, the config.txt fragment, a small display if the box has
+// one), sensors (chip, address, emissivity, refresh, calibration to body
+// temperature) and scanners (serial or keyboard-wedge, baud and framing). The built-in ones are in this
 // directory, embedded in gated; a box may add or override any in
 // /etc/campusgate/profiles/{boards,sensors,scanners}/NAME.toml.
 //
@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 
+	"campusgate/device/display"
 	"campusgate/device/scanner"
 	"campusgate/gate"
 
@@ -55,6 +56,10 @@ type Board struct {
 		RedPin    string `toml:"red_pin"`
 		BuzzerPin string `toml:"buzzer_pin"`
 	} `toml:"defaults"`
+	// Display is the small display on the I²C bus of a box without a
+	// screen; nil: none. The built-in boards have none: a box that has one
+	// says so in its own copy of its board's profile.
+	Display *display.Config `toml:"display"`
 }
 
 // Sensor is a thermometer as mounted at the gate.
@@ -166,6 +171,11 @@ func parseBoard(data []byte, file, name string) (Board, error) {
 	if b.Boot != "" {
 		if _, err := builtin.ReadFile("boot/" + b.Boot); err != nil {
 			return b, fmt.Errorf("%s: boot fragment %q not found in firmware-config/boot", file, b.Boot)
+		}
+	}
+	if b.Display != nil {
+		if err := b.Display.Check(); err != nil {
+			return b, fmt.Errorf("%s: display.%w", file, err)
 		}
 	}
 	for _, d := range []struct{ key, pin string }{{"defaults.relay_pin", b.Defaults.RelayPin}, {"defaults.green_pin", b.Defaults.GreenPin},
@@ -345,6 +355,10 @@ func Apply(cfg *gate.Config, defined func(key ...string) bool) error {
 				dc.ScannerSuffix = s.Suffix
 			}
 		}
+	}
+	if board != nil && board.Display != nil && dc.Addr != 0 && board.Display.Address() == dc.Addr {
+		// Both on the board's bus: neither would answer sensibly.
+		bad("board", fmt.Errorf("%s: display.addr 0x%02x is the sensor's address", board.Name, dc.Addr))
 	}
 	if board != nil {
 		for _, f := range []struct{ key, pin string }{{"relay_pin", dc.RelayPin}, {"green_pin", dc.GreenPin},

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"campusgate/device/display"
 	"campusgate/gate"
 )
 
@@ -113,5 +114,52 @@ green_pin = "GPIO22"
 	}
 	if _, err := LoadBoard("typo"); err == nil || !strings.Contains(err.Error(), "relay_pni") {
 		t.Errorf("a misspelt key: %v", err)
+	}
+}
+
+// TestBoardDisplay: a board's optional [display] is checked at load, the key
+// named when it is wrong, and may not sit on the sensor's address.
+func TestBoardDisplay(t *testing.T) {
+	const board = "name = \"box\"\ni2c_bus = \"1\"\ngpio = [5, 6]\n"
+	b, err := parseBoard([]byte(board), "box.toml", "box")
+	if err != nil || b.Display != nil {
+		t.Fatalf("no display: %+v %v", b.Display, err)
+	}
+	for text, want := range map[string]display.Config{
+		"[display]\nchip = \"ssd1306\"\n":                           {Chip: "ssd1306"},
+		"[display]\nchip = \"ssd1306\"\naddr = 0x3D\nheight = 32\n": {Chip: "ssd1306", Addr: 0x3D, Height: 32},
+		"[display]\nchip = \"hd44780-pcf8574\"\naddr = 0x27\n":      {Chip: "hd44780-pcf8574", Addr: 0x27},
+	} {
+		b, err := parseBoard([]byte(board+text), "box.toml", "box")
+		if err != nil || b.Display == nil || *b.Display != want {
+			t.Errorf("%q: %+v %v", text, b.Display, err)
+		}
+	}
+	for text, key := range map[string]string{
+		"[display]\nchip = \"st7789\"\n":                        "box.toml: display.chip \"st7789\"",
+		"[display]\nchip = \"ssd1306\"\nheight = 48\n":          "box.toml: display.height 48",
+		"[display]\nchip = \"hd44780-pcf8574\"\naddr = 0x100\n": "box.toml: display.addr 0x100",
+		"[display]\nchip = \"hd44780-pcf8574\"\nheight = 64\n":  "box.toml: display.height",
+		"[display]\nchip = \"ssd1306\"\nwidth = 128\n":          "box.toml: unknown key display.width",
+		"[display]\nkind = \"ssd1306\"\n":                       "box.toml: unknown key display.kind",
+	} {
+		if _, err := parseBoard([]byte(board+text), "box.toml", "box"); err == nil || !strings.HasPrefix(err.Error(), key) {
+			t.Errorf("%q: %v, want %s…", text, err, key)
+		}
+	}
+	Dir = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(Dir, "boards"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	clash := "name = \"clash\"\ni2c_bus = \"1\"\ngpio = [5, 6, 13, 17]\n[display]\nchip = \"ssd1306\"\naddr = 0x5A\n"
+	if err := os.WriteFile(filepath.Join(Dir, "boards", "clash.toml"), []byte(clash), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := "gate_id = \"north-1\"\njournal = \"/tmp/j.db\"\n[devices]\nboard = \"clash\"\nsensor_profile = \"mlx90614\"\n"
+	if _, err := gate.ParseConfigWith(base, Apply); err == nil || !strings.Contains(err.Error(), "devices.board: clash: display.addr 0x5a") {
+		t.Errorf("a display on the sensor's address: %v", err)
+	}
+	if _, err := gate.ParseConfigWith(strings.Replace(base, "mlx90614", "mlx90632", 1), Apply); err != nil {
+		t.Errorf("a display beside the sensor: %v", err)
 	}
 }
