@@ -95,7 +95,12 @@ type Server struct {
 //go:embed page.html
 var pageHTML string
 
-var page = template.Must(template.New("page").Parse(pageHTML))
+// hold.js is the decision-holding script both pages share.
+//
+//go:embed hold.js
+var holdJS string
+
+var page = template.Must(template.Must(template.New("page").Parse(pageHTML)).New("hold").Parse(holdJS)).Lookup("page")
 
 // New returns the console handler.
 func New(flow Flow, recent Recent, opts Opts) *Server {

@@ -2,6 +2,7 @@ package console
 
 import (
 	_ "embed"
+	"html/template"
 	"math"
 	"net/http"
 	"strings"
@@ -17,7 +18,9 @@ import (
 // journal's sequence or the sensor's raw readings.
 
 //go:embed screen.html
-var screenHTML []byte
+var screenHTML string
+
+var screen = template.Must(template.Must(template.New("screen").Parse(screenHTML)).New("hold").Parse(holdJS)).Lookup("screen")
 
 // Verdicts colour the screen: green pass, red stop, amber wait for the guard.
 const (
@@ -87,7 +90,9 @@ func (s *Server) screenPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	// The page needs nothing from elsewhere, and nobody may frame it.
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'")
-	_, _ = w.Write(screenHTML) // the client went away; nothing to do
+	if err := screen.Execute(w, nil); err != nil {
+		s.log.Warn("person's screen page", "err", err)
+	}
 }
 
 func (s *Server) screenEvents(w http.ResponseWriter, r *http.Request) {
