@@ -3,8 +3,11 @@
 // the devices, with the guard's actions (admit, deny, handheld reading,
 // emergency open). Live updates are server-sent events.
 //
-// It listens on localhost by default. From the LAN every request needs the
-// guard's id and PIN (HTTP basic authentication against a bcrypt hash), and
+// It also serves the person's screen at /screen: a full-screen page for the
+// box's display facing the gate, with a reduced stream of its own (screen.go).
+//
+// It listens on localhost by default. From the LAN every request but the
+// person's screen needs the guard's id and PIN (HTTP basic authentication against a bcrypt hash), and
 // state-changing requests are protected against cross-site forgery by
 // net/http's CrossOriginProtection.
 package console
@@ -92,7 +95,12 @@ type Server struct {
 //go:embed page.html
 var pageHTML string
 
-var page = template.Must(template.New("page").Parse(pageHTML))
+// hold.js is the decision-holding script both pages share.
+//
+//go:embed hold.js
+var holdJS string
+
+var page = template.Must(template.Must(template.New("page").Parse(pageHTML)).New("hold").Parse(holdJS)).Lookup("page")
 
 // New returns the console handler.
 func New(flow Flow, recent Recent, opts Opts) *Server {
@@ -114,7 +122,13 @@ func New(flow Flow, recent Recent, opts Opts) *Server {
 		s.mux.HandleFunc("POST /api/sim/present", s.present)
 	}
 	cop := http.NewCrossOriginProtection()
-	s.h = cop.Handler(s.auth(s.mux))
+	// The person's screen is outside the guard's PIN: it shows only what the
+	// person at the gate sees anyway (screen.go).
+	root := http.NewServeMux()
+	root.HandleFunc("GET /screen", s.screenPage)
+	root.HandleFunc("GET /screen/events", s.screenEvents)
+	root.Handle("/", cop.Handler(s.auth(s.mux)))
+	s.h = root
 	return s
 }
 
@@ -258,6 +272,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // events streams the flow's events as server-sent events.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	s.stream(w, r, "flow", func(ev gate.Event) any { return ev })
+}
+
+// stream sends the flow's events, each as view makes it, as server-sent
+// events named name, until the client goes away.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, name string, view func(gate.Event) any) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -277,8 +297,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			b, _ := json.Marshal(ev) // an Event always marshals
-			if _, err := fmt.Fprintf(w, "event: flow\ndata: %s\n\n", b); err != nil {
+			b, _ := json.Marshal(view(ev)) // events and their views always marshal
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b); err != nil {
 				return
 			}
 		}
