@@ -90,6 +90,9 @@ type Server struct {
 	mux    *http.ServeMux
 	h      http.Handler
 	pins   *pinGuard
+	// screens bounds the open person's-screen streams: they need no PIN,
+	// so anyone on the LAN could otherwise hold any number open.
+	screens chan struct{}
 }
 
 //go:embed page.html
@@ -110,7 +113,7 @@ func New(flow Flow, recent Recent, opts Opts) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{flow: flow, recent: recent, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
+	s := &Server{flow: flow, recent: recent, opts: opts, log: opts.Logger, mux: http.NewServeMux(), screens: make(chan struct{}, maxScreens),
 		pins: newPINGuard(opts.PINHash, opts.Now)}
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("GET /events", s.events)

@@ -95,6 +95,17 @@ func (s *Server) screenPage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// maxScreens is how many person's screens may follow one gate at once: its
+// own display and a few more (a second screen, a test).
+const maxScreens = 4
+
 func (s *Server) screenEvents(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.screens <- struct{}{}:
+		defer func() { <-s.screens }()
+	default:
+		http.Error(w, "too many screens follow this gate", http.StatusServiceUnavailable)
+		return
+	}
 	s.stream(w, r, "screen", func(ev gate.Event) any { return toScreen(ev) })
 }

@@ -161,3 +161,25 @@ func TestScreenStream(t *testing.T) {
 		}
 	}
 }
+
+// TestScreenStreamsBounded: the person's screen needs no PIN, so the streams
+// it may hold open are bounded.
+func TestScreenStreamsBounded(t *testing.T) {
+	s := New(&listFlow{}, fakeRecent{}, Opts{GateID: "north-1", PINHash: "$2a$04$unused"})
+	for range maxScreens { // as many screens as allowed, following
+		s.screens <- struct{}{}
+	}
+	r := httptest.NewRequestWithContext(context.Background(), "GET", "/screen/events", nil)
+	r.RemoteAddr = "192.168.1.20:5000"
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("one screen too many: %d", w.Code)
+	}
+	<-s.screens // one leaves: the next may follow
+	w = httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("after one left: %d", w.Code)
+	}
+}
