@@ -288,7 +288,9 @@ func (in *Ingest) other(ctx context.Context, m msg) {
 			in.drop(t.String(), err)
 			return
 		}
-		if err := in.o.Store.GateStatus(ctx, t.School, t.Gate, s); err != nil {
+		// A status lost as campusd stops (the gates' offline wills at
+		// shutdown) is no store error: the next status or telemetry says it.
+		if err := in.o.Store.GateStatus(ctx, t.School, t.Gate, s); err != nil && ctx.Err() == nil {
 			in.storeErrors.Add(1)
 			in.log.Error("storing gate status failed", "gate", t.Gate, "err", err)
 		}
@@ -298,7 +300,7 @@ func (in *Ingest) other(ctx context.Context, m msg) {
 			in.drop(t.String(), err)
 			return
 		}
-		if err := in.o.Store.GateTelemetry(ctx, t.School, t.Gate, tm); err != nil {
+		if err := in.o.Store.GateTelemetry(ctx, t.School, t.Gate, tm); err != nil && ctx.Err() == nil {
 			in.storeErrors.Add(1)
 			in.log.Error("storing telemetry failed", "gate", t.Gate, "err", err)
 		}
