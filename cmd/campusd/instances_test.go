@@ -112,11 +112,11 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	admit(perGate/2, perGate)
 	eventually(t, "every entry acknowledged by the instance left", func() bool { return backlog() == 0 })
 	// Both restarted, logging: each says what it stored when it stops.
-	var logA, logB bintest.Buffer
 	_ = b.Process.Signal(syscall.SIGTERM)
 	_ = b.Wait()
-	b = startCampusdLog(t, &logB, argsB...)
-	a = startCampusdLog(t, &logA, argsA...)
+	pb := bintest.Start(t, campusdBin, "web console on", argsB...)
+	pa := bintest.Start(t, campusdBin, "web console on", argsA...)
+	a, b = pa.Cmd, pb.Cmd
 	admit(perGate, perGate+100)
 	eventually(t, "the last entries acknowledged with both instances up", func() bool { return backlog() == 0 })
 	for _, c := range []*exec.Cmd{a, b} {
@@ -125,7 +125,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	}
 	// Between them they stored the last 200 entries once, both a share.
 	inserted := 0
-	for name, log := range map[string]*bintest.Buffer{"a": &logA, "b": &logB} {
+	for name, log := range map[string]*bintest.Buffer{"a": pa.Out, "b": pb.Out} {
 		m := regexp.MustCompile(`Inserted:(\d+)`).FindStringSubmatch(log.String())
 		if m == nil {
 			t.Fatalf("instance %s logged no stats: %s", name, log.String())

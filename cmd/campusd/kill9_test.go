@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"campusgate/cmd/internal/bintest"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -42,36 +40,7 @@ func TestMain(m *testing.M) {
 // startCampusd runs the real binary and waits for its web console line.
 func startCampusd(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	return startCampusdLog(t, nil, args...)
-}
-
-// startCampusdLog is startCampusd with campusd's log written to stderr.
-func startCampusdLog(t *testing.T, stderr io.Writer, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(campusdBin, args...)
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	up := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "web console on") {
-				once = true
-				close(up)
-			}
-		}
-	}()
-	select {
-	case <-up:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("campusd did not start")
-	}
-	return cmd
+	return bintest.Start(t, campusdBin, "web console on", args...).Cmd
 }
 
 // TestKill9DuringIngest kills campusd with SIGKILL again and again while a
