@@ -180,6 +180,7 @@ type sensorMonitor struct {
 	stuckAt   time.Time
 
 	bodies   []float64
+	sorted   []float64   // bodies sorted, for the median (kept to be used again)
 	drift    SensorState // SensorOK, SensorDriftLow or SensorDriftHigh
 	driftAt  time.Time
 	median   float64
@@ -270,8 +271,11 @@ func (m *sensorMonitor) person(window []physic.Temperature, body float64, plausi
 	if len(m.bodies) < m.cfg.DriftWindow {
 		return
 	}
-	s := slices.Sorted(slices.Values(m.bodies))
-	n := len(s)
+	// Sorted in a slice kept for it: this runs for every person, on the way
+	// to the decision.
+	m.sorted = append(m.sorted[:0], m.bodies...)
+	slices.Sort(m.sorted)
+	s, n := m.sorted, len(m.sorted)
 	m.median = (s[(n-1)/2] + s[n/2]) / 2
 	state := SensorOK
 	switch {
