@@ -84,7 +84,8 @@ run: build
 	$(BIN)/gatectl sim up $(SIMFLAGS)
 
 # deb: the packages (nfpm, pinned, run with go run: nothing to install) in dist/: campusgate-gate for arm64 and
-# armhf (built for ARMv6, so one package runs on every Pi), campusgate-server and campusgate-tools for those and amd64.
+# armhf (built for ARMv6, so one package runs on every Pi), campusgate-server and campusgate-tools for those and amd64,
+# campusgate-kiosk (scripts only) for all.
 VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 NFPM    ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 DIST    := dist
@@ -99,6 +100,7 @@ deb:
 	    DEB_ARCH=$$deb VERSION=$(VERSION) $(NFPM) pkg --packager deb --config deploy/nfpm/$$p.yaml --target $(DIST)/; \
 	  done; \
 	done
+	DEB_ARCH=all VERSION=$(VERSION) $(NFPM) pkg --packager deb --config deploy/nfpm/kiosk.yaml --target $(DIST)/
 	@ls -l $(DIST)/*.deb
 
 # deb-check: what the packages hold (files, modes, scripts), and that their systemd units pass systemd-analyze verify.

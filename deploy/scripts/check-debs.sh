@@ -17,13 +17,14 @@ declare -A want=(
   [gate]="/usr/bin/gated 755|/usr/lib/systemd/system/gated.service 644|/etc/campusgate/gated.toml 640|/usr/lib/udev/rules.d/99-campusgate-scanners.rules 644|/usr/share/campusgate/boot/pi4.txt 644|/usr/share/campusgate/profiles/boards/pi-4b.toml 644|/usr/share/campusgate/profiles/sensors/mlx90614.toml 644|/usr/share/campusgate/profiles/scanners/uart-9600.toml 644|/usr/share/campusgate/time/chrony-gate.conf 644|/usr/share/campusgate/time/timesyncd-gate.conf 644"
   [server]="/usr/bin/campusd 755|/usr/lib/systemd/system/campusd.service 644|/etc/campusgate/campusd.env 640|/usr/share/campusgate/mosquitto/mosquitto.conf 644|/usr/share/campusgate/mosquitto/tls.conf 644|/usr/share/campusgate/time/chrony-server.conf 644"
   [tools]="/usr/bin/gatectl 755"
+  [kiosk]="/usr/lib/campusgate/campusgate-kiosk 755|/usr/lib/systemd/system/campusgate-kiosk.service 644|/etc/campusgate/kiosk.env 644|/etc/pam.d/campusgate-kiosk 644"
 )
 
 shopt -s nullglob
 debs=("$dist"/campusgate-*.deb)
 [ ${#debs[@]} -gt 0 ] || { echo "no packages in $dist (make deb)" >&2; exit 1; }
 # Every package make deb builds is there: the checks below that need one of them are not skipped unseen.
-for want_deb in gate_arm64 gate_armhf server_arm64 server_armhf server_amd64 tools_arm64 tools_armhf tools_amd64; do
+for want_deb in gate_arm64 gate_armhf server_arm64 server_armhf server_amd64 tools_arm64 tools_armhf tools_amd64 kiosk_all; do
   k=${want_deb%_*} a=${want_deb#*_}
   ls "$dist"/campusgate-"$k"_*_"$a".deb >/dev/null 2>&1 || bad "campusgate-$k for $a missing from $dist"
 done
@@ -49,7 +50,10 @@ for deb in "${debs[@]}"; do
   info=$(dpkg-deb -f "$deb" Package Architecture Version Depends)
   grep -q "^Package: $pkg$" <<<"$info" || bad "$base: Package field"
   grep -q "^Architecture: $arch$" <<<"$info" || bad "$base: Architecture field is not $arch"
-  if [ "$kind" != tools ]; then grep -q "campusgate-tools (= " <<<"$info" || bad "$base: does not depend on the same campusgate-tools"; fi
+  case $kind in
+    gate|server) grep -q "campusgate-tools (= " <<<"$info" || bad "$base: does not depend on the same campusgate-tools" ;;
+    kiosk) grep -q "campusgate-gate (= " <<<"$info" || bad "$base: does not depend on the same campusgate-gate" ;;
+  esac
 
   list=$(dpkg-deb -c "$deb")
   IFS='|' read -ra files <<<"${want[$kind]}"
@@ -89,7 +93,21 @@ for deb in "${debs[@]}"; do
     fi
   done
 
+  # The kiosk's launcher is a shell script: it must parse, and pass shellcheck where installed.
+  for sh in "$x"/root/usr/lib/campusgate/*; do
+    [ -f "$sh" ] || continue
+    sh -n "$sh" || bad "$base: $(basename "$sh") does not parse"
+    if command -v shellcheck >/dev/null; then shellcheck -s sh "$sh" || bad "$base: shellcheck $(basename "$sh")"; fi
+  done
+
   # systemd-analyze verify wants the unit's binaries where the unit names them: point it at the extracted ones.
+  if [ "$arch" = all ]; then
+    for u in "$x"/root/usr/lib/systemd/system/*.service; do
+      v="$tmp/units-$base"; mkdir -p "$v"
+      sed -e "s#/usr/lib/campusgate/#$x/root/usr/lib/campusgate/#g" -e "s#EnvironmentFile=-/etc/#EnvironmentFile=-$x/root/etc/#" "$u" >"$v/$(basename "$u")"
+      verify_unit "$base: $(basename "$u")" "$v/$(basename "$u")"
+    done
+  fi
   if [ "$arch" = amd64 ]; then
     for u in "$x"/root/usr/lib/systemd/system/*.service; do
       v="$tmp/units-$base"; mkdir -p "$v"
