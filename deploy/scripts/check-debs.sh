@@ -100,18 +100,14 @@ for deb in "${debs[@]}"; do
     if command -v shellcheck >/dev/null; then shellcheck -s sh "$sh" || bad "$base: shellcheck $(basename "$sh")"; fi
   done
 
-  # systemd-analyze verify wants the unit's binaries where the unit names them: point it at the extracted ones.
-  if [ "$arch" = all ]; then
+  # systemd-analyze verify wants the unit's binaries where the unit names them: point it at the extracted ones
+  # (the kiosk's, in /usr/lib/campusgate, run on any architecture; the daemons' only on this machine's).
+  if [ "$arch" = all ] || [ "$arch" = amd64 ]; then
     for u in "$x"/root/usr/lib/systemd/system/*.service; do
       v="$tmp/units-$base"; mkdir -p "$v"
-      sed -e "s#/usr/lib/campusgate/#$x/root/usr/lib/campusgate/#g" -e "s#EnvironmentFile=-/etc/#EnvironmentFile=-$x/root/etc/#" "$u" >"$v/$(basename "$u")"
-      verify_unit "$base: $(basename "$u")" "$v/$(basename "$u")"
-    done
-  fi
-  if [ "$arch" = amd64 ]; then
-    for u in "$x"/root/usr/lib/systemd/system/*.service; do
-      v="$tmp/units-$base"; mkdir -p "$v"
-      sed -e "s#/usr/bin/#$x/root/usr/bin/#g" -e "s#EnvironmentFile=/etc/#EnvironmentFile=-$x/root/etc/#" "$u" >"$v/$(basename "$u")"
+      bin=/usr/bin/; [ "$arch" = all ] || bin=$x/root/usr/bin/  # the kiosk's setterm is the system's
+      sed -e "s#/usr/bin/#$bin#g" -e "s#/usr/lib/campusgate/#$x/root/usr/lib/campusgate/#g" \
+        -e "s#EnvironmentFile=-\{0,1\}/etc/#EnvironmentFile=-$x/root/etc/#" "$u" >"$v/$(basename "$u")"
       verify_unit "$base: $(basename "$u")" "$v/$(basename "$u")"
     done
   fi
