@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"campusgate/device/voice"
+	"campusgate/device/voice/voicetest"
 	"campusgate/gate"
 )
 
 // The real aplay, through alsa-lib, hands ALSA exactly the WAV's samples:
 // Chinese first, then English.
 func TestPlayThroughALSA(t *testing.T) {
-	s := newSink(t, false)
+	s := voicetest.NewSink(t, false)
 	p, err := voice.New(&voice.Opts{Device: "cgtest", Dir: sounds, Languages: []string{"zh-CN", "en"}})
 	if err != nil {
 		t.Fatal(err)
@@ -25,18 +26,18 @@ func TestPlayThroughALSA(t *testing.T) {
 	if err := p.Play(context.Background(), voice.Fever); err != nil {
 		t.Fatal(err)
 	}
-	plays := s.plays(t)
+	plays := s.Plays(t)
 	if len(plays) != 2 {
 		t.Fatalf("%d plays reached ALSA, want 2 (zh-CN, en)", len(plays))
 	}
-	samePCM(t, "zh-CN/fever.wav", plays[0], wav(t, filepath.Join(sounds, "zh-CN", "fever.wav")).Data)
-	samePCM(t, "en/fever.wav", plays[1], wav(t, filepath.Join(sounds, "en", "fever.wav")).Data)
+	voicetest.SamePCM(t, "zh-CN/fever.wav", plays[0], wav(t, filepath.Join(sounds, "zh-CN", "fever.wav")).Data)
+	voicetest.SamePCM(t, "en/fever.wav", plays[1], wav(t, filepath.Join(sounds, "en", "fever.wav")).Data)
 }
 
 // A new prompt kills the one playing at once: the next person does not hear
 // the previous person's result.
 func TestNewPromptCutsOffThePlayingOne(t *testing.T) {
-	s := newSink(t, true)
+	s := voicetest.NewSink(t, true)
 	dir, data := tones(t, 3*time.Second)
 	p, err := voice.New(&voice.Opts{Device: "cgtest", Dir: dir})
 	if err != nil {
@@ -45,7 +46,7 @@ func TestNewPromptCutsOffThePlayingOne(t *testing.T) {
 	first := make(chan error, 1)
 	start := time.Now()
 	go func() { first <- p.Play(context.Background(), voice.Pass) }()
-	s.waitPlays(t, 1)
+	s.WaitPlays(t, 1)
 	time.Sleep(200 * time.Millisecond)
 	second := make(chan error, 1)
 	go func() { second <- p.Play(context.Background(), voice.Fever) }()
@@ -63,20 +64,20 @@ func TestNewPromptCutsOffThePlayingOne(t *testing.T) {
 	if err := <-second; err != nil {
 		t.Fatal(err)
 	}
-	plays := s.plays(t)
+	plays := s.Plays(t)
 	if len(plays) != 2 {
 		t.Fatalf("%d plays, want 2", len(plays))
 	}
 	if len(plays[0]) >= len(data[voice.Pass]) {
 		t.Errorf("the cut-off prompt reached ALSA whole (%d bytes)", len(plays[0]))
 	}
-	samePCM(t, "the second prompt", plays[1], data[voice.Fever])
+	voicetest.SamePCM(t, "the second prompt", plays[1], data[voice.Fever])
 }
 
 // Follow: a state re-emitted does not restart its prompt; the next person's
 // result does; "ready", which follows every result at once, leaves it be.
 func TestFollowDoesNotStutter(t *testing.T) {
-	s := newSink(t, true)
+	s := voicetest.NewSink(t, true)
 	dir, data := tones(t, 700*time.Millisecond)
 	p, err := voice.New(&voice.Opts{Device: "cgtest", Dir: dir})
 	if err != nil {
@@ -86,26 +87,26 @@ func TestFollowDoesNotStutter(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); p.Follow(context.Background(), events) }()
 	events <- gate.Event{State: gate.StateRetry}
-	s.waitPlays(t, 1)
+	s.WaitPlays(t, 1)
 	events <- gate.Event{State: gate.StateRetry} // the second attempt, while the first prompt plays
 	events <- gate.Event{State: gate.StateMeasuring}
 	events <- gate.Event{State: gate.StateAdmitted, Decision: "admit", Reason: gate.ReasonOK, Seq: 1}
-	s.waitPlays(t, 2)
+	s.WaitPlays(t, 2)
 	events <- gate.Event{State: gate.StateAdmitted, Decision: "admit", Reason: gate.ReasonOK, Seq: 2}
 	events <- gate.Event{State: gate.StateReady}
-	s.waitPlays(t, 3)
+	s.WaitPlays(t, 3)
 	time.Sleep(time.Second) // the last prompt plays out
 	close(events)
 	<-done
-	plays := s.plays(t)
+	plays := s.Plays(t)
 	if len(plays) != 3 {
 		t.Fatalf("%d plays, want 3 (retry once, pass, pass again)", len(plays))
 	}
 	if len(plays[1]) >= len(data[voice.Pass]) {
 		t.Errorf("the first person's pass played whole over the second's")
 	}
-	samePCM(t, "retry", plays[0][:min(len(plays[0]), len(data[voice.Retry]))], data[voice.Retry][:min(len(plays[0]), len(data[voice.Retry]))])
-	samePCM(t, "the second pass, with ready after it", plays[2], data[voice.Pass])
+	voicetest.SamePCM(t, "retry", plays[0][:min(len(plays[0]), len(data[voice.Retry]))], data[voice.Retry][:min(len(plays[0]), len(data[voice.Retry]))])
+	voicetest.SamePCM(t, "the second pass, with ready after it", plays[2], data[voice.Pass])
 }
 
 func TestMissingAplay(t *testing.T) {
@@ -140,7 +141,7 @@ func TestMissingPromptFile(t *testing.T) {
 }
 
 func TestDeviceAbsent(t *testing.T) {
-	newSink(t, false)
+	voicetest.NewSink(t, false)
 	p, err := voice.New(&voice.Opts{Device: "nosuch", Dir: sounds})
 	if err != nil {
 		t.Fatal(err)
