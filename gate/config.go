@@ -502,6 +502,15 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Check is Validate for the voice alone (gatectl hw voice's flags).
+func (v VoiceConfig) Check() error {
+	var errs []error
+	v.validate(func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	})
+	return errors.Join(errs...)
+}
+
 func (v VoiceConfig) validate(bad func(key, format string, args ...any)) {
 	if v.Language != "zh-CN" && v.Language != "en" && v.Language != "zh-CN+en" {
 		bad("voice.language", "%q: zh-CN, en or zh-CN+en", v.Language)

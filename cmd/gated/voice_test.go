@@ -104,7 +104,7 @@ func TestVoiceMissingPromptExits125(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 {
 		t.Fatalf("exit %v, want 125\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "prompt pass (zh-CN)") || !strings.Contains(string(out), "enabled = false") {
+	if !strings.Contains(string(out), "no zh-CN prompts in "+filepath.Join(dir, "nowhere")) || !strings.Contains(string(out), "enabled = false") {
 		t.Errorf("message does not name the prompt, or the way out:\n%s", out)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,16 @@ func New(o *Opts) (*Player, error) {
 		langs = []string{"zh-CN"}
 	}
 	var errs []error
+	for _, lang := range langs {
+		if st, err := os.Stat(filepath.Join(o.Dir, lang)); err != nil || !st.IsDir() {
+			// One line, not one a prompt: the whole directory is elsewhere.
+			errs = append(errs, fmt.Errorf("voice: no %s prompts in %s: %w (the package installs them in /usr/share/campusgate/sounds)",
+				lang, o.Dir, ErrNoPrompt))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	for _, pr := range Prompts {
 		for _, lang := range langs {
 			f := filepath.Join(o.Dir, lang, string(pr)+".wav")

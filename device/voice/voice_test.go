@@ -1,7 +1,6 @@
 package voice_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -156,21 +155,9 @@ func TestDeviceAbsent(t *testing.T) {
 // format the Player accepts, small, and in the words the person's screen
 // shows for the same event.
 func TestShippedPrompts(t *testing.T) {
-	f, err := os.Open(filepath.Join(sounds, "prompts.tsv"))
+	words, err := voice.Words(sounds)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	words := map[voice.Prompt][2]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l := sc.Text(); l != "" && !strings.HasPrefix(l, "#") {
-			col := strings.Split(l, "\t")
-			if len(col) != 3 {
-				t.Fatalf("prompts.tsv: %q is not name, zh-CN, en", l)
-			}
-			words[voice.Prompt(col[0])] = [2]string{col[1], col[2]}
-		}
 	}
 	if len(words) != len(voice.Prompts) {
 		t.Errorf("prompts.tsv has %d prompts, voice.Prompts %d", len(words), len(voice.Prompts))
@@ -205,7 +192,7 @@ func TestShippedPrompts(t *testing.T) {
 		voice.Guard:    gate.StateReferred.Message(),
 		voice.Fault:    gate.StateFault.Message(),
 	} {
-		if zh := words[p][0]; !strings.Contains(screen.ZH, zh) && !strings.Contains(zh, screen.ZH) {
+		if zh := words[p]["zh-CN"]; !strings.Contains(screen.ZH, zh) && !strings.Contains(zh, screen.ZH) {
 			t.Errorf("prompt %s says %q, the screen %q", p, zh, screen.ZH)
 		}
 	}
