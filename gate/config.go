@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -102,6 +103,7 @@ type Config struct {
 	AntiPass AntiPassbackConfig `toml:"anti_passback"`
 	Guard    GuardConfig        `toml:"guard"`
 	Devices  DeviceConfig       `toml:"devices"`
+	Voice    VoiceConfig        `toml:"voice"`
 	Console  ConsoleConfig      `toml:"console"`
 	Sync     SyncConfig         `toml:"sync"`
 }
@@ -191,6 +193,19 @@ type DeviceConfig struct {
 	Quiet         bool     `toml:"quiet"`
 }
 
+// VoiceConfig is the spoken prompts of a box with a speaker (device/voice):
+// off unless turned on, so that a box without one needs nothing and says
+// nothing. The buzzer is devices.quiet's.
+type VoiceConfig struct {
+	Enabled  bool   `toml:"enabled"`
+	Device   string `toml:"device"`   // the ALSA PCM: "default", "plughw:CARD=Headphones", "hw:1,0"
+	Language string `toml:"language"` // zh-CN, en, or zh-CN+en (Chinese, then English)
+	Dir      string `toml:"dir"`      // the prompts, DIR/LANG/NAME.wav; the package installs them here
+}
+
+// Languages are the prompts' languages, in the order they are spoken.
+func (v VoiceConfig) Languages() []string { return strings.Split(v.Language, "+") }
+
 // ConsoleConfig is the guard console.
 type ConsoleConfig struct {
 	Listen  string `toml:"listen"`   // 127.0.0.1:8080 by default
@@ -232,6 +247,7 @@ func DefaultConfig() Config {
 			RelayPin: "GPIO17", Pulse: Duration{500 * time.Millisecond},
 			GreenPin: "GPIO5", RedPin: "GPIO6", BuzzerPin: "GPIO13",
 		},
+		Voice:   VoiceConfig{Device: "default", Language: "zh-CN", Dir: "/usr/share/campusgate/sounds"},
 		Console: ConsoleConfig{Listen: "127.0.0.1:8080"},
 		Sync: SyncConfig{KeepAlive: Duration{10 * time.Second}, Batch: 50, Window: 8,
 			AckTimeout: Duration{20 * time.Second}, TelemetryEvery: Duration{30 * time.Second}},
@@ -476,6 +492,7 @@ func (c *Config) Validate() error {
 		}
 		used[strings.ToUpper(k)] = p.key
 	}
+	c.Voice.validate(bad)
 	if c.Console.Listen == "" {
 		bad("console.listen", "an address is required (127.0.0.1:8080)")
 	} else if !loopback(c.Console.Listen) && c.Console.PINHash == "" {
@@ -483,6 +500,29 @@ func (c *Config) Validate() error {
 	}
 	c.validateSync(bad)
 	return errors.Join(errs...)
+}
+
+// Check is Validate for the voice alone (gatectl hw voice's flags).
+func (v VoiceConfig) Check() error {
+	var errs []error
+	v.validate(func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	})
+	return errors.Join(errs...)
+}
+
+func (v VoiceConfig) validate(bad func(key, format string, args ...any)) {
+	if v.Language != "zh-CN" && v.Language != "en" && v.Language != "zh-CN+en" {
+		bad("voice.language", "%q: zh-CN, en or zh-CN+en", v.Language)
+	}
+	// aplay -D takes it as one argument; a space or a control character is a
+	// paste gone wrong, and would only be found at the first person.
+	if v.Device == "" || strings.ContainsFunc(v.Device, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		bad("voice.device", "%q: an ALSA PCM name such as default or plughw:CARD=Headphones", v.Device)
+	}
+	if !filepath.IsAbs(v.Dir) {
+		bad("voice.dir", "%q: an absolute path (the package's is /usr/share/campusgate/sounds)", v.Dir)
+	}
 }
 
 func (c *Config) validateSync(bad func(key, format string, args ...any)) {

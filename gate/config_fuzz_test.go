@@ -29,6 +29,8 @@ var configSeeds = []string{
 	"journal = \"/tmp/other.db\"",
 	"[sync]\nbroker = \"tcp://evil:1883\"",
 	"[devices]\nrelay_pin = \"GPIO22\"",
+	`gate_id = "g"` + "\n[voice]\nenabled = true\nlanguage = \"zh-CN+en\"\ndevice = \"plughw:CARD=Headphones\"",
+	"[voice]\nenabled = true",
 	"gate_id = 1",
 	"[temperature\n",
 }

@@ -55,10 +55,40 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		`gate_id = "g"` + "\n" + `school_id = "s"` + "\n" + `[sync]` + "\n" + `broker = "tcp://s:1883"`:                            "sync.password",
 		`gate_id = "g"` + "\n" + `[sync]` + "\n" + `window = 0`:                                                                    "sync.window",
 		`gate_id = "report"`: "gate_id",
+		`gate_id = "g"` + "\n" + `[voice]` + "\n" + `language = "fr"`:       "voice.language",
+		`gate_id = "g"` + "\n" + `[voice]` + "\n" + `language = "en+zh-CN"`: "voice.language",
+		`gate_id = "g"` + "\n" + `[voice]` + "\n" + `device = ""`:           "voice.device",
+		`gate_id = "g"` + "\n" + `[voice]` + "\n" + `device = "hw:0 "`:      "voice.device",
+		`gate_id = "g"` + "\n" + `[voice]` + "\n" + `dir = "sounds"`:        "voice.dir",
+		`gate_id = "g"` + "\n" + `[voice]` + "\n" + `enable = true`:         "voice.enable",
+		`gate_id = "g"` + "\n" + `[voice]` + "\n" + `enabled = "yes"`:       "voice.enabled",
 	} {
 		_, err := ParseConfig(text)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseConfig(%q) = %v, want an error naming %q", text, err, want)
 		}
+	}
+}
+
+// The voice is off unless turned on (a box without a speaker needs nothing),
+// with the package's prompts, Chinese first.
+func TestVoiceConfig(t *testing.T) {
+	c, err := ParseConfig(`gate_id = "g"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.Voice; v.Enabled || v.Device != "default" || v.Dir != "/usr/share/campusgate/sounds" || len(v.Languages()) != 1 || v.Languages()[0] != "zh-CN" {
+		t.Errorf("default voice = %+v", v)
+	}
+	c, err = ParseConfig(`gate_id = "g"` + "\n[voice]\nenabled = true\ndevice = \"plughw:CARD=Headphones\"\nlanguage = \"zh-CN+en\"")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Voice.Languages(); !c.Voice.Enabled || c.Voice.Device != "plughw:CARD=Headphones" || len(l) != 2 || l[0] != "zh-CN" || l[1] != "en" {
+		t.Errorf("voice = %+v, languages %v", c.Voice, l)
+	}
+	// The box's own: the school cannot turn it on or point it elsewhere.
+	if _, err := c.Overlay("[voice]\nenabled = false"); err == nil || !strings.Contains(err.Error(), "voice cannot be set remotely") {
+		t.Errorf("Overlay of [voice]: %v", err)
 	}
 }

@@ -52,6 +52,13 @@ var stateText = map[State]Text{
 // Message is the person-facing message of a state.
 func (s State) Message() Text { return stateText[s] }
 
+// States are every state of the flow, in the order a person meets them: for
+// what must say something in each (the person's screen, the voice).
+func States() []State {
+	return []State{StateReady, StateIdentify, StatePresence, StateMeasuring, StateRetest, StateRetry,
+		StateReferred, StateAdmitted, StateDenied, StateFault, StateEmergency}
+}
+
 // Reason is why a decision was made: a stable code stored in the journal and sent
 // to the server, with a message for the person at the gate.
 type Reason string

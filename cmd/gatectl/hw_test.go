@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"campusgate/device/voice/voicetest"
 	"campusgate/gate"
 	"context"
 	"os"
@@ -213,5 +214,25 @@ func TestRelayReleaseFromConfig(t *testing.T) {
 	code, _, errs = gatectl(t, "hw", "relay", "-release", "-simulate", "-config", garbage)
 	if code == 0 || !strings.Contains(errs, "garbage.toml") {
 		t.Fatalf("unreadable gated.toml: %d %s, want it refused and named", code, errs)
+	}
+}
+
+// hw voice plays every prompt in both languages, saying its words; to ALSA's
+// null device under -simulate, through the real aplay.
+func TestHwVoiceSimulated(t *testing.T) {
+	voicetest.NeedAplay(t)
+	code, out, errs := gatectl(t, "hw", "voice", "-simulate", "-dir", "../../firmware-config/sounds")
+	if code != 0 || !strings.Contains(out, "zh-CN fever    体温异常，请到临时隔离室等候") || !strings.Contains(out, "en    pass     Temperature normal") ||
+		!strings.Contains(out, "18 prompts played on null") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	code, _, errs = gatectl(t, "hw", "voice", "-simulate", "-dir", t.TempDir())
+	if code != 1 || !strings.Contains(errs, "no zh-CN prompts in") {
+		t.Fatalf("hw voice without prompts: exit %d: %s", code, errs)
+	}
+	for _, args := range [][]string{{"-prompt", "sing"}, {"-language", "fr"}} {
+		if code, _, _ := gatectl(t, append([]string{"hw", "voice", "-simulate"}, args...)...); code != 2 {
+			t.Errorf("hw voice %q: exit %d, want 2", args, code)
+		}
 	}
 }

@@ -26,6 +26,7 @@ const usage = `gatectl — campusgate operator's tool
   gatectl hw scan   [flags]             print every frame a scanner sends
   gatectl hw relay  [flags]             pulse, hold or release the gate relay
   gatectl hw lights [flags]             show a signal on the lights and buzzer
+  gatectl hw voice  [flags]             play every spoken prompt through the speaker, saying its words
   gatectl hw check  -profile BOARD      check that a box's bus, sensor, scanner and pins are there and answer
   gatectl pass keygen|issue|verify      school signing keys, and signed passes for people
   gatectl journal check|export|compact  a gate's journal, while gated is stopped
@@ -110,6 +111,7 @@ func hw(ctx context.Context, e *env, args []string) error {
 		"relay":  hwRelay,
 		"lights": hwLights,
 		"check":  hwCheck,
+		"voice":  hwVoice,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

@@ -175,6 +175,10 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer hw.Close()
+	speaker, err := d.newVoice()
+	if err != nil {
+		return err
+	}
 	hw.devices.Gate = meteredGate{Actuator: hw.devices.Gate, m: d.metrics}
 	if hw.conn != nil {
 		d.metrics.watchScanner(hw.conn)
@@ -230,6 +234,7 @@ func (d *daemon) run(ctx context.Context) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 
+	voiceDone := speak(runCtx, speaker, flow) // before the flow runs: the first person is heard too
 	flowErr := make(chan error, 1)
 	go func() { flowErr <- flow.Run(runCtx) }()
 	go retention(runCtx, j, d.log)
@@ -267,6 +272,7 @@ func (d *daemon) run(ctx context.Context) error {
 	service.Stopping()
 	cancel()
 	<-linkDone // says "offline" to the server on the way out
+	<-voiceDone
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer done()
 	_ = srv.Shutdown(shutdownCtx) // SSE streams end with the context; nothing to save

@@ -14,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 declare -A machine=([arm64]=AArch64 [armhf]=ARM [amd64]="X86-64")
 declare -A want=(
-  [gate]="/usr/bin/gated 755|/usr/lib/systemd/system/gated.service 644|/etc/campusgate/gated.toml 640|/usr/lib/udev/rules.d/99-campusgate-scanners.rules 644|/usr/share/campusgate/boot/pi4.txt 644|/usr/share/campusgate/profiles/boards/pi-4b.toml 644|/usr/share/campusgate/profiles/sensors/mlx90614.toml 644|/usr/share/campusgate/profiles/scanners/uart-9600.toml 644|/usr/share/campusgate/time/chrony-gate.conf 644|/usr/share/campusgate/time/timesyncd-gate.conf 644"
+  [gate]="/usr/bin/gated 755|/usr/lib/systemd/system/gated.service 644|/etc/campusgate/gated.toml 640|/usr/lib/udev/rules.d/99-campusgate-scanners.rules 644|/usr/share/campusgate/boot/pi4.txt 644|/usr/share/campusgate/profiles/boards/pi-4b.toml 644|/usr/share/campusgate/profiles/sensors/mlx90614.toml 644|/usr/share/campusgate/profiles/scanners/uart-9600.toml 644|/usr/share/campusgate/time/chrony-gate.conf 644|/usr/share/campusgate/time/timesyncd-gate.conf 644|/usr/share/campusgate/sounds/zh-CN/pass.wav 644|/usr/share/campusgate/sounds/zh-CN/fever.wav 644|/usr/share/campusgate/sounds/en/pass.wav 644|/usr/share/campusgate/sounds/prompts.tsv 644"
   [server]="/usr/bin/campusd 755|/usr/lib/systemd/system/campusd.service 644|/etc/campusgate/campusd.env 640|/usr/share/campusgate/mosquitto/mosquitto.conf 644|/usr/share/campusgate/mosquitto/tls.conf 644|/usr/share/campusgate/time/chrony-server.conf 644"
   [tools]="/usr/bin/gatectl 755"
   [kiosk]="/usr/lib/campusgate/campusgate-kiosk 755|/usr/lib/systemd/system/campusgate-kiosk.service 644|/etc/campusgate/kiosk.env 644|/etc/pam.d/campusgate-kiosk 644"
@@ -54,6 +54,8 @@ for deb in "${debs[@]}"; do
     gate|server) grep -q "campusgate-tools (= " <<<"$info" || bad "$base: does not depend on the same campusgate-tools" ;;
     kiosk) grep -q "campusgate-gate (= " <<<"$info" || bad "$base: does not depend on the same campusgate-gate" ;;
   esac
+  # The voice's prompts need aplay: gated names it when [voice] is on and it is missing.
+  if [ "$kind" = gate ]; then dpkg-deb -f "$deb" Recommends | grep -qw alsa-utils || bad "$base: does not recommend alsa-utils"; fi
 
   list=$(dpkg-deb -c "$deb")
   IFS='|' read -ra files <<<"${want[$kind]}"

@@ -6,7 +6,7 @@ if ! getent passwd campusgate >/dev/null; then
 fi
 # The state (journal or database) is the user's alone; systemd's StateDirectory= keeps it so.
 install -d -o campusgate -g campusgate -m 0750 /var/lib/campusgate
-for g in i2c gpio dialout input; do
+for g in i2c gpio dialout input audio; do
   getent group "$g" >/dev/null || addgroup --system "$g" >/dev/null
   adduser campusgate "$g" >/dev/null 2>&1 || true
 done
