@@ -185,6 +185,14 @@ func (c Config) Address() uint16 {
 	return 0x3C
 }
 
+// PanelHeight is the OLED's height, Height or 64.
+func (c Config) PanelHeight() int {
+	if c.Height == 0 {
+		return 64
+	}
+	return c.Height
+}
+
 // Open initialises the display c describes on bus.
 func Open(bus i2c.Bus, c Config) (Display, error) {
 	if err := c.Check(); err != nil {
@@ -193,8 +201,5 @@ func Open(bus i2c.Bus, c Config) (Display, error) {
 	if c.Chip == ChipHD44780 {
 		return NewLCD(bus, c.Address())
 	}
-	if c.Height == 0 {
-		c.Height = 64
-	}
-	return NewOLED(bus, c.Address(), c.Height)
+	return NewOLED(bus, c.Address(), c.PanelHeight())
 }

@@ -97,11 +97,7 @@ func New(opts *Opts) (_ *Box, err error) {
 			b.LCD = displaysim.NewLCD()
 			b.Bus.Attach(c.Address(), b.LCD)
 		} else {
-			h := c.Height
-			if h == 0 {
-				h = 64
-			}
-			b.OLED = displaysim.NewSSD1306(h)
+			b.OLED = displaysim.NewSSD1306(c.PanelHeight())
 			b.Bus.Attach(c.Address(), b.OLED)
 		}
 	}
