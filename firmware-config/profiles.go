@@ -356,9 +356,10 @@ func Apply(cfg *gate.Config, defined func(key ...string) bool) error {
 			}
 		}
 	}
-	if board != nil && board.Display != nil && dc.Addr != 0 && board.Display.Address() == dc.Addr {
-		// Both on the board's bus: neither would answer sensibly.
-		bad("board", fmt.Errorf("%s: display.addr 0x%02x is the sensor's address", board.Name, dc.Addr))
+	if board != nil && board.Display != nil && !defined("devices", "display") {
+		// gate.Config.Validate checks it beside the sensor's address.
+		d := *board.Display
+		dc.Display = &d
 	}
 	if board != nil {
 		for _, f := range []struct{ key, pin string }{{"relay_pin", dc.RelayPin}, {"green_pin", dc.GreenPin},

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"campusgate/device/display"
 	"campusgate/gate"
@@ -156,10 +157,21 @@ func TestBoardDisplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "gate_id = \"north-1\"\njournal = \"/tmp/j.db\"\n[devices]\nboard = \"clash\"\nsensor_profile = \"mlx90614\"\n"
-	if _, err := gate.ParseConfigWith(base, Apply); err == nil || !strings.Contains(err.Error(), "devices.board: clash: display.addr 0x5a") {
+	if _, err := gate.ParseConfigWith(base, Apply); err == nil || !strings.Contains(err.Error(), "devices.display.addr: 0x5a is the sensor's address") {
 		t.Errorf("a display on the sensor's address: %v", err)
 	}
-	if _, err := gate.ParseConfigWith(strings.Replace(base, "mlx90614", "mlx90632", 1), Apply); err != nil {
-		t.Errorf("a display beside the sensor: %v", err)
+	c, err := gate.ParseConfigWith(strings.Replace(base, "mlx90614", "mlx90632", 1), Apply)
+	if err != nil || c.Devices.Display == nil || *c.Devices.Display != (display.Config{Chip: "ssd1306", Addr: 0x5A}) {
+		t.Errorf("a display beside the sensor: %+v %v", c.Devices.Display, err)
+	}
+	// The box's file names its own display: it wins over the board's, and is
+	// checked naming its key.
+	own := strings.Replace(base, "mlx90614", "mlx90632", 1) + "[devices.display]\nchip = \"hd44780-pcf8574\"\nblank_after = \"2m\"\n"
+	c, err = gate.ParseConfigWith(own, Apply)
+	if err != nil || c.Devices.Display == nil || *c.Devices.Display != (display.Config{Chip: "hd44780-pcf8574", BlankAfter: 2 * time.Minute}) {
+		t.Errorf("the file's own display: %+v %v", c.Devices.Display, err)
+	}
+	if _, err := gate.ParseConfigWith(strings.Replace(own, "2m", "1s", 1), Apply); err == nil || !strings.Contains(err.Error(), "devices.display.blank_after 1s outside") {
+		t.Errorf("blank_after 1s: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"campusgate/device/display"
 	"campusgate/device/scanner"
 	"errors"
 	"fmt"
@@ -191,6 +192,9 @@ type DeviceConfig struct {
 	RedPin        string   `toml:"red_pin"`
 	BuzzerPin     string   `toml:"buzzer_pin"`
 	Quiet         bool     `toml:"quiet"`
+	// Display is the box's small display, on Bus; nil: none. The board
+	// profile's [display] supplies it when the file has no [devices.display].
+	Display *display.Config `toml:"display"`
 }
 
 // VoiceConfig is the spoken prompts of a box with a speaker (device/voice):
@@ -475,6 +479,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Devices.ScannerPort != "" && c.Devices.ScannerHID != "" {
 		bad("devices.scanner_hid", "give scanner_port or scanner_hid, not both")
+	}
+	if d := c.Devices.Display; d != nil {
+		if err := d.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("config: devices.display.%w", err))
+		} else if c.Devices.Addr != 0 && d.Address() == c.Devices.Addr {
+			// Both on the same bus: neither would answer sensibly.
+			bad("devices.display.addr", "0x%02x is the sensor's address (devices.addr)", d.Address())
+		}
 	}
 	// One pin driving the relay and a light would open the gate with the light.
 	used := map[string]string{} // pin → the key that took it

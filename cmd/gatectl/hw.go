@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"campusgate/device/board"
+	"campusgate/device/display"
+	"campusgate/device/display/displaysim"
 	"campusgate/device/gpiosim"
 	"campusgate/device/indicator"
 	"campusgate/device/relay"
@@ -20,6 +22,7 @@ import (
 	"go.bug.st/serial"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
 )
 
@@ -278,4 +281,89 @@ func signalByName(name string) (indicator.Signal, bool) {
 		}
 	}
 	return 0, false
+}
+
+// hwDisplay shows every kind of screen in turn on the box's small display, so
+// whoever installs it sees that it is wired, addressed and readable.
+func hwDisplay(ctx context.Context, e *env, args []string) error {
+	fset := e.flags("hw display")
+	boardName := fset.String("board", "", "board profile whose [display] (and I²C bus) to use")
+	busName := fset.String("bus", "", "I²C bus (default: the board's, or the first)")
+	chip := fset.String("chip", "", "display chip: "+display.ChipSSD1306+" or "+display.ChipHD44780+" (overrides the board's)")
+	addr := fset.Uint("addr", 0, "I²C address (0: the chip's usual one)")
+	height := fset.Int("height", 0, "OLED height, 64 or 32 (0: 64)")
+	each := fset.Duration("each", 2*time.Second, "how long to show each screen")
+	simulate := fset.Bool("simulate", false, "an emulated display on an emulated bus")
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	var cfg display.Config
+	bus := *busName
+	if *boardName != "" {
+		b, err := firmwareconfig.LoadBoard(*boardName)
+		if err != nil {
+			return err
+		}
+		if b.Display != nil {
+			cfg = *b.Display
+		}
+		if bus == "" {
+			bus = b.I2CBus
+		}
+	}
+	if *chip != "" {
+		cfg = display.Config{Chip: *chip, Addr: uint16(*addr), Height: *height}
+	}
+	if cfg.Chip == "" {
+		fmt.Fprintln(e.errw, "gatectl hw display: give -chip, or a -board whose profile has a [display]")
+		return errUsage
+	}
+	if err := cfg.Check(); err != nil {
+		return fmt.Errorf("display: %w", err)
+	}
+	var (
+		b   i2c.BusCloser
+		lcd *displaysim.LCD
+	)
+	if *simulate {
+		sb := displaysim.NewBus()
+		if cfg.Chip == display.ChipHD44780 {
+			lcd = displaysim.NewLCD()
+			sb.Attach(cfg.Address(), lcd)
+		} else {
+			sb.Attach(cfg.Address(), displaysim.NewSSD1306(cfg.PanelHeight()))
+		}
+		b = sb
+	} else {
+		var err error
+		if b, err = board.OpenBus(bus); err != nil {
+			return err
+		}
+	}
+	defer b.Close()
+	d, err := display.Open(b, cfg)
+	if err != nil {
+		return board.Explain(err)
+	}
+	defer d.Close()
+	temps := map[display.Kind]float64{display.Measuring: 36.4, display.Pass: 36.6, display.Stop: 38.2, display.Again: 37.9}
+	for _, k := range display.Kinds() {
+		s := display.Screen{Kind: k}
+		if c := temps[k]; c != 0 {
+			s.Temp = gate.FromCelsius(c)
+		}
+		if err := d.Show(s); err != nil {
+			return board.Explain(err)
+		}
+		fmt.Fprintf(e.out, "%s at 0x%02x showing %s\n", cfg.Chip, cfg.Address(), k)
+		if lcd != nil {
+			fmt.Fprintf(e.out, "  |%s|\n  |%s|\n", lcd.Row(0), lcd.Row(1))
+		}
+		select {
+		case <-ctx.Done():
+			return d.Close()
+		case <-time.After(*each):
+		}
+	}
+	return d.Close()
 }

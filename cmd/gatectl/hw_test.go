@@ -92,6 +92,23 @@ func TestHwRelayAndLightsSimulated(t *testing.T) {
 	}
 }
 
+// TestHwDisplaySimulated: every kind of screen in turn, as the emulated LCD
+// shows it; an OLED; a display named nowhere.
+func TestHwDisplaySimulated(t *testing.T) {
+	code, out, errs := gatectl(t, "hw", "display", "-simulate", "-chip", "hd44780-pcf8574", "-each", "1ms")
+	for _, want := range []string{"showing SCAN\n  |SCAN YOUR PASS  |", "|PASS 36.6C      |", "|STOP 38.2C      |", "|PLEASE WAIT     |\n  |See the guard   |"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %q in\n%s\n%s", code, want, out, errs)
+		}
+	}
+	if code, out, errs := gatectl(t, "hw", "display", "-simulate", "-chip", "ssd1306", "-height", "32", "-each", "1ms"); code != 0 || strings.Count(out, "showing") != 7 {
+		t.Fatalf("oled: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, _, errs := gatectl(t, "hw", "display", "-simulate"); code != 2 || !strings.Contains(errs, "give -chip") {
+		t.Fatalf("no display: exit %d %s", code, errs)
+	}
+}
+
 // TestRelayReleasedOnSIGTERM runs the real command, holds the relay, stops it
 // the way systemd does, and reads the pin's history from the mirror file.
 func TestRelayReleasedOnSIGTERM(t *testing.T) {

@@ -27,6 +27,7 @@ const usage = `gatectl — campusgate operator's tool
   gatectl hw relay  [flags]             pulse, hold or release the gate relay
   gatectl hw lights [flags]             show a signal on the lights and buzzer
   gatectl hw voice  [flags]             play every spoken prompt through the speaker, saying its words
+  gatectl hw display [flags]            show each screen in turn on the small display
   gatectl hw check  -profile BOARD      check that a box's bus, sensor, scanner and pins are there and answer
   gatectl pass keygen|issue|verify      school signing keys, and signed passes for people
   gatectl journal check|export|compact  a gate's journal, while gated is stopped
@@ -105,13 +106,14 @@ func hw(ctx context.Context, e *env, args []string) error {
 		return errUsage
 	}
 	cmds := map[string]func(context.Context, *env, []string) error{
-		"list":   hwList,
-		"temp":   hwTemp,
-		"scan":   hwScan,
-		"relay":  hwRelay,
-		"lights": hwLights,
-		"check":  hwCheck,
-		"voice":  hwVoice,
+		"list":    hwList,
+		"temp":    hwTemp,
+		"scan":    hwScan,
+		"relay":   hwRelay,
+		"lights":  hwLights,
+		"display": hwDisplay,
+		"voice":   hwVoice,
+		"check":   hwCheck,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"campusgate/device/board"
+	"campusgate/device/display"
 	"campusgate/device/indicator"
 	"campusgate/device/mlx90614"
 	"campusgate/device/mlx90632"
@@ -18,6 +19,8 @@ import (
 	"campusgate/gate"
 	"campusgate/gate/journal"
 
+	"github.com/jonboulle/clockwork"
+	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
 )
 
@@ -28,6 +31,7 @@ type hardware struct {
 	sim     *simbox.Box
 	closers []func() error
 	conn    func() bool // scanner connected
+	panel   *panel      // the small display; nil: none
 	flow    atomic.Pointer[gate.Flow]
 }
 
@@ -78,6 +82,9 @@ func (h *hardware) health(j *journal.Journal, last *appendState) func() map[stri
 		if h.conn != nil && !h.conn() {
 			m["scanner"] = "disconnected: reconnecting"
 		}
+		if h.panel != nil {
+			m["display"] = h.panel.Health()
+		}
 		failed := last.get()
 		switch _, err := j.Backlog(); {
 		case err != nil:
@@ -99,11 +106,12 @@ func (d *daemon) devices() (*hardware, error) {
 }
 
 func simHardware(d *daemon) (*hardware, error) {
-	box, err := simbox.New(&simbox.Opts{Sensor: d.cfg.Devices.Sensor, Quiet: true, Logger: d.log})
+	box, err := simbox.New(&simbox.Opts{Sensor: d.cfg.Devices.Sensor, Quiet: true, Display: d.cfg.Devices.Display, Logger: d.log})
 	if err != nil {
 		return nil, err
 	}
 	h := &hardware{sim: box, therm: &watchedTherm{Thermometer: box.Thermometer, failed: d.metrics.sensorFailed}, closers: []func() error{box.Close}, conn: box.Scanner.Connected}
+	h.panel = d.panel(box.Bus)
 	h.devices = gate.Devices{Thermometer: h.therm, SensorName: box.SensorName, Scanner: box.Scanner, Gate: box.Relay, Lights: box.Lights}
 	return h, nil
 }
@@ -149,6 +157,8 @@ func realHardware(d *daemon) (_ *hardware, err error) {
 		therm = dev
 	}
 	h.therm = &watchedTherm{Thermometer: therm, failed: d.metrics.sensorFailed}
+	// The display shares the sensor's bus: see panel for why that is safe.
+	h.panel = d.panel(bus)
 
 	var sc gate.Scanner
 	switch {
@@ -222,6 +232,20 @@ func realHardware(d *daemon) (_ *hardware, err error) {
 	h.closers = append(h.closers, rel.Halt)
 	h.devices = gate.Devices{Thermometer: h.therm, SensorName: dc.Sensor, Scanner: sc, Gate: rel, Lights: lights}
 	return h, nil
+}
+
+// panel is the small display the config names, on bus; nil for none. It is
+// opened when the first screen is shown, not here: a display that does not
+// answer must not keep the gate from starting.
+func (d *daemon) panel(bus i2c.Bus) *panel {
+	c := d.cfg.Devices.Display
+	if c == nil {
+		return nil
+	}
+	cfg := *c
+	d.metrics.watchDisplay()
+	return newPanel(func() (display.Display, error) { return display.Open(bus, cfg) }, cfg, clockwork.NewRealClock(), d.log,
+		func() { d.metrics.deviceError("display") })
 }
 
 // noGate is a checkpoint's turnstile: there is none, and the flow never asks

@@ -26,6 +26,7 @@ import (
 
 	"campusgate/cmd/internal/metrics"
 	"campusgate/cmd/internal/service"
+	"campusgate/device/display"
 	firmwareconfig "campusgate/firmware-config"
 	"campusgate/gate"
 	"campusgate/gate/console"
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "log debug messages")
 	demo := fs.Duration("demo", 0, "with -simulate: present a random demo person this often (e.g. 3s)")
 	demoKey := fs.String("demo-key", "", "with -simulate: the demo school's signing key (shared by simulated gates; made if missing)")
+	simDisplay := fs.String("display", "", "with -simulate: an emulated small display on the I²C bus ("+display.ChipSSD1306+" or "+display.ChipHD44780+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -72,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg, err := loadConfig(*cfgPath, *simulate, *listen, *journalPath)
+	cfg, err := loadConfig(*cfgPath, *simulate, *listen, *journalPath, *simDisplay)
 	if err != nil {
 		fmt.Fprintf(stderr, "gated: %v\n", err)
 		return exitBadConfig
@@ -91,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // loadConfig reads the file, or in simulation starts from a demo configuration.
-func loadConfig(path string, simulate bool, listen, journalPath string) (gate.Config, error) {
+func loadConfig(path string, simulate bool, listen, journalPath, simDisplay string) (gate.Config, error) {
 	var cfg gate.Config
 	switch {
 	case path != "":
@@ -117,6 +119,12 @@ func loadConfig(path string, simulate bool, listen, journalPath string) (gate.Co
 	}
 	if journalPath != "" {
 		cfg.Journal = journalPath
+	}
+	if simDisplay != "" {
+		if !simulate {
+			return cfg, errors.New("-display is for -simulate: a real box's display is in its board profile ([display])")
+		}
+		cfg.Devices.Display = &display.Config{Chip: simDisplay}
 	}
 	return cfg, cfg.Validate()
 }
@@ -249,6 +257,12 @@ func (d *daemon) run(ctx context.Context) error {
 	if d.simulate && d.demo > 0 {
 		go demoLoop(runCtx, presenter, d.demo, d.out)
 	}
+	panelDone := make(chan struct{})
+	if hw.panel != nil {
+		go func() { defer close(panelDone); hw.panel.Run(runCtx, flow) }()
+	} else {
+		close(panelDone)
+	}
 	service.Ready(d.log)
 	// systemd restarts gated when the flow is stuck (a driver hung on its bus) or the journal no longer answers.
 	go service.Watchdog(runCtx, d.log, func(context.Context) error {
@@ -273,6 +287,7 @@ func (d *daemon) run(ctx context.Context) error {
 	cancel()
 	<-linkDone // says "offline" to the server on the way out
 	<-voiceDone
+	<-panelDone // blanks the display before the bus closes
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer done()
 	_ = srv.Shutdown(shutdownCtx) // SSE streams end with the context; nothing to save

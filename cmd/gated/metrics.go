@@ -54,7 +54,7 @@ func newGateMetrics(j *journal.Journal) *gateMetrics {
 		opens: prometheus.NewCounter(prometheus.CounterOpts{Name: "gated_gate_opens_total",
 			Help: "Times the relay opened the turnstile (an admission, a remote or an emergency opening)."}),
 		deviceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gated_device_errors_total",
-			Help: "Failed operations of a device (sensor: a failed reading; gate: the relay; journal: an append)."}, []string{"device"}),
+			Help: "Failed operations of a device (sensor: a failed reading; gate: the relay; journal: an append; display: a screen not shown)."}, []string{"device"}),
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gated_ack_latency_seconds",
 			Help: "Time from an entry's append to the journal commit of the server's ack (entries appended since gated started).",
 			// From a healthy network's tens of milliseconds to a morning offline.
@@ -140,6 +140,9 @@ func (m *gateMetrics) watchLink(l *gatelink.Link) {
 		counter("gated_downlink_dropped_total", "Messages from the server dropped because the link was behind.", func(s gatelink.Stats) int64 { return s.Dropped }),
 	}})
 }
+
+// watchDisplay counts the small display's failures from 0, on a box that has one.
+func (m *gateMetrics) watchDisplay() { m.deviceErrors.WithLabelValues("display") }
 
 // watchScanner adds the scanner's connection state, for scanners that have one.
 func (m *gateMetrics) watchScanner(connected func() bool) {

@@ -22,6 +22,7 @@ package display
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
@@ -29,8 +30,11 @@ import (
 
 // Display shows one Screen at a time, until the next.
 type Display interface {
+	// Show draws s; after Close it lights the display again, even when s is
+	// the screen it showed before.
 	Show(s Screen) error
-	// Close blanks the display; it does not close the bus.
+	// Close blanks the display (the OLED's panel off, the LCD's backlight
+	// off); it does not close the bus.
 	Close() error
 }
 
@@ -45,6 +49,7 @@ const (
 	Stop                  // the gate stays shut
 	Again                 // measure again
 	Fault                 // out of order: see the guard
+	Wait                  // wait for the guard, who decides
 )
 
 // words: the kind's word on its own (title), the short one that leaves
@@ -56,7 +61,11 @@ var words = [...]struct{ title, short, line string }{
 	Stop:      {"STOP", "STOP", "Entry refused"},
 	Again:     {"MEASURE AGAIN", "AGAIN", "Measure again"},
 	Fault:     {"OUT OF ORDER", "FAULT", "See the guard"},
+	Wait:      {"PLEASE WAIT", "WAIT", "See the guard"},
 }
+
+// Kinds are every kind of screen, in order.
+func Kinds() []Kind { return []Kind{Ready, Measuring, Pass, Stop, Again, Fault, Wait} }
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(words) {
@@ -118,6 +127,28 @@ type Config struct {
 	Addr uint16 `toml:"addr"`
 	// Height of the OLED in pixels, 64 or 32; 0: 64. Not for the LCD.
 	Height int `toml:"height"`
+	// BlankAfter is how long the ready screen stays lit with nobody at the
+	// gate before the display is blanked (an OLED wears where it stays lit;
+	// an LCD's backlight is what draws its power); 0: DefaultBlankAfter.
+	BlankAfter time.Duration `toml:"blank_after"`
+}
+
+// DefaultBlankAfter is Config.BlankAfter's default: long enough that the
+// gaps between classes arriving in the morning do not blank it.
+const DefaultBlankAfter = 10 * time.Minute
+
+// The range Check allows for BlankAfter.
+const (
+	MinBlankAfter = 10 * time.Second
+	MaxBlankAfter = 24 * time.Hour
+)
+
+// Blank is BlankAfter or its default.
+func (c Config) Blank() time.Duration {
+	if c.BlankAfter == 0 {
+		return DefaultBlankAfter
+	}
+	return c.BlankAfter
 }
 
 // Check refuses a configuration Open would; the error starts with the key.
@@ -137,6 +168,9 @@ func (c Config) Check() error {
 	if c.Addr != 0 && (c.Addr < 0x03 || c.Addr > 0x77) {
 		return fmt.Errorf("addr 0x%x is not a 7-bit I²C address", c.Addr)
 	}
+	if c.BlankAfter != 0 && (c.BlankAfter < MinBlankAfter || c.BlankAfter > MaxBlankAfter) {
+		return fmt.Errorf("blank_after %v outside %v..%v", c.BlankAfter, MinBlankAfter, MaxBlankAfter)
+	}
 	return nil
 }
 
@@ -151,6 +185,14 @@ func (c Config) Address() uint16 {
 	return 0x3C
 }
 
+// PanelHeight is the OLED's height, Height or 64.
+func (c Config) PanelHeight() int {
+	if c.Height == 0 {
+		return 64
+	}
+	return c.Height
+}
+
 // Open initialises the display c describes on bus.
 func Open(bus i2c.Bus, c Config) (Display, error) {
 	if err := c.Check(); err != nil {
@@ -159,8 +201,5 @@ func Open(bus i2c.Bus, c Config) (Display, error) {
 	if c.Chip == ChipHD44780 {
 		return NewLCD(bus, c.Address())
 	}
-	if c.Height == 0 {
-		c.Height = 64
-	}
-	return NewOLED(bus, c.Address(), c.Height)
+	return NewOLED(bus, c.Address(), c.PanelHeight())
 }

@@ -21,6 +21,7 @@ type OLED struct {
 	mu  sync.Mutex
 	dev *ssd1306.Dev
 	img *image1bit.VerticalLSB
+	off bool // Closed: the next Show lights the panel
 }
 
 // NewOLED initialises the SSD1306 at addr (0x3C, or 0x3D with the board's
@@ -58,6 +59,16 @@ func (o *OLED) Show(s Screen) error {
 	if err := o.dev.Draw(o.img.Bounds(), o.img, image.Point{}); err != nil {
 		return fmt.Errorf("display: ssd1306: %w", err)
 	}
+	if o.off {
+		// periph's driver lights a halted panel with the first command it
+		// sends, but sends none for a frame that did not change: the ready
+		// screen shown again after blanking would stay dark. Invert(false)
+		// is a command that changes nothing else (init sets it).
+		if err := o.dev.Invert(false); err != nil {
+			return fmt.Errorf("display: ssd1306: on: %w", err)
+		}
+		o.off = false
+	}
 	return nil
 }
 
@@ -68,6 +79,7 @@ func (o *OLED) Close() error {
 	if err := o.dev.Halt(); err != nil {
 		return fmt.Errorf("display: ssd1306: %w", err)
 	}
+	o.off = true
 	return nil
 }
 
@@ -163,6 +175,9 @@ var symbols = [...][]shape{
 	Fault: { // a warning triangle
 		line(0.5, 0.08, 0.94, 0.9, 0.08), line(0.94, 0.9, 0.06, 0.9, 0.08), line(0.06, 0.9, 0.5, 0.08, 0.08),
 		line(0.5, 0.38, 0.5, 0.62, 0.1), disc(0.5, 0.76, 0.06),
+	},
+	Wait: { // a clock face at ten past
+		ring(0.5, 0.5, 0.38, 0.1, 0, 0), line(0.5, 0.5, 0.5, 0.22, 0.1), line(0.5, 0.5, 0.72, 0.4, 0.1),
 	},
 }
 

@@ -5,6 +5,8 @@ import (
 	"image"
 	"testing"
 
+	"campusgate/device/display/displaysim"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 )
 
@@ -38,9 +40,11 @@ func oledInit(h byte) []byte {
 	}
 }
 
-func openOLED(t *testing.T, addr uint16, h int) (*OLED, *i2ctest.Record) {
+// openOLED opens an OLED on an emulated panel, recording the writes.
+func openOLED(t *testing.T, addr uint16, h int) (*OLED, *i2ctest.Record, *displaysim.SSD1306) {
 	t.Helper()
-	bus := &i2ctest.Record{}
+	panel := displaysim.NewSSD1306(h)
+	bus := &i2ctest.Record{Bus: panel}
 	d, err := Open(bus, Config{Chip: ChipSSD1306, Addr: addr, Height: h})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +52,7 @@ func openOLED(t *testing.T, addr uint16, h int) (*OLED, *i2ctest.Record) {
 	if len(bus.Ops) != 1 || bus.Ops[0].Addr != addr || !bytes.Equal(bus.Ops[0].W, oledInit(byte(h))) {
 		t.Fatalf("init: %+v\nwant % x", bus.Ops, oledInit(byte(h)))
 	}
-	return d.(*OLED), bus
+	return d.(*OLED), bus, panel
 }
 
 // The tick, as the 40×40 symbol box shows it.
@@ -99,25 +103,24 @@ const tick = `........................................
 // temperature at twice the font's size; the same screen again sends nothing;
 // a STOP sends only what changed; Close turns the panel off.
 func TestOLED(t *testing.T) {
-	d, bus := openOLED(t, 0x3D, 64)
+	d, bus, f := openOLED(t, 0x3D, 64)
 	pass := Screen{Kind: Pass, Temp: degC(36.6), Reason: "Temp normal"}
 	if err := d.Show(pass); err != nil {
 		t.Fatal(err)
 	}
-	f := newFrame(128, 64)
-	if pages := f.apply(t, bus.Ops[1:], 0x3D); len(pages) != 8 {
+	if pages := pages(t, bus.Ops[1:], 0x3D); len(pages) != 8 || !f.Lit() {
 		t.Fatalf("first frame: pages %v, want all 8", pages)
 	}
-	if got := f.art(image.Rect(0, 0, 40, 40)); got != tick {
+	if got := f.Art(image.Rect(0, 0, 40, 40)); got != tick {
 		t.Errorf("the tick:\n%s", got)
 	}
-	if got, want := f.art(image.Rect(44, 0, 44+28, 13)), textArt("PASS", 1); got != want {
+	if got, want := f.Art(image.Rect(44, 0, 44+28, 13)), displaysim.TextArt("PASS", 1); got != want {
 		t.Errorf("PASS:\n%s\nwant\n%s", got, want)
 	}
-	if got, want := f.art(image.Rect(44, 18, 44+70, 18+26)), textArt("36.6C", 2); got != want {
+	if got, want := f.Art(image.Rect(44, 18, 44+70, 18+26)), displaysim.TextArt("36.6C", 2); got != want {
 		t.Errorf("36.6C:\n%s\nwant\n%s", got, want)
 	}
-	if got, want := f.art(image.Rect(0, 50, 77, 63)), textArt("Temp normal", 1); got != want {
+	if got, want := f.Art(image.Rect(0, 50, 77, 63)), displaysim.TextArt("Temp normal", 1); got != want {
 		t.Errorf("reason:\n%s\nwant\n%s", got, want)
 	}
 
@@ -131,7 +134,7 @@ func TestOLED(t *testing.T) {
 	if err := d.Show(Screen{Kind: Stop, Temp: degC(38.2), Reason: "Temp normal"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range f.apply(t, bus.Ops[n:], 0x3D) {
+	for _, p := range pages(t, bus.Ops[n:], 0x3D) {
 		if p > 5 {
 			t.Errorf("page %d rewritten: the reason line did not change", p)
 		}
@@ -141,55 +144,73 @@ func TestOLED(t *testing.T) {
 		x, y int
 		on   bool
 	}{{20, 20, true}, {8, 8, true}, {31, 8, true}, {8, 31, true}, {31, 31, true}, {16, 32, false}, {20, 5, false}} {
-		if f.on(p.x, p.y) != p.on {
-			t.Errorf("stop: pixel %d,%d lit %v\n%s", p.x, p.y, !p.on, f.art(image.Rect(0, 0, 40, 40)))
+		if f.Pixel(p.x, p.y) != p.on {
+			t.Errorf("stop: pixel %d,%d lit %v\n%s", p.x, p.y, !p.on, f.Art(image.Rect(0, 0, 40, 40)))
 		}
 	}
-	if got, want := f.art(image.Rect(44, 18, 44+70, 18+26)), textArt("38.2C", 2); got != want {
+	if got, want := f.Art(image.Rect(44, 18, 44+70, 18+26)), displaysim.TextArt("38.2C", 2); got != want {
 		t.Errorf("38.2C:\n%s", got)
 	}
 	n = len(bus.Ops)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if ops := bus.Ops[n:]; len(ops) != 1 || !bytes.Equal(ops[0].W, []byte{0x00, 0xAE}) {
+	if ops := bus.Ops[n:]; len(ops) != 1 || !bytes.Equal(ops[0].W, []byte{0x00, 0xAE}) || f.Lit() {
 		t.Errorf("close: %+v", ops)
+	}
+	// The screen it showed before: periph's driver sends no frame, the panel
+	// must light all the same.
+	if err := d.Show(Screen{Kind: Stop, Temp: degC(38.2), Reason: "Temp normal"}); err != nil {
+		t.Fatal(err)
+	}
+	if !f.Lit() {
+		t.Error("the same screen after close: still dark")
+	}
+	n = len(bus.Ops)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Show(pass); err != nil {
+		t.Fatal(err)
+	}
+	if ps := pages(t, bus.Ops[n+1:len(bus.Ops)-1], 0x3D); !f.Lit() || len(ps) == 0 || bus.Ops[n+1].W[1] != 0xAF {
+		t.Errorf("a new screen after close: lit %v, pages %v", f.Lit(), ps)
+	}
+	if err := f.Err(); err != nil {
+		t.Error(err)
 	}
 }
 
 // TestOLED32: a 128×32 panel gets its own init, four pages, and the symbol
 // beside the LCD's two lines.
 func TestOLED32(t *testing.T) {
-	d, bus := openOLED(t, 0x3C, 32)
+	d, bus, f := openOLED(t, 0x3C, 32)
 	if err := d.Show(Screen{Kind: Stop, Temp: degC(38.2), Reason: "fever"}); err != nil {
 		t.Fatal(err)
 	}
-	f := newFrame(128, 32)
-	if pages := f.apply(t, bus.Ops[1:], 0x3C); len(pages) != 4 {
+	if pages := pages(t, bus.Ops[1:], 0x3C); len(pages) != 4 {
 		t.Fatalf("pages %v", pages)
 	}
-	if got, want := f.art(image.Rect(36, 0, 36+70, 13)), textArt("STOP 38.2C", 1); got != want {
+	if got, want := f.Art(image.Rect(36, 0, 36+70, 13)), displaysim.TextArt("STOP 38.2C", 1); got != want {
 		t.Errorf("first line:\n%s\nwant\n%s", got, want)
 	}
-	if got, want := f.art(image.Rect(36, 16, 36+35, 29)), textArt("fever", 1); got != want {
+	if got, want := f.Art(image.Rect(36, 16, 36+35, 29)), displaysim.TextArt("fever", 1); got != want {
 		t.Errorf("second line:\n%s\nwant\n%s", got, want)
 	}
-	if !f.on(16, 16) || f.on(16, 2) {
-		t.Errorf("the cross:\n%s", f.art(image.Rect(0, 0, 32, 32)))
+	if !f.Pixel(16, 16) || f.Pixel(16, 2) {
+		t.Errorf("the cross:\n%s", f.Art(image.Rect(0, 0, 32, 32)))
 	}
 }
 
 // TestSymbols: every kind has a symbol, and no two look alike.
 func TestSymbols(t *testing.T) {
 	seen := map[string]Kind{}
-	for k := Ready; k <= Fault; k++ {
-		d, bus := openOLED(t, 0x3C, 64)
+	for _, k := range Kinds() {
+		d, _, f := openOLED(t, 0x3C, 64)
 		if err := d.Show(Screen{Kind: k}); err != nil {
 			t.Fatal(err)
 		}
-		f := newFrame(128, 64)
-		f.apply(t, bus.Ops[1:], 0x3C)
-		art := f.art(image.Rect(0, 0, 40, 40))
+		art := f.Art(image.Rect(0, 0, 40, 40))
 		if o, dup := seen[art]; dup || bytes.Count([]byte(art), []byte("#")) < 80 {
 			t.Errorf("%v: symbol blank or the same as %v's:\n%s", k, o, art)
 		}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"sync"
 
+	"campusgate/device/display"
+	"campusgate/device/display/displaysim"
 	"campusgate/device/gpiosim"
 	"campusgate/device/indicator"
 	"campusgate/device/mlx90614"
@@ -29,7 +31,11 @@ import (
 type Opts struct {
 	Sensor string // mlx90614 (default) or mlx90632
 	Quiet  bool   // buzzer off
-	Logger *slog.Logger
+	// Display puts an emulated small display on the box's I²C bus, beside
+	// the sensor; nil: none. The box does not drive it: Bus is where
+	// display.Open finds it.
+	Display *display.Config
+	Logger  *slog.Logger
 }
 
 // Thermometer is what the gate flow reads.
@@ -50,6 +56,12 @@ type Box struct {
 	GreenPin    *gpiosim.Pin
 	RedPin      *gpiosim.Pin
 	BuzzerPin   *gpiosim.Pin
+	// Bus is the emulated I²C bus the sensor and the display share.
+	Bus *displaysim.Bus
+	// OLED or LCD is the emulated display Opts.Display named (the other nil):
+	// what it shows, decoded from what its driver sent.
+	OLED *displaysim.SSD1306
+	LCD  *displaysim.LCD
 
 	chip14  *mlx90614sim.Chip
 	chip32  *mlx90632sim.Chip
@@ -71,17 +83,30 @@ func New(opts *Opts) (_ *Box, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	b := &Box{SensorName: o.Sensor}
+	b := &Box{SensorName: o.Sensor, Bus: displaysim.NewBus()}
 	defer func() {
 		if err != nil {
 			b.Close()
 		}
 	}()
+	if c := o.Display; c != nil {
+		if err := c.Check(); err != nil {
+			return nil, fmt.Errorf("simbox: display: %w", err)
+		}
+		if c.Chip == display.ChipHD44780 {
+			b.LCD = displaysim.NewLCD()
+			b.Bus.Attach(c.Address(), b.LCD)
+		} else {
+			b.OLED = displaysim.NewSSD1306(c.PanelHeight())
+			b.Bus.Attach(c.Address(), b.OLED)
+		}
+	}
 	switch o.Sensor {
 	case "mlx90614":
 		b.chip14 = mlx90614sim.New(mlx90614.DefaultAddr)
 		b.chip14.SetNoise(2) // as a real chip's words jitter: the gate's stuck check expects it
-		d, err := mlx90614.New(b.chip14, nil)
+		b.Bus.Attach(mlx90614.DefaultAddr, b.chip14)
+		d, err := mlx90614.New(b.Bus, nil)
 		if err != nil {
 			return nil, fmt.Errorf("simbox: %w", err)
 		}
@@ -89,7 +114,8 @@ func New(opts *Opts) (_ *Box, err error) {
 	case "mlx90632":
 		b.chip32 = mlx90632sim.New(mlx90632.DefaultAddr)
 		b.chip32.SetNoise(2)
-		d, err := mlx90632.New(b.chip32, nil)
+		b.Bus.Attach(mlx90632.DefaultAddr, b.chip32)
+		d, err := mlx90632.New(b.Bus, nil)
 		if err != nil {
 			return nil, fmt.Errorf("simbox: %w", err)
 		}
