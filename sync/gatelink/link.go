@@ -1,6 +1,7 @@
 package gatelink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -764,6 +765,13 @@ func (l *Link) commitAcks(ctx context.Context) {
 	}
 }
 
+func first(seqs []uint64) uint64 {
+	if len(seqs) == 0 {
+		return 0
+	}
+	return seqs[0]
+}
+
 func (l *Link) commitQueued() {
 	q := &l.acks
 	q.mu.Lock()
@@ -774,6 +782,11 @@ func (l *Link) commitQueued() {
 		return
 	}
 	epoch := l.o.Store.Epoch()
+	// Each ack's seqs are in order, but acks arrive in any order (the server
+	// handles messages concurrently): ordering the acks by their first seq
+	// hands the journal one sorted run, which it then need not sort (10,000
+	// seqs of a drain, most of a commit's time otherwise).
+	slices.SortFunc(batch, func(a, b []uint64) int { return cmp.Compare(first(a), first(b)) })
 	all := slices.Concat(batch...)
 	n, err := l.o.Store.Ack(epoch, all...)
 	if errors.Is(err, journal.ErrUnknownSeq) && len(batch) > 1 {
