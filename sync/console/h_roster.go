@@ -427,6 +427,14 @@ func (s *Server) passQR(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	rec = &ps
+	// A guard prints the passes of the visitors the gatehouse registers. A
+	// pupil's or a teacher's pass is their credential at the gate: one a guard
+	// could print would let anyone in as them.
+	if v.Role == RoleGuard && rec.Role != string(pass.RoleVisitor) {
+		s.audit(r, v, "denied", r.URL.Path, "guard: not a visitor's pass")
+		s.problem(w, r, v, http.StatusForbidden, errors.New(v.lang.T("app.forbidden")))
+		return
+	}
 	if _, c := v.scoped(); c != "" {
 		if p, _ := s.db.PersonByID(r.Context(), rec.PersonID); !v.mayView(p) {
 			s.problem(w, r, v, http.StatusForbidden, errors.New(v.lang.T("app.forbidden")))

@@ -182,13 +182,7 @@ func TestHeadTeacherCannotReachAnotherClass(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	// A pass of the other class's pupil, whose id the head teacher learnt.
-	if code, body := r.postJSON(r.client("admin"), "/api/passes", `{"person_id": "P3", "days": 30}`); code != http.StatusOK {
-		t.Fatalf("admin's pass for P3: %d %s", code, body)
-	}
-	ps, err := r.db.Passes(ctx, "P3")
-	if err != nil || len(ps) != 1 {
-		t.Fatalf("P3's passes: %v %v", ps, err)
-	}
+	ps := []store.PassRecord{passOfP3(t, r)}
 	ht := r.client("ht12")
 	// P3 and class 2-1 as JSON, HTML and CSV show them (a bare "P3" could
 	// be part of a random token or a pass's base45).
@@ -341,4 +335,44 @@ func TestRunPurgesPastRetention(t *testing.T) {
 			t.Errorf("%s after the purge: %d\n%.300s", path, code, body)
 		}
 	}
+}
+
+// TestGuardPrintsOnlyVisitorPasses: a guard prints the pass of a visitor the
+// gatehouse registers, but not a pupil's, whose pass is their credential at
+// the gate (with its id, learnt from a log or a printed sheet).
+func TestGuardPrintsOnlyVisitorPasses(t *testing.T) {
+	r := newRig(t)
+	ps := []store.PassRecord{passOfP3(t, r)}
+	guard := r.client("guard")
+	code, body := r.postJSON(guard, "/api/visitors", `{"name": "张师傅", "phone": "13900000000", "reason": "维修", "host": "总务处", "to": "2026-09-01T11:00:00+08:00"}`)
+	var vis struct{ Pass store.PassRecord }
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &vis) != nil {
+		t.Fatalf("visitor: %d %s", code, body)
+	}
+	for _, path := range []string{"/passes/" + vis.Pass.PassID + "/qr.png", "/api/passes/" + vis.Pass.PassID + "/qr.png"} {
+		if code, body := r.get(guard, path); code != http.StatusOK || !strings.HasPrefix(body, "\x89PNG") {
+			t.Errorf("guard, the visitor's QR %s: %d", path, code)
+		}
+	}
+	for _, path := range []string{"/passes/" + ps[0].PassID + "/qr.png", "/api/passes/" + ps[0].PassID + "/qr.png"} {
+		if code, _ := r.get(guard, path); code != http.StatusForbidden {
+			t.Errorf("guard, a pupil's QR %s: %d, want 403", path, code)
+		}
+		if code, _ := r.get(r.client("admin"), path); code != http.StatusOK {
+			t.Errorf("admin, a pupil's QR %s: %d", path, code)
+		}
+	}
+}
+
+// passOfP3 is a pass the admin issues for P3, a pupil of class 2-1.
+func passOfP3(t *testing.T, r *rig) store.PassRecord {
+	t.Helper()
+	if code, body := r.postJSON(r.client("admin"), "/api/passes", `{"person_id": "P3", "days": 30}`); code != http.StatusOK {
+		t.Fatalf("admin's pass for P3: %d %s", code, body)
+	}
+	ps, err := r.db.Passes(context.Background(), "P3")
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("P3's passes: %v %v", ps, err)
+	}
+	return ps[0]
 }
