@@ -51,12 +51,23 @@ type Opts struct {
 	MaxMessages int
 	MaxDelay    time.Duration
 	Queue       int // messages waiting for the worker; default 4096
-	Logger      *slog.Logger
+	// MaxWaiting and MaxWaitingBytes bound the entry and telemetry messages
+	// that wait for room in a full queue, and their payloads (defaults
+	// 65,536 and 256 MiB: a ceiling on campusd's memory, not a throttle: a
+	// shed message waits its gate's ack timeout, 20 s, so shedding early
+	// would make an overload's tail longer, not shorter); past them,
+	// messages are shed (see Handle).
+	MaxWaiting      int
+	MaxWaitingBytes int64
+	Logger          *slog.Logger
 }
 
 // Stats are ingest's counters.
 type Stats struct {
 	Messages, Entries, Inserted, Duplicates, Malformed, Alerts, Acks, StoreErrors int64
+	// Shed counts entry and telemetry messages refused while the queue was
+	// full (see Handle).
+	Shed int64
 }
 
 // Ingest stores what gates send.
@@ -71,6 +82,7 @@ type Ingest struct {
 
 	messages, entries, inserted, duplicates, malformed, alerts, acks, storeErrors atomic.Int64
 	lastWarn                                                                      atomic.Int64
+	shed, waiting, waitingBytes, lastShedWarn                                     atomic.Int64
 }
 
 type msg struct {
@@ -92,6 +104,12 @@ func New(o Opts) (*Ingest, error) {
 	if o.Queue <= 0 {
 		o.Queue = 4096
 	}
+	if o.MaxWaiting <= 0 {
+		o.MaxWaiting = 65536
+	}
+	if o.MaxWaitingBytes <= 0 {
+		o.MaxWaitingBytes = 256 << 20
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -102,15 +120,28 @@ func New(o Opts) (*Ingest, error) {
 func (in *Ingest) Stats() Stats {
 	return Stats{Messages: in.messages.Load(), Entries: in.entries.Load(), Inserted: in.inserted.Load(),
 		Duplicates: in.duplicates.Load(), Malformed: in.malformed.Load(), Alerts: in.alerts.Load(),
-		Acks: in.acks.Load(), StoreErrors: in.storeErrors.Load()}
+		Acks: in.acks.Load(), StoreErrors: in.storeErrors.Load(), Shed: in.shed.Load()}
 }
 
 // Queued is how many messages wait for the workers.
 func (in *Ingest) Queued() int { return len(in.q) + len(in.aq) }
 
 // Handle queues one MQTT message. It blocks only when the queue is full,
-// which holds the broker back rather than losing messages (QoS 1 messages are
-// acknowledged to the broker when the handler returns).
+// which holds the broker back (QoS 1 messages are acknowledged to the broker
+// when the handler returns).
+//
+// Holding back is not enough under a sustained overload: a broker that does
+// not bound what it has in flight to campusd (paho runs every handler on a
+// goroutine of its own) has thousands of messages waiting here, in memory
+// (campusd ~400 MiB at 8 entries a second from each of 1,000 gates on a
+// 2-core machine, nothing shed), and nothing bounds how many. So past
+// MaxWaiting waiting (or MaxWaitingBytes of them), an entry message is shed: counted,
+// logged, neither stored nor acked to its gate, which keeps the entries in
+// its journal and sends them again after its ack timeout, and meanwhile
+// stops sending more once its window of unacknowledged messages is full.
+// The backlog stays in the gates' journals, which are made for it. Telemetry
+// is shed too (the next one follows within the interval); alerts, which
+// have their own queue, and status messages (one a connection) never are.
 func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) {
 	in.messages.Add(1)
 	t, err := wire.ParseTopic(topic)
@@ -122,9 +153,34 @@ func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) {
 	if t.Kind == wire.KindAlert {
 		q = in.aq
 	}
+	m := msg{topic: t, payload: payload}
 	select {
-	case q <- msg{topic: t, payload: payload}:
+	case q <- m:
+		return
+	default:
+	}
+	if t.Kind == wire.KindEntry || t.Kind == wire.KindTelemetry {
+		size := int64(len(payload))
+		n, b := in.waiting.Add(1), in.waitingBytes.Add(size)
+		defer func() { in.waiting.Add(-1); in.waitingBytes.Add(-size) }()
+		if n > int64(in.o.MaxWaiting) || b > in.o.MaxWaitingBytes {
+			in.shedOne(t)
+			return
+		}
+	}
+	select {
+	case q <- m:
 	case <-ctx.Done():
+	}
+}
+
+// shedOne counts and logs (at most every 10 s) a message shed by Handle.
+func (in *Ingest) shedOne(t wire.Topic) {
+	n := in.shed.Add(1)
+	now := time.Now().UnixNano()
+	if last := in.lastShedWarn.Load(); now-last > int64(10*time.Second) && in.lastShedWarn.CompareAndSwap(last, now) {
+		in.log.Warn("ingest overloaded: message shed, its gate sends it again", "topic", t.String(),
+			"queued", in.Queued(), "waiting", in.waiting.Load(), "shed_total", n)
 	}
 }
 

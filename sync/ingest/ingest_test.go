@@ -382,15 +382,8 @@ func (s stuckStore) InsertEntries(ctx context.Context, school string, es []journ
 func TestAlertAheadOfQueuedEntries(t *testing.T) {
 	store := stuckStore{newMemStore(), make(chan struct{})}
 	alerted := make(chan wire.Alert, 1)
-	in, err := New(Opts{Store: store, Publisher: &lazyPub{}, Logger: quiet, Queue: 8,
-		OnAlert: func(_ string, a wire.Alert) { alerted <- a }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = in.Run(ctx) }()
-	defer func() { cancel(); close(store.release); <-done }()
+	in, ctx := runIngest(t, Opts{Store: store, Publisher: &lazyPub{}, Logger: quiet, Queue: 8,
+		OnAlert: func(_ string, a wire.Alert) { alerted <- a }}, func() { close(store.release) })
 	topic := wire.GateTopic("hz", "north-1", wire.KindEntry)
 	for i := range 20 { // more than the queue holds: the senders wait, as the broker would
 		e := journal.Entry{V: 1, GateID: "north-1", Epoch: "e1", Seq: uint64(i + 1), Time: time.Now(), Decision: "admit", Reason: "ok", Kind: "entry"}
