@@ -3,11 +3,14 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"campusgate/sync/wire"
@@ -327,6 +330,12 @@ func (q quietMochi) Enabled(ctx context.Context, lv slog.Level) bool {
 }
 
 func (q quietMochi) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "error processing packet" {
+		r = packetError(r)
+		if r.Level < slog.LevelWarn && !q.Handler.Enabled(ctx, r.Level) {
+			return nil
+		}
+	}
 	if r.Message == "" {
 		if !q.Handler.Enabled(ctx, slog.LevelDebug) {
 			return nil
@@ -336,6 +345,34 @@ func (q quietMochi) Handle(ctx context.Context, r slog.Record) error {
 		r = d
 	}
 	return q.Handler.Handle(ctx, r)
+}
+
+// packetError rewrites mochi's "error processing packet" warning. Its "pk"
+// attribute is the whole packet, payload and all: an entry batch's people
+// would reach the server's log. It keeps the packet's type and topic. And a
+// packet that could not be answered because its client had just gone (a
+// gate publishing "offline" as it stops) is a debug line, not a warning.
+func packetError(r slog.Record) slog.Record {
+	level := r.Level
+	var attrs []slog.Attr
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "pk":
+			if pk, ok := a.Value.Any().(packets.Packet); ok {
+				attrs = append(attrs, slog.Int("packet_type", int(pk.FixedHeader.Type)), slog.String("topic", pk.TopicName))
+			}
+			return true
+		case "error":
+			if err, ok := a.Value.Any().(error); ok && (errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+				level = slog.LevelDebug
+			}
+		}
+		attrs = append(attrs, a)
+		return true
+	})
+	out := slog.NewRecord(r.Time, level, r.Message, r.PC)
+	out.AddAttrs(attrs...)
+	return out
 }
 
 func (q quietMochi) WithAttrs(a []slog.Attr) slog.Handler { return quietMochi{q.Handler.WithAttrs(a)} }
