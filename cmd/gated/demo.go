@@ -37,8 +37,14 @@ func seedDemo(j *journal.Journal, v *pass.Verifier, out io.Writer, cfg gate.Conf
 	if err != nil {
 		return err
 	}
-	if err := j.ReplaceRoster(ver+1, people); err != nil {
-		return err
+	// A gate that syncs keeps the school's roster once it has one: seeding a
+	// newer version over it would make the gate refuse the school's next
+	// roster (same version or older) and the console's changes with it.
+	// Standalone, the demo roster is seeded again for today's morning reports.
+	if cfg.Sync.Broker == "" || ver == 0 {
+		if err := j.ReplaceRoster(ver+1, people); err != nil {
+			return err
+		}
 	}
 	iss, err := pass.NewIssuer(priv, kid)
 	if err != nil {
