@@ -15,6 +15,7 @@ import (
 	"campusgate/device/gpiosim"
 	"campusgate/device/indicator"
 	"campusgate/device/relay"
+	"campusgate/device/simbox"
 	firmwareconfig "campusgate/firmware-config"
 	"campusgate/gate"
 
@@ -327,12 +328,7 @@ func hwDisplay(ctx context.Context, e *env, args []string) error {
 	)
 	if *simulate {
 		sb := displaysim.NewBus()
-		if cfg.Chip == display.ChipHD44780 {
-			lcd = displaysim.NewLCD()
-			sb.Attach(cfg.Address(), lcd)
-		} else {
-			sb.Attach(cfg.Address(), displaysim.NewSSD1306(cfg.PanelHeight()))
-		}
+		_, lcd = simbox.AttachDisplay(sb, cfg)
 		b = sb
 	} else {
 		var err error

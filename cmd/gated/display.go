@@ -288,11 +288,7 @@ func (p *panel) draw(ctx context.Context, l *latest) {
 				continue
 			}
 			shown = screenOf(ev)
-			temp := "" // none: physic's zero would print as -273.150°C
-			if shown.Temp != 0 {
-				temp = shown.Temp.String()
-			}
-			p.log.Debug("display", "kind", shown.Kind, "temp", temp, "reason", shown.Reason)
+			p.log.Debug("display", "screen", shown)
 			show()
 			stopTimer(&idle)
 			if shown.Kind == display.Ready {

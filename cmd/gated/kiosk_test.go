@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -246,6 +245,6 @@ func (k *kiosk) browserArgs(t *testing.T, chromium string) string {
 			return joined
 		}
 	}
-	t.Fatalf("no browser process in the kiosk's process group (%s)\n%s", fmt.Sprint(chromium), k.out)
+	t.Fatalf("no %s process in the kiosk's process group\n%s", chromium, k.out)
 	return ""
 }

@@ -21,6 +21,7 @@ package display
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -104,6 +105,12 @@ func (s Screen) lines(width int) (string, string) {
 		second = w.line
 	}
 	return first, second
+}
+
+// LogValue is the screen as a log line shows it: the temperature as the
+// display writes it ("" for none, not physic's zero, -273.150°C).
+func (s Screen) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kind", s.Kind.String()), slog.String("temp", s.temp()), slog.String("reason", s.Reason))
 }
 
 // temp is the temperature as "36.6C", or "" for none.

@@ -1,6 +1,8 @@
 package display
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +145,22 @@ func pages(t *testing.T, ops []i2ctest.IO, addr uint16) []int {
 		ps = append(ps, int(w[1]&0x0F))
 	}
 	return ps
+}
+
+// TestScreenLogValue: a screen in a log line reads as the display shows it,
+// with no temperature for none (not physic's zero, -273.150°C).
+func TestScreenLogValue(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log.Info("display", "screen", Screen{Kind: Ready})
+	log.Info("display", "screen", Screen{Kind: Stop, Temp: physic.ZeroCelsius + 38600*physic.MilliKelvin, Reason: "High temperature"})
+	out := buf.String()
+	for _, want := range []string{"screen.kind=SCAN screen.temp=\"\"", "screen.kind=STOP screen.temp=38.6C screen.reason=\"High temperature\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "-273") {
+		t.Errorf("no temperature logged as absolute zero:\n%s", out)
+	}
 }

@@ -93,13 +93,7 @@ func New(opts *Opts) (_ *Box, err error) {
 		if err := c.Check(); err != nil {
 			return nil, fmt.Errorf("simbox: display: %w", err)
 		}
-		if c.Chip == display.ChipHD44780 {
-			b.LCD = displaysim.NewLCD()
-			b.Bus.Attach(c.Address(), b.LCD)
-		} else {
-			b.OLED = displaysim.NewSSD1306(c.PanelHeight())
-			b.Bus.Attach(c.Address(), b.OLED)
-		}
+		b.OLED, b.LCD = AttachDisplay(b.Bus, *c)
 	}
 	switch o.Sensor {
 	case "mlx90614":
@@ -213,4 +207,17 @@ func (b *Box) Close() error {
 		errs = append(errs, os.RemoveAll(b.dir))
 	}
 	return errors.Join(errs...)
+}
+
+// AttachDisplay puts the emulated display c names on bus, at its address,
+// and returns it: the OLED or the LCD, the other nil.
+func AttachDisplay(bus *displaysim.Bus, c display.Config) (*displaysim.SSD1306, *displaysim.LCD) {
+	if c.Chip == display.ChipHD44780 {
+		lcd := displaysim.NewLCD()
+		bus.Attach(c.Address(), lcd)
+		return nil, lcd
+	}
+	oled := displaysim.NewSSD1306(c.PanelHeight())
+	bus.Attach(c.Address(), oled)
+	return oled, nil
 }

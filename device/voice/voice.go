@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -76,7 +75,7 @@ type Opts struct {
 	Dir       string       // the prompts' directory, holding LANG/NAME.wav
 	Languages []string     // spoken one after the other; nil = zh-CN only
 	Aplay     string       // aplay's path; "" = aplay from PATH
-	Logger    *slog.Logger //
+	Logger    *slog.Logger // nil: slog.Default()
 }
 
 // Player plays one prompt at a time. Its methods are safe for concurrent use.
@@ -107,7 +106,7 @@ func New(o *Opts) (*Player, error) {
 		p.device = "default"
 	}
 	if p.log == nil {
-		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		p.log = slog.Default()
 	}
 	if p.aplay == "" {
 		p.aplay = "aplay"
@@ -135,7 +134,7 @@ func New(o *Opts) (*Player, error) {
 	for _, pr := range Prompts {
 		for _, lang := range langs {
 			f := filepath.Join(o.Dir, lang, string(pr)+".wav")
-			if _, err := ReadWAV(f); err != nil {
+			if err := checkWAV(f); err != nil {
 				errs = append(errs, fmt.Errorf("voice: prompt %s (%s): %w", pr, lang, err))
 				continue
 			}

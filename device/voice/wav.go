@@ -20,6 +20,20 @@ type WAV struct {
 // ReadWAV reads a prompt file: mono, 16-bit PCM (what generate.sh writes,
 // and what any ALSA device plays through the default plug without surprise).
 func ReadWAV(path string) (WAV, error) {
+	// Prompts are a few seconds long; 4 MiB is a runaway file.
+	return readWAV(path, 4<<20)
+}
+
+// checkWAV checks a prompt file's header only: New checks every prompt in
+// every language at start-up, and needs no samples for it (Data holds the
+// first few).
+func checkWAV(path string) error {
+	_, err := readWAV(path, 4096) // past any LIST chunk before the samples
+	return err
+}
+
+// readWAV reads at most limit bytes of path.
+func readWAV(path string, limit int64) (WAV, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return WAV{}, fmt.Errorf("%s: %w", path, ErrNoPrompt)
@@ -28,8 +42,7 @@ func ReadWAV(path string) (WAV, error) {
 		return WAV{}, err
 	}
 	defer f.Close()
-	// Prompts are a few seconds long; 4 MiB is a runaway file.
-	b, err := io.ReadAll(io.LimitReader(f, 4<<20))
+	b, err := io.ReadAll(io.LimitReader(f, limit))
 	if err != nil {
 		return WAV{}, fmt.Errorf("%s: %w", path, err)
 	}

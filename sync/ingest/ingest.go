@@ -81,8 +81,18 @@ type Ingest struct {
 	aq chan msg
 
 	messages, entries, inserted, duplicates, malformed, alerts, acks, storeErrors atomic.Int64
-	lastWarn                                                                      atomic.Int64
-	shed, waiting, waitingBytes, lastShedWarn                                     atomic.Int64
+	shed, waiting, waitingBytes                                                   atomic.Int64
+	dropWarn, shedWarn                                                            every
+}
+
+// every lets one caller through at most once an interval: the warnings of a
+// flood of bad or shed messages, a line a second rather than a line a message.
+type every struct{ last atomic.Int64 }
+
+func (e *every) ok(d time.Duration) bool {
+	now := time.Now().UnixNano()
+	last := e.last.Load()
+	return now-last > int64(d) && e.last.CompareAndSwap(last, now)
 }
 
 type msg struct {
@@ -177,8 +187,7 @@ func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) {
 // shedOne counts and logs (at most every 10 s) a message shed by Handle.
 func (in *Ingest) shedOne(t wire.Topic) {
 	n := in.shed.Add(1)
-	now := time.Now().UnixNano()
-	if last := in.lastShedWarn.Load(); now-last > int64(10*time.Second) && in.lastShedWarn.CompareAndSwap(last, now) {
+	if in.shedWarn.ok(10 * time.Second) {
 		in.log.Warn("ingest overloaded: message shed, its gate sends it again", "topic", t.String(),
 			"queued", in.Queued(), "waiting", in.waiting.Load(), "shed_total", n)
 	}
@@ -187,8 +196,7 @@ func (in *Ingest) shedOne(t wire.Topic) {
 // drop counts and logs (at most once a second) a message that is refused.
 func (in *Ingest) drop(topic string, err error) {
 	in.malformed.Add(1)
-	now := time.Now().UnixNano()
-	if last := in.lastWarn.Load(); now-last > int64(time.Second) && in.lastWarn.CompareAndSwap(last, now) {
+	if in.dropWarn.ok(time.Second) {
 		in.log.Warn("malformed message dropped", "topic", topic, "err", err, "dropped_total", in.malformed.Load())
 	}
 }
