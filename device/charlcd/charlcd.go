@@ -4,9 +4,12 @@
 // nibble is two expander writes, one with EN high and one with it low (the
 // LCD latches on EN's falling edge).
 //
-// periph.io/x/devices/v3/hd44780 drives the LCD's pins directly as GPIOs; over
-// the backpack that would be one I²C transaction per pin change, and it has no
-// backlight bit. This driver builds the expander bytes itself and sends a
+// periph.io/x/devices/v3/hd44780 drives the LCD's pins directly as GPIOs;
+// over the backpack (periph's pcf857x gives its outputs as GPIOs) that would
+// be one I²C transaction per pin change, it has no backlight bit, and its
+// initialisation (v3.7.4) sends 0x14, a cursor shift, where the function set
+// 0x28 (4-bit, two lines) belongs, so a 16×2 module stays in one-line mode
+// and the second row never shows. This driver builds the expander bytes itself and sends a
 // whole command, or a whole line, as one I²C write: the PCF8574 applies each
 // byte of a write to its outputs in turn.
 //
