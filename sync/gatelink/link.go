@@ -108,6 +108,9 @@ type Link struct {
 	resync chan struct{}
 	alerts chan wire.Alert
 	down   chan downMsg
+	// downlink is the gate's own downlink topics and their kinds: the
+	// handler looks a topic up rather than parsing it, at every ack.
+	downlink map[string]wire.Kind
 
 	connected                                            atomic.Bool
 	connects, sent, resent, acked, nalerts, bad, dropped atomic.Int64
@@ -179,14 +182,19 @@ func New(o Opts) (*Link, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	downlink := map[string]wire.Kind{}
+	for _, k := range wire.Downlink {
+		downlink[wire.GateTopic(o.School, o.Gate, k)] = k
+	}
 	return &Link{
 		o: o, log: o.Logger.With("gate", o.Gate), clock: o.Clock,
-		kick:   make(chan struct{}, 1),
-		resync: make(chan struct{}, 1),
-		alerts: make(chan wire.Alert, 64),
-		down:   make(chan downMsg, 1024),
-		chunks: map[uint64]*assembly{},
-		acks:   ackQueue{wake: make(chan struct{}, 1)},
+		downlink: downlink,
+		kick:     make(chan struct{}, 1),
+		resync:   make(chan struct{}, 1),
+		alerts:   make(chan wire.Alert, 64),
+		down:     make(chan downMsg, 1024),
+		chunks:   map[uint64]*assembly{},
+		acks:     ackQueue{wake: make(chan struct{}, 1)},
 	}, nil
 }
 
@@ -339,8 +347,8 @@ func (f *flight) ack(r [2]uint64) {
 // ctx ends.
 func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 	topics := map[string]byte{}
-	for _, k := range wire.Downlink {
-		topics[l.topic(k)] = 1
+	for t := range l.downlink {
+		topics[t] = 1
 	}
 	subscribed := conn.Subscribe(topics, l.enqueue)
 	pubErr := make(chan error, 1)
@@ -684,20 +692,20 @@ func (b built) drop() {
 	batchBufs.Put(b.bp)
 }
 
-// enqueue is the MQTT message handler: it only queues, so the client is never
-// held up by the journal.
+// enqueue is the MQTT message handler: it only queues, never blocking, so the
+// client is never held up by the journal.
 func (l *Link) enqueue(topic string, payload []byte) {
-	t, err := wire.ParseTopic(topic)
-	if err != nil || t.Gate != l.o.Gate || t.School != l.o.School || !t.Kind.IsDownlink() {
+	kind, ok := l.downlink[topic]
+	if !ok {
 		l.log.Warn("message on an unexpected topic ignored", "topic", topic)
 		l.bad.Add(1)
 		return
 	}
 	select {
-	case l.down <- downMsg{kind: t.Kind, payload: payload}:
+	case l.down <- downMsg{kind: kind, payload: payload}:
 	default:
 		l.dropped.Add(1)
-		l.log.Warn("downlink queue full: message dropped", "kind", t.Kind)
+		l.log.Warn("downlink queue full: message dropped", "kind", kind)
 	}
 }
 

@@ -20,7 +20,8 @@ type Conn interface {
 	// 0) or the error. A callback rather than a channel: under a drain every
 	// hop between the PUBACK and the next publish shows.
 	Publish(topic string, qos byte, retained bool, payload []byte, done func(error))
-	// Subscribe subscribes to topics; handler must not block. The returned
+	// Subscribe subscribes to topics; handler must not block (it runs on the
+	// client's own goroutine). The returned
 	// channel yields nil once the broker has granted every topic, or the error.
 	// A broker takes a client's packets in order, so what is published after
 	// Subscribe is sent is answered on the new subscription without waiting.
@@ -96,7 +97,10 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 			SetPingTimeout(o.PingTimeout).
 			SetConnectTimeout(10 * time.Second).
 			SetWriteTimeout(10 * time.Second).
-			SetOrderMatters(false). // handlers run on their own goroutines and never hold up the client
+			// The link's handler never blocks (it only queues), so paho runs it
+			// on its own goroutine: a goroutine a message (every ack of a
+			// drain) would cost more than the handler.
+			SetOrderMatters(true).
 			SetConnectionLostHandler(func(mqtt.Client, error) { pc.markLost() })
 		if o.TLS != nil {
 			opts.SetTLSConfig(o.TLS)
