@@ -10,10 +10,12 @@ import (
 	"campusgate/gate/journal"
 )
 
-// TestPasswordNotLogged: gated with debug logging (-v) and a [sync]
-// password, through a connection, entries, a fever alert and its stop,
-// writes the password nowhere in its output.
-func TestPasswordNotLogged(t *testing.T) {
+// TestNoSecretsOrPersonalDataInLogs: gated with debug logging (-v) and a
+// [sync] password, through a connection, entries, a fever alert and its
+// stop, writes the password nowhere in its output, nor the feverish person's
+// card, id or name (a temperature beside them would be health data in the
+// box's system log).
+func TestNoSecretsOrPersonalDataInLogs(t *testing.T) {
 	const secret = "gate-secret-in-config-8841"
 	acked := make(chan string, 16)
 	_, addr := ackingBroker(t, func(e journal.Entry) { acked <- e.Reason })
@@ -43,5 +45,13 @@ func TestPasswordNotLogged(t *testing.T) {
 	}
 	if strings.Contains(out, secret) {
 		t.Errorf("gated logged its broker password:\n%s", out)
+	}
+	if !strings.Contains(out, `msg=fever`) && !strings.Contains(out, `"msg":"fever"`) {
+		t.Errorf("gated's output lacks the fever:\n%s", out)
+	}
+	for _, personal := range []string{"C0215", "P20260215", "张梓涵"} { // the demo roster's card C0215
+		if strings.Contains(out, personal) {
+			t.Errorf("gated logged %q:\n%s", personal, out)
+		}
 	}
 }
