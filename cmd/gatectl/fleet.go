@@ -46,6 +46,7 @@ type fleetFlags struct {
 	state, passwordFile   string
 	prefix, journals      string
 	keep, fsync           bool
+	keepAccounts          bool
 	consoleURL, user      string
 }
 
@@ -63,6 +64,7 @@ func simFleet(ctx context.Context, e *env, args []string) error {
 	fset.StringVar(&o.prefix, "prefix", "fleet", "gate ids are PREFIX-0001, PREFIX-0002, …")
 	fset.StringVar(&o.journals, "journals", "", "directory of the gates' journals, made afresh (default: a temporary one)")
 	fset.BoolVar(&o.keep, "keep", false, "keep the temporary journal directory")
+	fset.BoolVar(&o.keepAccounts, "keep-accounts", false, "with -state: keep the gates' MQTT accounts (and their password) for the next run instead of removing them at the end")
 	fset.BoolVar(&o.fsync, "fsync", false, "fsync every journal commit as a real gate does (default off: N journals on one disk)")
 	fset.StringVar(&o.consoleURL, "console", "http://127.0.0.1:8090", "the school console, to time fever alerts on the nurses' live stream (\"\": not timed)")
 	fset.StringVar(&o.user, "user", "nurse", "console account for the live stream (nurse or admin); password from $CAMPUSGATE_PASSWORD, -state's console-accounts.txt, or stdin")
@@ -92,6 +94,15 @@ func simFleet(ctx context.Context, e *env, args []string) error {
 	password, err := fleetPassword(e, o, ids)
 	if err != nil {
 		return err
+	}
+	if o.state != "" && !o.keepAccounts {
+		// A load test leaves no logins behind on the school's broker, also
+		// when it is stopped or fails part way.
+		defer func() {
+			if err := removeFleetAccounts(e, o, ids); err != nil {
+				fmt.Fprintf(e.errw, "gatectl sim fleet: the fleet's accounts were not removed: %v\n", err)
+			}
+		}()
 	}
 	dir := o.journals
 	if dir == "" {
@@ -170,6 +181,34 @@ func fleetPassword(e *env, o fleetFlags, ids []string) (string, error) {
 		time.Sleep(1500 * time.Millisecond) // campusd looks at the file every second
 	}
 	return pw, nil
+}
+
+// removeFleetAccounts takes the fleet's gates out of campusd's accounts file
+// (campusd rereads it within a second and refuses them from then on) and
+// removes their password.
+func removeFleetAccounts(e *env, o fleetFlags, ids []string) error {
+	file := filepath.Join(o.state, "mqtt-accounts.json")
+	accounts := &broker.Accounts{}
+	if err := accounts.Load(file); err != nil {
+		return err
+	}
+	removed := 0
+	for _, id := range ids {
+		if a, ok := accounts.Lookup(id); ok && a.Role == broker.RoleGate && a.School == o.school && a.Gate == id {
+			accounts.Remove(id)
+			removed++
+		}
+	}
+	if removed > 0 {
+		if err := accounts.Save(file); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(filepath.Join(o.state, "fleet-mqtt.secret")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	fmt.Fprintf(e.out, "removed the fleet's %d gate accounts from %s (-keep-accounts keeps them)\n", removed, file)
+	return nil
 }
 
 // fleetConsole logs in to the console for its live event stream.

@@ -75,6 +75,22 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("the server stored %d entries (%d fevers), the fleet appended %d (%d fevers)", st.Today.Entries, st.Today.Fevers, appended, raised)
 	}
 
+	// The fleet's logins are gone from the broker's accounts with their
+	// password (runFleet's -keep-accounts keeps them for the next run).
+	if !strings.Contains(out, "removed the fleet's 5 gate accounts") {
+		t.Errorf("no word of the accounts removed:\n%s", out)
+	}
+	accts, err := os.ReadFile(filepath.Join(sys.state, "mqtt-accounts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(accts), "fleet-0001") {
+		t.Errorf("the fleet's accounts are still in mqtt-accounts.json")
+	}
+	if _, err := os.Stat(filepath.Join(sys.state, "fleet-mqtt.secret")); err == nil {
+		t.Errorf("the fleet's password is still in the state directory")
+	}
+
 	// Usage: one of -state and -password-file.
 	bad := exec.Command(filepath.Join(sys.bin, "gatectl"), "sim", "fleet", "-gates", "2")
 	if b, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(b), "-password-file") {
@@ -99,7 +115,7 @@ func fleetFigure(t testing.TB, out, re string) []string {
 func runFleet(t testing.TB, sys *simSystem, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(sys.bin, "gatectl"), append([]string{"sim", "fleet", "-state", sys.state, "-broker", "mqtt://" + sys.mqtt,
-		"-console", "http://" + sys.http, "-every", "1h"}, args...)...)
+		"-console", "http://" + sys.http, "-every", "1h", "-keep-accounts"}, args...)...)
 	cmd.Env = append(os.Environ(), "CAMPUSGATE_PASSWORD=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
