@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := pgtest.Main(m)
+	bintest.Cleanup()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building gated: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := bintest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
