@@ -162,10 +162,14 @@ type Proc struct {
 
 // Start runs the program at path with args and returns once a line of its
 // stdout contains ready. The process is killed when the test ends, if it
-// still runs.
+// still runs. Its temporary directory (TMPDIR) is the test's own, so what a
+// killed process leaves there (gated -simulate's emulated scanner) goes with
+// the test.
 func Start(t testing.TB, path, ready string, args ...string) *Proc {
 	t.Helper()
+	tmp := t.TempDir() // before the kill below: cleanups run last first
 	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
