@@ -83,11 +83,16 @@ type slowDisplay struct {
 	shown   []display.Kind
 	started chan struct{} // a token as each Show begins
 	gate    chan struct{} // a token a Show
+	over    chan struct{} // closed as the test ends: a Show no longer waits
 }
 
 func (d *slowDisplay) Show(s display.Screen) error {
 	d.started <- struct{}{}
-	<-d.gate
+	select {
+	case <-d.gate:
+	case <-d.over:
+		return errors.New("the test is over")
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.shown = append(d.shown, s.Kind)
@@ -107,15 +112,19 @@ func runPanel(t *testing.T, p *panel, f subscriber) {
 // TestDisplayCoalesces: events faster than the display draws are skipped to
 // the newest, and the flow's sends never wait.
 func TestDisplayCoalesces(t *testing.T) {
-	d := &slowDisplay{started: make(chan struct{}, 10), gate: make(chan struct{})}
+	d := &slowDisplay{started: make(chan struct{}, 10), gate: make(chan struct{}), over: make(chan struct{})}
 	drawn := make(chan display.Screen, 10)
 	p := newPanel(func() (display.Display, error) { return d, nil }, display.Config{}, clockwork.NewFakeClock(), slog.New(slog.DiscardHandler), func() {})
 	p.drawn = func(s display.Screen) { drawn <- s }
 	f := &fakeFlow{c: make(chan gate.Event)} // unbuffered: a send waits for the panel to take it
 	runPanel(t, p, f)
+	t.Cleanup(func() { close(d.over) }) // before runPanel's: a draw the test did not expect must not hang it
 	f.c <- gate.Event{State: gate.StateIdentify}
 	<-d.started
-	for _, st := range []gate.State{gate.StatePresence, gate.StateMeasuring, gate.StateAdmitted, gate.StateReady, gate.StateIdentify, gate.StateDenied} {
+	// The last ready comes within the refusal's hold, so it is held, not
+	// shown: its send returning means the refusal before it is the newest
+	// (a send returns once the panel has the event, before it is recorded).
+	for _, st := range []gate.State{gate.StatePresence, gate.StateMeasuring, gate.StateAdmitted, gate.StateReady, gate.StateIdentify, gate.StateDenied, gate.StateReady} {
 		select {
 		case f.c <- gate.Event{State: st}:
 		case <-time.After(5 * time.Second):
