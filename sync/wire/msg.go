@@ -394,9 +394,15 @@ func DecodeAck(b []byte) (Ack, error) {
 	return m, nil
 }
 
-// Seqs expands the ranges.
+// Seqs expands the ranges (of an ack DecodeAck took: it bounds them).
 func (a Ack) Seqs() []uint64 {
-	var s []uint64
+	var n uint64
+	for _, r := range a.Ranges {
+		if r[1] >= r[0] {
+			n += min(r[1]-r[0], 100*MaxBatch) + 1
+		}
+	}
+	s := make([]uint64, 0, min(n, 100*MaxBatch)) // a drain expands 10,000: no growing a slice for each ack
 	for _, r := range a.Ranges {
 		for q := r[0]; q <= r[1]; q++ {
 			s = append(s, q)
