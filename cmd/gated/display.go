@@ -9,9 +9,9 @@ import (
 
 	"campusgate/device/display"
 	"campusgate/gate"
+	"campusgate/gate/pass"
 
 	"github.com/jonboulle/clockwork"
-	"periph.io/x/conn/v3/physic"
 )
 
 // screenOf is what the small display shows for a flow event: the same verdicts
@@ -47,7 +47,7 @@ func screenOf(ev gate.Event) display.Screen {
 		s.Kind = display.Fault
 	}
 	if n := len(ev.Readings); n > 0 && ev.Readings[n-1].BodyC > 0 && s.Kind != display.Ready && s.Kind != display.Fault {
-		s.Temp = physic.ZeroCelsius + physic.Temperature(ev.Readings[n-1].BodyC*1000+0.5)*physic.MilliKelvin
+		s.Temp = gate.FromCelsius(ev.Readings[n-1].BodyC)
 	}
 	return s
 }
@@ -56,37 +56,37 @@ func screenOf(ev gate.Event) display.Screen {
 // row; gate/text.go has the full bilingual messages, which the console and the
 // person's screen show. A reason not here shows the kind's own line.
 var shortReason = map[gate.Reason]string{
-	gate.ReasonOutsideWindowOK: "Outside hours",
-	gate.ReasonHealthRed:       "Health: red",
-	gate.ReasonHealthYellow:    "Health: yellow",
-	gate.ReasonHealthUnknown:   "No health status",
-	gate.ReasonNoDailyPass:     "No daily report",
-	gate.ReasonNoReportFlagged: "No report: noted",
-	gate.ReasonSymptomsFlagged: "Symptoms: noted",
-	gate.ReasonMiddayOK:        "Midday check OK",
-	gate.ReasonOutsideWindow:   "Not your time",
-	gate.ReasonAntiPassback:    "Already inside",
-	gate.ReasonFever:           "High temperature",
-	gate.ReasonImplausible:     "Reading invalid",
-	gate.ReasonSensorError:     "Sensor fault",
-	gate.ReasonSensorStuck:     "Sensor stuck",
-	gate.ReasonSensorDrift:     "Sensor drift",
-	gate.ReasonTimeout:         "Timeout: rescan",
-	gate.ReasonJournalError:    "Journal error",
-	gate.ReasonJournalFull:     "Storage full",
-	gate.ReasonGuardAdmit:      "Guard admitted",
-	gate.ReasonGuardDeny:       "Guard refused",
-	gate.ReasonEmergencyOpen:   "Emergency open",
-	gate.ReasonEmergencyClose:  "Emergency ended",
-	gate.ReasonRemoteOpen:      "Opened by school",
-	"malformed":                "Code unreadable",
-	"unknown_key":              "Not this school",
-	"bad_signature":            "Pass not valid",
-	"not_yet_valid":            "Not valid yet",
-	"expired":                  "Pass expired",
-	"revoked":                  "Pass revoked",
-	"not_on_roster":            "Not on the list",
-	"role_not_allowed":         "Not at this gate",
+	gate.ReasonOutsideWindowOK:             "Outside hours",
+	gate.ReasonHealthRed:                   "Health: red",
+	gate.ReasonHealthYellow:                "Health: yellow",
+	gate.ReasonHealthUnknown:               "No health status",
+	gate.ReasonNoDailyPass:                 "No daily report",
+	gate.ReasonNoReportFlagged:             "No report: noted",
+	gate.ReasonSymptomsFlagged:             "Symptoms: noted",
+	gate.ReasonMiddayOK:                    "Midday check OK",
+	gate.ReasonOutsideWindow:               "Not your time",
+	gate.ReasonAntiPassback:                "Already inside",
+	gate.ReasonFever:                       "High temperature",
+	gate.ReasonImplausible:                 "Reading invalid",
+	gate.ReasonSensorError:                 "Sensor fault",
+	gate.ReasonSensorStuck:                 "Sensor stuck",
+	gate.ReasonSensorDrift:                 "Sensor drift",
+	gate.ReasonTimeout:                     "Timeout: rescan",
+	gate.ReasonJournalError:                "Journal error",
+	gate.ReasonJournalFull:                 "Storage full",
+	gate.ReasonGuardAdmit:                  "Guard admitted",
+	gate.ReasonGuardDeny:                   "Guard refused",
+	gate.ReasonEmergencyOpen:               "Emergency open",
+	gate.ReasonEmergencyClose:              "Emergency ended",
+	gate.ReasonRemoteOpen:                  "Opened by school",
+	gate.Reason(pass.ReasonMalformed):      "Code unreadable",
+	gate.Reason(pass.ReasonUnknownKey):     "Not this school",
+	gate.Reason(pass.ReasonBadSignature):   "Pass not valid",
+	gate.Reason(pass.ReasonNotYetValid):    "Not valid yet",
+	gate.Reason(pass.ReasonExpired):        "Pass expired",
+	gate.Reason(pass.ReasonRevoked):        "Pass revoked",
+	gate.Reason(pass.ReasonNotOnRoster):    "Not on the list",
+	gate.Reason(pass.ReasonRoleNotAllowed): "Not at this gate",
 }
 
 // panelRetry is how soon a screen that failed to draw is drawn again when no

@@ -20,6 +20,7 @@ import (
 	"campusgate/gate/pass"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"periph.io/x/conn/v3/physic"
 )
 
@@ -60,8 +61,12 @@ func TestDisplayScreenOf(t *testing.T) {
 		}
 	}
 	// Every reason a decision can carry has its short text, which fits the
-	// LCD's row in the characters its ROM has.
-	for _, r := range gate.Reasons() {
+	// LCD's row in the characters its ROM has: the gate's and the pass's.
+	reasons := gate.Reasons()
+	for _, r := range pass.Reasons {
+		reasons = append(reasons, gate.Reason(r))
+	}
+	for _, r := range reasons {
 		s, ok := shortReason[r]
 		if r == gate.ReasonOK {
 			continue // the kind's own line: "Please go in"
@@ -406,35 +411,18 @@ func TestDisplaySimulated(t *testing.T) {
 			if err != nil || ev.Decision != "admit" {
 				t.Fatalf("with the display failing: %+v %v", ev, err)
 			}
+			// The panel draws on its own goroutine: its failure shows a moment
+			// after the decision, not with it.
 			health := hw.health(j, &appendState{})
+			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(health()["display"], "cable out") && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
 			if h := health()["display"]; !strings.Contains(h, "cable out") {
 				t.Errorf("health: display %q", h)
 			}
-			if n := displayErrors(t, d.metrics); n < 1 {
+			if n := testutil.ToFloat64(d.metrics.deviceErrors.WithLabelValues("display")); n < 1 {
 				t.Errorf("display errors %v", n)
 			}
 		})
 	}
-}
-
-// displayErrors is gated_device_errors_total{device="display"}.
-func displayErrors(t *testing.T, m *gateMetrics) float64 {
-	t.Helper()
-	fams, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != "gated_device_errors_total" {
-			continue
-		}
-		for _, mt := range f.GetMetric() {
-			for _, l := range mt.GetLabel() {
-				if l.GetName() == "device" && l.GetValue() == "display" {
-					return mt.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return -1
 }

@@ -66,7 +66,13 @@ var words = [...]struct{ title, short, line string }{
 }
 
 // Kinds are every kind of screen, in order.
-func Kinds() []Kind { return []Kind{Ready, Measuring, Pass, Stop, Again, Fault, Wait} }
+func Kinds() []Kind {
+	ks := make([]Kind, len(words))
+	for i := range ks {
+		ks[i] = Kind(i)
+	}
+	return ks
+}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(words) {
