@@ -198,8 +198,8 @@ func New(o Opts) (*Link, error) {
 	}, nil
 }
 
-// Kick tells the link that an entry was appended (or, from within, that the
-// window has room again): it fills the window. It never blocks.
+// Kick tells the link that an entry was appended: it fills the window. It
+// never blocks.
 func (l *Link) Kick() {
 	select {
 	case l.kick <- struct{}{}:
@@ -307,7 +307,7 @@ type flight struct {
 	left        []uint64
 	n           int // bits set in left
 	sentAt      time.Time
-	atBroker    atomic.Bool // the broker PUBACKed its last sending
+	atBroker    bool // the broker PUBACKed its last sending
 }
 
 // AckDepth × Window messages at most await the server's ack.
@@ -351,48 +351,40 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 		topics[t] = 1
 	}
 	subscribed := conn.Subscribe(topics, l.enqueue)
-	pubErr := make(chan error, 1)
-	var (
-		outMu sync.Mutex
-		outID int
-		outAt = map[int]time.Time{} // publishes awaiting the broker
-	)
-	oldestOut := func() (time.Time, bool) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		var oldest time.Time
-		for _, at := range outAt {
-			if oldest.IsZero() || at.Before(oldest) {
-				oldest = at
-			}
-		}
-		return oldest, !oldest.IsZero()
-	}
-	// publishThen publishes and, once the broker has the message, calls then
-	// (if not nil) with the outcome.
-	publishThen := func(k wire.Kind, qos byte, retained bool, payload []byte, then func(error)) {
-		outMu.Lock()
-		outID++
-		id := outID
-		outAt[id] = l.clock.Now()
-		outMu.Unlock()
-		conn.Publish(l.topic(k), qos, retained, payload, func(err error) {
-			outMu.Lock()
-			delete(outAt, id)
-			outMu.Unlock()
-			if then != nil {
-				then(err)
-			}
-			if err != nil {
-				select {
-				case pubErr <- fmt.Errorf("publish %s: %w", k, err):
-				default:
-				}
-			}
-		})
+	// out is every publish the broker has not yet taken, in the order made,
+	// which is the order a broker acks them in: the loop waits on the oldest
+	// token itself, so a PUBACK wakes the goroutine that sends the next
+	// message and no other (under a drain every hop between the two shows).
+	var out []outgoing
+	publishAs := func(k wire.Kind, qos byte, retained bool, payload []byte, f *flight, bp *[]byte) {
+		out = append(out, outgoing{tok: conn.Publish(l.topic(k), qos, retained, payload), kind: k, at: l.clock.Now(), f: f, bp: bp, msg: payload})
 	}
 	publish := func(k wire.Kind, qos byte, retained bool, payload []byte) {
-		publishThen(k, qos, retained, payload, nil)
+		publishAs(k, qos, retained, payload, nil, nil)
+	}
+	// settle takes the publishes the broker has from the front of out.
+	settle := func() error {
+		for len(out) > 0 {
+			o := out[0]
+			select {
+			case <-o.tok.Done():
+			default:
+				return nil
+			}
+			out[0] = outgoing{}
+			out = out[1:]
+			if err := o.tok.Error(); err != nil {
+				return fmt.Errorf("publish %s: %w", o.kind, err)
+			}
+			if o.f != nil {
+				o.f.atBroker = true
+				if cap(o.msg) <= 2*wire.MaxMessage {
+					*o.bp = o.msg
+					batchBufs.Put(o.bp)
+				}
+			}
+		}
+		return nil
 	}
 	publish(wire.KindStatus, 1, true, wire.Encode(wire.Status{V: wire.Version, State: "online", At: l.clock.Now(), Version: l.o.Version, Epoch: l.o.Store.Epoch()}))
 	l.sendTelemetry(publish)
@@ -402,18 +394,8 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 	epoch := l.o.Store.Epoch()
 
 	publishBatch := func(f *flight, bp *[]byte, msg []byte, resend bool) {
-		f.atBroker.Store(false)
-		publishThen(wire.KindEntry, 1, false, msg, func(err error) {
-			if err != nil {
-				return
-			}
-			f.atBroker.Store(true)
-			l.Kick()                           // the window has room again
-			if cap(msg) <= 2*wire.MaxMessage { // after a lost connection the client may still hold it
-				*bp = msg
-				batchBufs.Put(bp)
-			}
-		})
+		f.atBroker = false
+		publishAs(wire.KindEntry, 1, false, msg, f, bp)
 		if resend {
 			l.resent.Add(1)
 		} else {
@@ -430,7 +412,7 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 		}
 		toBroker := 0
 		for _, f := range inflight {
-			if !f.atBroker.Load() {
+			if !f.atBroker {
 				toBroker++
 			}
 		}
@@ -495,26 +477,31 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 		if room() {
 			ready = ahead.ready
 		}
+		var taken <-chan struct{}
+		if len(out) > 0 {
+			taken = out[0].tok.Done()
+		}
 		select {
+		case <-taken:
+			if err := settle(); err != nil {
+				return err
+			}
 		case b := <-ready:
 			take(b)
 		case err := <-ahead.err:
 			return fmt.Errorf("outbox: %w", err)
 		case <-ctx.Done():
 			// A clean goodbye: the Will is not sent on DISCONNECT, so say it.
-			done := make(chan struct{})
-			conn.Publish(l.topic(wire.KindStatus), 1, true,
-				wire.Encode(wire.Status{V: wire.Version, State: "offline", At: l.clock.Now(), Version: l.o.Version}),
-				func(error) { close(done) })
+			tok := conn.Publish(l.topic(wire.KindStatus), 1, true,
+				wire.Encode(wire.Status{V: wire.Version, State: "offline", At: l.clock.Now(), Version: l.o.Version}))
 			select {
-			case <-done:
+			case <-tok.Done():
+			case <-conn.Lost():
 			case <-time.After(time.Second):
 			}
 			return ctx.Err()
 		case <-conn.Lost():
 			return errors.New("connection lost")
-		case err := <-pubErr:
-			return err
 		case err := <-subscribed:
 			if err != nil {
 				return fmt.Errorf("subscribe: %w", err)
@@ -535,8 +522,8 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 			l.sendTelemetry(publish)
 			continue
 		case <-check.Chan():
-			if oldest, ok := oldestOut(); ok && l.o.Silence > 0 && l.clock.Since(oldest) > l.o.Silence {
-				return fmt.Errorf("the broker has not answered for %v: connection presumed dead", l.clock.Since(oldest).Round(time.Millisecond))
+			if len(out) > 0 && l.o.Silence > 0 && l.clock.Since(out[0].at) > l.o.Silence {
+				return fmt.Errorf("the broker has not answered for %v: connection presumed dead", l.clock.Since(out[0].at).Round(time.Millisecond))
 			}
 			if err := resend(); err != nil {
 				return err
@@ -583,6 +570,18 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 			}
 		}
 	}
+}
+
+// outgoing is a publish awaiting the broker; an entry message's has its
+// flight and pooled buffer, used again once the broker has the message (after
+// a lost connection the client may still hold it).
+type outgoing struct {
+	tok  Token
+	kind wire.Kind
+	at   time.Time
+	f    *flight
+	bp   *[]byte
+	msg  []byte
 }
 
 // built is an entry message read ahead of the window, with its flight.

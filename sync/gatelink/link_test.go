@@ -417,3 +417,26 @@ func TestAckedSeqs(t *testing.T) {
 		}
 	}
 }
+
+// TestDownlinkQueuedWhileOffline: what the school sends while the gate is
+// away waits in its persistent session and is applied once it is back, though
+// the broker sends it before the gate has subscribed again.
+func TestDownlinkQueuedWhileOffline(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	srv := newFakeServer(t, b)
+	j := openJournal(t)
+	_, stop := startLink(t, b.addr, j, nil)
+	eventually(t, "online", 5*time.Second, func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return len(srv.status) > 0 })
+	stop()
+	eventually(t, "offline", 5*time.Second, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.status[len(srv.status)-1].State == "offline"
+	})
+	m := wire.Roster{V: 1, Kind: "snapshot", Version: 3, Chunk: 1, Chunks: 1, People: []journal.Person{{ID: "P7", Name: "张伟", Role: "pupil"}}}
+	if err := b.srv.Publish(wire.GateTopic("hz-001", "north-1", wire.KindRoster), wire.Encode(m), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	startLink(t, b.addr, j, nil)
+	eventually(t, "the roster sent while offline applied", 5*time.Second, func() bool { _, ok, _ := j.Person("P7"); return ok })
+}

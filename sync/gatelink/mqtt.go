@@ -15,11 +15,11 @@ import (
 // Conn is one MQTT connection as the link uses it. The link reconnects by
 // making a new Conn (with jitter), so a Conn never reconnects by itself.
 type Conn interface {
-	// Publish sends a message and calls done, once and on a goroutine of its
-	// own, with nil once the broker has it (PUBACK for QoS 1, written for QoS
-	// 0) or the error. A callback rather than a channel: under a drain every
-	// hop between the PUBACK and the next publish shows.
-	Publish(topic string, qos byte, retained bool, payload []byte, done func(error))
+	// Publish sends a message; its token is done once the broker has it
+	// (PUBACK for QoS 1, written for QoS 0) or it failed. A connection's
+	// tokens are done in the order of their publishes, as a broker acks in
+	// that order; after the connection is lost they may never be.
+	Publish(topic string, qos byte, retained bool, payload []byte) Token
 	// Subscribe subscribes to topics; handler must not block (it runs on the
 	// client's own goroutine). The returned
 	// channel yields nil once the broker has granted every topic, or the error.
@@ -30,6 +30,12 @@ type Conn interface {
 	Lost() <-chan struct{}
 	// Close disconnects, waiting up to a moment for queued work.
 	Close()
+}
+
+// Token is a publish in progress (paho's mqtt.Token is one).
+type Token interface {
+	Done() <-chan struct{}
+	Error() error
 }
 
 // Dialer makes a connected Conn.
@@ -83,7 +89,7 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 	}
 	broker := u.String()
 	return func(ctx context.Context, will Will) (Conn, error) {
-		pc := &pahoConn{lost: make(chan struct{}), published: make(chan published, 256)}
+		pc := &pahoConn{lost: make(chan struct{})}
 		opts := mqtt.NewClientOptions().
 			AddBroker(broker).
 			SetClientID(o.ClientID).
@@ -101,6 +107,12 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 			// on its own goroutine: a goroutine a message (every ack of a
 			// drain) would cost more than the handler.
 			SetOrderMatters(true).
+			// Every message goes to the default handler, with no routes: paho
+			// would match each incoming message against every subscribed
+			// topic by splitting both at '/' (two splits a topic, at every ack
+			// of a drain), and a persistent session's queued messages, which
+			// arrive before Subscribe, would have no route at all.
+			SetDefaultPublishHandler(pc.deliver).
 			SetConnectionLostHandler(func(mqtt.Client, error) { pc.markLost() })
 		if o.TLS != nil {
 			opts.SetTLSConfig(o.TLS)
@@ -112,71 +124,56 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 		if err := wait(ctx, pc.c.Connect()); err != nil {
 			return nil, fmt.Errorf("gatelink: connect %s: %w", broker, err)
 		}
-		go pc.awaitAll()
 		return pc, nil
 	}, nil
 }
 
 type pahoConn struct {
-	c         mqtt.Client
-	lost      chan struct{}
-	lostOnce  sync.Once
-	published chan published // awaiting the broker
+	c        mqtt.Client
+	lost     chan struct{}
+	lostOnce sync.Once
+
+	mu      sync.Mutex // orders early messages before later ones
+	handler func(topic string, payload []byte)
+	early   []mqtt.Message // arrived before Subscribe
+}
+
+// maxEarly bounds the messages kept for Subscribe: a persistent session's
+// downlink (a roster's chunks, a command) is far less.
+const maxEarly = 1024
+
+// deliver is paho's handler for every message (on paho's goroutine: the
+// link's handler never blocks).
+func (p *pahoConn) deliver(_ mqtt.Client, m mqtt.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.handler == nil {
+		if len(p.early) < maxEarly {
+			p.early = append(p.early, m)
+		}
+		return
+	}
+	p.handler(m.Topic(), m.Payload())
 }
 
 func (p *pahoConn) markLost() { p.lostOnce.Do(func() { close(p.lost) }) }
 
 func (p *pahoConn) Lost() <-chan struct{} { return p.lost }
 
-func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte, done func(error)) {
-	pub := published{p.c.Publish(topic, qos, retained, payload), done}
-	select {
-	case p.published <- pub:
-	default: // more than a drain ever has in flight: never block the caller
-		go p.await(pub)
-	}
-}
-
-type published struct {
-	tok  mqtt.Token
-	done func(error)
-}
-
-// awaitAll reports publishes as the broker takes them, in the order they were
-// made (the order a broker acks them in): one goroutine for the connection
-// rather than one for every message.
-func (p *pahoConn) awaitAll() {
-	for {
-		select {
-		case pub := <-p.published:
-			p.await(pub)
-		case <-p.lost:
-			for {
-				select {
-				case pub := <-p.published:
-					pub.done(errConnLost)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-var errConnLost = errors.New("connection lost")
-
-func (p *pahoConn) await(pub published) {
-	select {
-	case <-pub.tok.Done():
-		pub.done(pub.tok.Error())
-	case <-p.lost:
-		pub.done(errConnLost)
-	}
+func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte) Token {
+	return p.c.Publish(topic, qos, retained, payload)
 }
 
 func (p *pahoConn) Subscribe(topics map[string]byte, handler func(string, []byte)) <-chan error {
 	done := make(chan error, 1)
-	tok := p.c.SubscribeMultiple(topics, func(_ mqtt.Client, m mqtt.Message) { handler(m.Topic(), m.Payload()) })
+	p.mu.Lock()
+	p.handler = handler
+	for _, m := range p.early {
+		handler(m.Topic(), m.Payload())
+	}
+	p.early = nil
+	p.mu.Unlock()
+	tok := p.c.SubscribeMultiple(topics, nil) // no route: deliver has them all
 	go func() {
 		select {
 		case <-tok.Done():

@@ -17,6 +17,8 @@ import (
 	"campusgate/sync/broker/mosquittotest"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/wire"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -404,4 +406,44 @@ func TestAlertAheadOfQueuedEntries(t *testing.T) {
 	if n := store.n(); n != 0 {
 		t.Fatalf("%d entries stored while the database was stuck", n)
 	}
+}
+
+// TestQueuedWhileRestarting: what gates sent while campusd was away waits in
+// its persistent session, and is stored when it is back, though the broker
+// sends it before campusd has subscribed again. No gate resends here: the
+// messages come from a plain client.
+func TestQueuedWhileRestarting(t *testing.T) {
+	eachBroker(t, func(t *testing.T, env brokerEnv) {
+		first := startServerAs(t, env.server, newMemStore(), nil)
+		eventually(t, "connected", 5*time.Second, func() bool { return first.client.Connected() })
+		time.Sleep(200 * time.Millisecond) // the subscription is granted after the connect
+		first.client.Close()
+
+		j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: "north-1", Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		appendN(t, j, 30, "ok")
+		es, err := j.PendingRaw(0, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate := paho.NewClient(paho.NewClientOptions().AddBroker(env.server.Broker).SetClientID("north-1").
+			SetUsername("north-1").SetPassword(env.gatePass).SetProtocolVersion(4))
+		if tok := gate.Connect(); tok.Wait() && tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		defer gate.Disconnect(0)
+		topic := wire.GateTopic(env.school, "north-1", wire.KindEntry)
+		for i := 0; i < len(es); i += 10 {
+			if tok := gate.Publish(topic, 1, false, wire.RawBatch("north-1", j.Epoch(), es[i:i+10])); tok.Wait() && tok.Error() != nil {
+				t.Fatal(tok.Error())
+			}
+		}
+
+		store := newMemStore()
+		startServerAs(t, env.server, store, nil)
+		eventually(t, "the entries sent while campusd was away stored", 5*time.Second, func() bool { return store.n() == 30 })
+	})
 }

@@ -63,9 +63,14 @@ func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, to
 		SetKeepAlive(10 * time.Second).
 		SetPingTimeout(5 * time.Second).
 		SetOrderMatters(false).
+		// Every message goes to the default handler and none through a
+		// route: paho would split each message's topic and every filter at
+		// '/' to match them, and a persistent session's queued messages reach
+		// the client before OnConnect has subscribed again.
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { handle(ctx, m.Topic(), m.Payload()) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { cl.log.Warn("broker connection lost", "err", err) }).
 		SetOnConnectHandler(func(c mqtt.Client) {
-			tok := c.SubscribeMultiple(filters, func(_ mqtt.Client, m mqtt.Message) { handle(ctx, m.Topic(), m.Payload()) })
+			tok := c.SubscribeMultiple(filters, nil)
 			go func() {
 				if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
 					cl.log.Info("subscribed to the gates", "group", o.Group)
