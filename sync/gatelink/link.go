@@ -135,7 +135,11 @@ type ackQueue struct {
 	mu      sync.Mutex
 	pending [][]uint64 // one slice per ack, so a bad one can be told from the rest
 	urgent  bool       // nothing more is in flight: commit now
-	wake    chan struct{}
+	// armed: the committer waits out AckCommitEvery and will take what is
+	// pending then, so an ack that is not urgent need not wake it (a drain's
+	// acks would each cost a wakeup).
+	armed bool
+	wake  chan struct{}
 }
 
 type downMsg struct {
@@ -731,7 +735,11 @@ func (l *Link) queueAck(seqs []uint64, urgent bool) {
 	q.mu.Lock()
 	q.pending = append(q.pending, seqs)
 	q.urgent = q.urgent || urgent
+	asleep := q.armed && !urgent
 	q.mu.Unlock()
+	if asleep {
+		return
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -757,11 +765,14 @@ func (l *Link) commitAcks(ctx context.Context) {
 		}
 		q.mu.Lock()
 		urgent, any := q.urgent, len(q.pending) > 0
+		wait := l.o.AckCommitEvery - l.clock.Since(last)
+		armed := any && !urgent && wait > 0
+		q.armed = armed
 		q.mu.Unlock()
 		if !any {
 			continue
 		}
-		if wait := l.o.AckCommitEvery - l.clock.Since(last); !urgent && wait > 0 {
+		if armed {
 			if timer == nil {
 				timer = l.clock.After(wait)
 			}

@@ -2,6 +2,7 @@ package gatelink
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"campusgate/sync/wire"
 	"campusgate/sync/wire/wiretest"
 
+	"github.com/jonboulle/clockwork"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -439,4 +441,60 @@ func TestDownlinkQueuedWhileOffline(t *testing.T) {
 	}
 	startLink(t, b.addr, j, nil)
 	eventually(t, "the roster sent while offline applied", 5*time.Second, func() bool { _, ok, _ := j.Person("P7"); return ok })
+}
+
+// TestAckCommitsGathered: the server's acks that arrive within
+// AckCommitEvery of a commit share the next one (one fsync), and the ack
+// that leaves nothing in flight is committed at once.
+func TestAckCommitsGathered(t *testing.T) {
+	j := openJournal(t)
+	appendN(t, j, 10)
+	clock := clockwork.NewFakeClock()
+	commits := make(chan int, 10)
+	l, err := New(Opts{School: "hz-001", Gate: "north-1", Store: j, Logger: quiet, Clock: clock, AckCommitEvery: 50 * time.Millisecond,
+		Dial:  func(context.Context, Will) (Conn, error) { return nil, errors.New("not in this test") },
+		Acked: func(n int) { commits <- n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.commitAcks(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func(want int) {
+		t.Helper()
+		select {
+		case n := <-commits:
+			if n != want {
+				t.Fatalf("a commit of %d acks, want %d", n, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no commit of %d acks", want)
+		}
+	}
+	l.queueAck([]uint64{1}, false)
+	next(1) // the first at once: nothing was committed within AckCommitEvery
+	l.queueAck([]uint64{2, 3}, false)
+	if err := clock.BlockUntilContext(ctx, 1); err != nil { // the committer waits out AckCommitEvery
+		t.Fatal(err)
+	}
+	for s := uint64(4); s <= 6; s++ {
+		l.queueAck([]uint64{s}, false)
+	}
+	select {
+	case n := <-commits:
+		t.Fatalf("a commit of %d acks before AckCommitEvery", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	clock.Advance(50 * time.Millisecond)
+	next(5) // 2–6 in one commit
+	l.queueAck([]uint64{7}, false)
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	l.queueAck([]uint64{8}, true) // nothing more in flight: at once, with 7
+	next(2)
+	if n := backlog(j); n != 2 {
+		t.Fatalf("backlog %d, want 2", n)
+	}
 }
