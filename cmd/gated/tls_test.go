@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,33 +69,9 @@ func overTLS(t *testing.T, broker func(t *testing.T, dir, serverCert, serverKey 
 
 	flags, tlsAddr := broker(t, dir, scrt, skey)
 	httpAddr := bintest.FreeAddr(t)
-	srv := exec.Command(campusd, append([]string{"-state", filepath.Join(dir, "server"), "-school", "hz-001", "-http", httpAddr}, flags...)...)
-	var srvLog bintest.Buffer
-	srv.Stderr = &srvLog
-	out, _ := srv.StdoutPipe()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	up := make(chan struct{})
-	var adminPW string
-	go func() {
-		sc := bufio.NewScanner(out)
-		for once := false; sc.Scan(); {
-			if _, pw, ok := strings.Cut(sc.Text(), "first console account: admin / "); ok {
-				adminPW, _, _ = strings.Cut(pw, " ")
-			}
-			if !once && strings.Contains(sc.Text(), "web console on") {
-				once = true
-				close(up)
-			}
-		}
-	}()
-	select {
-	case <-up:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("campusd did not start:\n%s", srvLog.String())
-	}
+	srv := bintest.Start(t, campusd, "web console on", append([]string{"-state", filepath.Join(dir, "server"), "-school", "hz-001", "-http", httpAddr}, flags...)...)
+	_, adminPW, _ := strings.Cut(srv.Stdout.String(), "first console account: admin / ")
+	adminPW, _, _ = strings.Cut(adminPW, " ")
 
 	gateCfg := func(gate, cert, key string) string {
 		f := filepath.Join(dir, gate+".toml")
@@ -147,7 +121,7 @@ key_file = %q
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("north-1's entry never reached the server: %+v\ngated:\n%s\ncampusd:\n%s", es, north.out, srvLog.String())
+			t.Fatalf("north-1's entry never reached the server: %+v\ngated:\n%s\ncampusd:\n%s", es, north.out, srv.Out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -156,8 +156,9 @@ func Metrics(t testing.TB, addr string) map[string]float64 {
 
 // Proc is a child process started by Start.
 type Proc struct {
-	Cmd *exec.Cmd
-	Out *Buffer // its stderr (its log)
+	Cmd    *exec.Cmd
+	Out    *Buffer // its stderr (its log)
+	Stdout *Buffer // what it told its user, each line as it came
 }
 
 // Start runs the program at path with args and returns once a line of its
@@ -174,7 +175,7 @@ func Start(t testing.TB, path, ready string, args ...string) *Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proc{Cmd: cmd, Out: &Buffer{}}
+	p := &Proc{Cmd: cmd, Out: &Buffer{}, Stdout: &Buffer{}}
 	cmd.Stderr = p.Out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -185,6 +186,7 @@ func Start(t testing.TB, path, ready string, args ...string) *Proc {
 		sc := bufio.NewScanner(stdout)
 		once := false
 		for sc.Scan() { // to the end: a full pipe would block the child
+			fmt.Fprintln(p.Stdout, sc.Text())
 			if !once && strings.Contains(sc.Text(), ready) {
 				once = true
 				close(up)
