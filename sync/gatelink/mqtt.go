@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sync"
 	"time"
@@ -59,6 +60,7 @@ type PahoOpts struct {
 	// checks every KeepAlive/4, so a silent connection is dropped within 1.5
 	// keepalives.
 	PingTimeout time.Duration
+	Logger      *slog.Logger // default slog.Default()
 }
 
 // PahoDialer returns a Dialer over github.com/eclipse/paho.mqtt.golang with a
@@ -87,9 +89,12 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = o.KeepAlive / 4
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	broker := u.String()
 	return func(ctx context.Context, will Will) (Conn, error) {
-		pc := &pahoConn{lost: make(chan struct{})}
+		pc := &pahoConn{lost: make(chan struct{}), log: o.Logger}
 		opts := mqtt.NewClientOptions().
 			AddBroker(broker).
 			SetClientID(o.ClientID).
@@ -133,9 +138,11 @@ type pahoConn struct {
 	lost     chan struct{}
 	lostOnce sync.Once
 
-	mu      sync.Mutex // orders early messages before later ones
-	handler func(topic string, payload []byte)
-	early   []mqtt.Message // arrived before Subscribe
+	log      *slog.Logger
+	mu       sync.Mutex // orders early messages before later ones
+	handler  func(topic string, payload []byte)
+	early    []mqtt.Message // arrived before Subscribe
+	overflow int            // early messages beyond maxEarly, dropped
 }
 
 // maxEarly bounds the messages kept for Subscribe: a persistent session's
@@ -150,10 +157,30 @@ func (p *pahoConn) deliver(_ mqtt.Client, m mqtt.Message) {
 	if p.handler == nil {
 		if len(p.early) < maxEarly {
 			p.early = append(p.early, m)
+		} else {
+			p.overflow++
 		}
 		return
 	}
 	p.handler(m.Topic(), m.Payload())
+}
+
+// take makes handler the messages' and hands it those that came before.
+func (p *pahoConn) take(handler func(string, []byte)) {
+	p.mu.Lock()
+	p.handler = handler
+	for _, m := range p.early {
+		handler(m.Topic(), m.Payload())
+	}
+	p.early = nil
+	if p.overflow > 0 {
+		// campusd sends a roster or config again when the gate's telemetry
+		// shows it behind; keys, revocations and commands it does not.
+		p.log.Warn("downlink queued while offline dropped: more arrived before the subscription than are kept",
+			"kept", maxEarly, "dropped", p.overflow)
+		p.overflow = 0
+	}
+	p.mu.Unlock()
 }
 
 func (p *pahoConn) markLost() { p.lostOnce.Do(func() { close(p.lost) }) }
@@ -166,13 +193,7 @@ func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte
 
 func (p *pahoConn) Subscribe(topics map[string]byte, handler func(string, []byte)) <-chan error {
 	done := make(chan error, 1)
-	p.mu.Lock()
-	p.handler = handler
-	for _, m := range p.early {
-		handler(m.Topic(), m.Payload())
-	}
-	p.early = nil
-	p.mu.Unlock()
+	p.take(handler)
 	tok := p.c.SubscribeMultiple(topics, nil) // no route: deliver has them all
 	go func() {
 		select {
