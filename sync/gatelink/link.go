@@ -526,6 +526,14 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 			l.sendTelemetry(publish)
 			continue
 		case <-check.Chan():
+			// A publish behind the oldest may have failed while the oldest
+			// still waits (paho refuses a publish once it has lost the
+			// connection, and may never finish one it had sent).
+			for _, o := range out {
+				if err := failed(o.tok); err != nil {
+					return fmt.Errorf("publish %s: %w", o.kind, err)
+				}
+			}
 			if len(out) > 0 && l.o.Silence > 0 && l.clock.Since(out[0].at) > l.o.Silence {
 				return fmt.Errorf("the broker has not answered for %v: connection presumed dead", l.clock.Since(out[0].at).Round(time.Millisecond))
 			}
@@ -573,6 +581,16 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 				drained = true
 			}
 		}
+	}
+}
+
+// failed is tok's error if it is done, else nil.
+func failed(tok Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	default:
+		return nil
 	}
 }
 

@@ -2,10 +2,14 @@ package gatelink
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
@@ -50,5 +54,72 @@ func TestEarlyMessagesKeptInOrder(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "dropped=5") {
 		t.Fatalf("the 5 dropped were not told:\n%s", logs.String())
+	}
+}
+
+// scriptedConn is a Conn whose publishes never finish, but for the one
+// numbered fail, which fails at once.
+type scriptedConn struct {
+	mu    sync.Mutex
+	n     int
+	fail  int
+	lost  chan struct{}
+	close func()
+}
+
+type scriptedToken struct {
+	done chan struct{}
+	err  error
+}
+
+func (t *scriptedToken) Done() <-chan struct{} { return t.done }
+func (t *scriptedToken) Error() error          { return t.err }
+
+func (c *scriptedConn) Publish(string, byte, bool, []byte) Token {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	t := &scriptedToken{done: make(chan struct{})}
+	if c.n == c.fail {
+		t.err = errors.New("publish was broken by timeout")
+		close(t.done)
+	}
+	return t
+}
+
+func (c *scriptedConn) Subscribe(map[string]byte, func(string, []byte)) <-chan error {
+	ok := make(chan error, 1)
+	ok <- nil
+	return ok
+}
+
+func (c *scriptedConn) Lost() <-chan struct{} { return c.lost }
+func (c *scriptedConn) Close()                { c.close() }
+
+// TestFailedPublishBehindAStuckOne: a publish that fails while an older
+// one still waits for the broker ends the session, which connects again.
+func TestFailedPublishBehindAStuckOne(t *testing.T) {
+	j := openJournal(t)
+	dials := make(chan struct{}, 10)
+	dial := func(context.Context, Will) (Conn, error) {
+		dials <- struct{}{}
+		// The online status first, then the telemetry: the second fails.
+		return &scriptedConn{fail: 2, lost: make(chan struct{}), close: func() {}}, nil
+	}
+	l, err := New(Opts{School: "hz-001", Gate: "north-1", Dial: dial, Store: j, Logger: quiet,
+		AckTimeout: 200 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i := range 2 {
+		select {
+		case <-dials:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("dial %d never came: the failed publish did not end the session", i+1)
+		}
 	}
 }
