@@ -152,7 +152,7 @@ func TestNoSecretsOrPersonalDataInLogs(t *testing.T) {
 	stopGate := drainGate(t, mqttAddr, gatePW, j)
 	// A gate with a wrong password, and one named like another.
 	bad, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: "gate-guess-secret-1234"})
-	if c, err := bad(bg, gatelink.Will{}); err == nil {
+	if c, err := bad(bg, gatelink.Will{}, func(string, []byte) {}); err == nil {
 		c.Close()
 	}
 	var alerts struct{ Open []struct{ ID int64 } }

@@ -141,7 +141,7 @@ func TestCampusdWithAGate(t *testing.T) {
 
 	// A wrong password is refused by the broker.
 	bad, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: "guess-guess-guess"})
-	if c, err := bad(context.Background(), gatelink.Will{}); err == nil {
+	if c, err := bad(context.Background(), gatelink.Will{}, func(string, []byte) {}); err == nil {
 		c.Close()
 		t.Error("wrong gate password accepted")
 	}

@@ -125,7 +125,7 @@ func (d *daemon) newLink(j *journal.Journal, v *pass.Verifier, localKeys map[str
 		user = d.cfg.GateID
 	}
 	dial, err := gatelink.PahoDialer(gatelink.PahoOpts{Broker: sc.Broker, ClientID: d.cfg.GateID, Username: user, Password: password,
-		TLS: tlsCfg, KeepAlive: sc.KeepAlive.Duration, Logger: d.log})
+		TLS: tlsCfg, KeepAlive: sc.KeepAlive.Duration})
 	if err != nil {
 		return nil, errConfig{err}
 	}

@@ -70,7 +70,10 @@ func overTLS(t *testing.T, broker func(t *testing.T, dir, serverCert, serverKey 
 	flags, tlsAddr := broker(t, dir, scrt, skey)
 	httpAddr := bintest.FreeAddr(t)
 	srv := bintest.Start(t, campusd, "web console on", append([]string{"-state", filepath.Join(dir, "server"), "-school", "hz-001", "-http", httpAddr}, flags...)...)
-	_, adminPW, _ := strings.Cut(srv.Stdout.String(), "first console account: admin / ")
+	_, adminPW, ok := strings.Cut(srv.Stdout.String(), "first console account: admin / ")
+	if !ok {
+		t.Fatalf("campusd printed no first admin account:\n%s", srv.Stdout.String())
+	}
 	adminPW, _, _ = strings.Cut(adminPW, " ")
 
 	gateCfg := func(gate, cert, key string) string {

@@ -52,14 +52,53 @@ func (l *Link) apply(m downMsg) bool {
 	return changed
 }
 
-// roster applies a delta, or a snapshot once all its chunks are in.
+// maxAhead bounds the roster deltas held for the version they start from.
+const maxAhead = 64
+
+// roster applies a delta, or a snapshot once all its chunks are in; then
+// the deltas held for the version it leaves.
 func (l *Link) roster(r wire.Roster) (bool, error) {
+	changed, err := l.rosterOne(r)
+	if !changed {
+		return false, err
+	}
+	for {
+		m, err := l.o.Store.Meta()
+		if err != nil {
+			return true, err
+		}
+		l.mu.Lock()
+		next, ok := l.ahead[m.RosterVersion]
+		for from := range l.ahead {
+			if from <= m.RosterVersion {
+				delete(l.ahead, from) // applied now, or passed by a snapshot
+			}
+		}
+		l.mu.Unlock()
+		if !ok {
+			return true, nil
+		}
+		if err := l.applyDelta(next); err != nil {
+			return true, err
+		}
+	}
+}
+
+func (l *Link) rosterOne(r wire.Roster) (bool, error) {
 	if r.Kind == "delta" {
-		if err := l.o.Store.ApplyRosterDelta(r.From, r.Version, r.People, r.Remove); err != nil {
+		err := l.applyDelta(r)
+		if !errors.Is(err, journal.ErrVersion) {
+			return err == nil, err
+		}
+		m, merr := l.o.Store.Meta()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if merr != nil || r.From <= m.RosterVersion || len(l.ahead) >= maxAhead {
 			return false, err
 		}
-		l.log.Info("roster delta applied", "from", r.From, "to", r.Version, "upserts", len(r.People), "removals", len(r.Remove))
-		return true, nil
+		l.ahead[r.From] = r
+		l.log.Info("roster delta held for the version it starts from", "from", r.From, "to", r.Version, "have", m.RosterVersion)
+		return true, nil // out of step meanwhile: telemetry tells the server the version held
 	}
 	l.mu.Lock()
 	a := l.chunks[r.Version]
@@ -88,4 +127,12 @@ func (l *Link) roster(r wire.Roster) (bool, error) {
 	}
 	l.log.Info("roster snapshot applied", "version", r.Version, "people", len(all), "chunks", a.chunks)
 	return true, nil
+}
+
+func (l *Link) applyDelta(r wire.Roster) error {
+	if err := l.o.Store.ApplyRosterDelta(r.From, r.Version, r.People, r.Remove); err != nil {
+		return err
+	}
+	l.log.Info("roster delta applied", "from", r.From, "to", r.Version, "upserts", len(r.People), "removals", len(r.Remove))
+	return nil
 }

@@ -117,6 +117,10 @@ type Link struct {
 
 	mu     sync.Mutex // guards roster assembly
 	chunks map[uint64]*assembly
+	// ahead holds roster deltas, by the version they start from, that came
+	// before it: a broker may resend a session's queued messages out of
+	// order (mochi v2.7.9 sorts them by the second they were queued in).
+	ahead map[uint64]wire.Roster
 
 	acks ackQueue
 }
@@ -198,6 +202,7 @@ func New(o Opts) (*Link, error) {
 		alerts:   make(chan wire.Alert, 64),
 		down:     make(chan downMsg, 1024),
 		chunks:   map[uint64]*assembly{},
+		ahead:    map[uint64]wire.Roster{},
 		acks:     ackQueue{wake: make(chan struct{}, 1)},
 	}, nil
 }
@@ -270,7 +275,7 @@ func (l *Link) Run(ctx context.Context) error {
 			ahead.start(ctx, 0)
 		}
 		offline := wire.Encode(wire.Status{V: wire.Version, State: "offline", At: l.clock.Now(), Version: l.o.Version})
-		conn, err := l.o.Dial(ctx, Will{Topic: l.topic(wire.KindStatus), Payload: offline})
+		conn, err := l.o.Dial(ctx, Will{Topic: l.topic(wire.KindStatus), Payload: offline}, l.enqueue)
 		if err == nil {
 			failures = 0
 			l.connects.Add(1)
@@ -354,7 +359,7 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 	for t := range l.downlink {
 		topics[t] = 1
 	}
-	subscribed := conn.Subscribe(topics, l.enqueue)
+	subscribed := conn.Subscribe(topics)
 	// out is every publish the broker has not yet taken, in the order made,
 	// which is the order a broker acks them in: the loop waits on the oldest
 	// token itself, so a PUBACK wakes the goroutine that sends the next
@@ -368,13 +373,8 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 	}
 	// settle takes the publishes the broker has from the front of out.
 	settle := func() error {
-		for len(out) > 0 {
+		for len(out) > 0 && isDone(out[0].tok) {
 			o := out[0]
-			select {
-			case <-o.tok.Done():
-			default:
-				return nil
-			}
 			out[0] = outgoing{}
 			out = out[1:]
 			if err := o.tok.Error(); err != nil {
@@ -530,8 +530,8 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 			// still waits (paho refuses a publish once it has lost the
 			// connection, and may never finish one it had sent).
 			for _, o := range out {
-				if err := failed(o.tok); err != nil {
-					return fmt.Errorf("publish %s: %w", o.kind, err)
+				if isDone(o.tok) && o.tok.Error() != nil {
+					return fmt.Errorf("publish %s: %w", o.kind, o.tok.Error())
 				}
 			}
 			if len(out) > 0 && l.o.Silence > 0 && l.clock.Since(out[0].at) > l.o.Silence {
@@ -584,13 +584,12 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 	}
 }
 
-// failed is tok's error if it is done, else nil.
-func failed(tok Token) error {
+func isDone(tok Token) bool {
 	select {
 	case <-tok.Done():
-		return tok.Error()
+		return true
 	default:
-		return nil
+		return false
 	}
 }
 

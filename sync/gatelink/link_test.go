@@ -3,6 +3,7 @@ package gatelink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -200,11 +201,16 @@ func startLink(t *testing.T, addr string, j *journal.Journal, mod func(*Opts)) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l, runLink(t, l)
+}
+
+// runLink runs l until the test ends or the returned cancel is called.
+func runLink(t *testing.T, l *Link) context.CancelFunc {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return l, cancel
+	return cancel
 }
 
 func eventually(t *testing.T, what string, d time.Duration, ok func() bool) {
@@ -389,6 +395,18 @@ func TestRosterDownlink(t *testing.T) {
 	if _, ok, _ := j.Person("P2"); !ok {
 		t.Fatal("an out-of-step delta was applied")
 	}
+	// Held, not lost: once the deltas between arrive (out of order, as a
+	// broker may resend them), it applies in turn.
+	pub(wire.Roster{V: 1, Kind: "delta", From: 8, Version: 9, People: []journal.Person{{ID: "P9", Name: "赵六", Role: "pupil"}}})
+	pub(wire.Roster{V: 1, Kind: "delta", From: 6, Version: 7})
+	pub(wire.Roster{V: 1, Kind: "delta", From: 7, Version: 8})
+	eventually(t, "the held deltas applied", 5*time.Second, func() bool { v, _ := j.RosterVersion(); return v == 10 })
+	if _, ok, _ := j.Person("P2"); ok {
+		t.Error("the 9→10 delta, held, did not remove P2")
+	}
+	if _, ok, _ := j.Person("P9"); !ok {
+		t.Error("the 8→9 delta, held, did not add P9")
+	}
 }
 
 // TestAckedSeqs: the hook names every entry once its ack is committed (a
@@ -435,12 +453,27 @@ func TestDownlinkQueuedWhileOffline(t *testing.T) {
 		defer srv.mu.Unlock()
 		return srv.status[len(srv.status)-1].State == "offline"
 	})
-	m := wire.Roster{V: 1, Kind: "snapshot", Version: 3, Chunk: 1, Chunks: 1, People: []journal.Person{{ID: "P7", Name: "张伟", Role: "pupil"}}}
-	if err := b.srv.Publish(wire.GateTopic("hz-001", "north-1", wire.KindRoster), wire.Encode(m), false, 1); err != nil {
-		t.Fatal(err)
+	// A snapshot, then a chain of deltas each only applicable after the one
+	// before: all must apply, in whatever order the broker resends them (the
+	// embedded broker shuffles those queued within the same second).
+	pub := func(m wire.Roster) {
+		t.Helper()
+		if err := b.srv.Publish(wire.GateTopic("hz-001", "north-1", wire.KindRoster), wire.Encode(m), false, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub(wire.Roster{V: 1, Kind: "snapshot", Version: 3, Chunk: 1, Chunks: 1, People: []journal.Person{{ID: "P7", Name: "张伟", Role: "pupil"}}})
+	const deltas = 20
+	for v := uint64(3); v < 3+deltas; v++ {
+		pub(wire.Roster{V: 1, Kind: "delta", From: v, Version: v + 1, People: []journal.Person{{ID: fmt.Sprint("Q", v), Name: "学生", Role: "pupil"}}})
 	}
 	startLink(t, b.addr, j, nil)
-	eventually(t, "the roster sent while offline applied", 5*time.Second, func() bool { _, ok, _ := j.Person("P7"); return ok })
+	eventually(t, "the roster sent while offline applied", 5*time.Second, func() bool { v, _ := j.RosterVersion(); return v == 3+deltas })
+	for _, id := range []string{"P7", "Q3", fmt.Sprint("Q", 2+deltas)} {
+		if _, ok, _ := j.Person(id); !ok {
+			t.Errorf("%s missing after the snapshot and its deltas", id)
+		}
+	}
 }
 
 // TestAckCommitsGathered: the server's acks that arrive within
@@ -452,7 +485,9 @@ func TestAckCommitsGathered(t *testing.T) {
 	clock := clockwork.NewFakeClock()
 	commits := make(chan int, 10)
 	l, err := New(Opts{School: "hz-001", Gate: "north-1", Store: j, Logger: quiet, Clock: clock, AckCommitEvery: 50 * time.Millisecond,
-		Dial:  func(context.Context, Will) (Conn, error) { return nil, errors.New("not in this test") },
+		Dial: func(context.Context, Will, func(string, []byte)) (Conn, error) {
+			return nil, errors.New("not in this test")
+		},
 		Acked: func(n int) { commits <- n }})
 	if err != nil {
 		t.Fatal(err)

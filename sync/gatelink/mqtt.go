@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"sync"
 	"time"
@@ -21,12 +20,12 @@ type Conn interface {
 	// tokens are done in the order of their publishes, as a broker acks in
 	// that order; after the connection is lost they may never be.
 	Publish(topic string, qos byte, retained bool, payload []byte) Token
-	// Subscribe subscribes to topics; handler must not block (it runs on the
-	// client's own goroutine). The returned
+	// Subscribe subscribes to topics, whose messages go to the handler the
+	// Conn was dialled with. The returned
 	// channel yields nil once the broker has granted every topic, or the error.
 	// A broker takes a client's packets in order, so what is published after
 	// Subscribe is sent is answered on the new subscription without waiting.
-	Subscribe(topics map[string]byte, handler func(topic string, payload []byte)) <-chan error
+	Subscribe(topics map[string]byte) <-chan error
 	// Lost is closed when the connection is lost.
 	Lost() <-chan struct{}
 	// Close disconnects, waiting up to a moment for queued work.
@@ -39,8 +38,11 @@ type Token interface {
 	Error() error
 }
 
-// Dialer makes a connected Conn.
-type Dialer func(ctx context.Context, will Will) (Conn, error)
+// Dialer makes a connected Conn whose every incoming message goes to handle,
+// from the connect on: a persistent session's queued messages arrive before
+// anything has subscribed again. handle must not block (it runs on the
+// client's own goroutine).
+type Dialer func(ctx context.Context, will Will, handle func(topic string, payload []byte)) (Conn, error)
 
 // Will is the Last Will the broker publishes when the connection dies.
 type Will struct {
@@ -60,7 +62,6 @@ type PahoOpts struct {
 	// checks every KeepAlive/4, so a silent connection is dropped within 1.5
 	// keepalives.
 	PingTimeout time.Duration
-	Logger      *slog.Logger // default slog.Default()
 }
 
 // PahoDialer returns a Dialer over github.com/eclipse/paho.mqtt.golang with a
@@ -89,12 +90,9 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = o.KeepAlive / 4
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
 	broker := u.String()
-	return func(ctx context.Context, will Will) (Conn, error) {
-		pc := &pahoConn{lost: make(chan struct{}), log: o.Logger}
+	return func(ctx context.Context, will Will, handle func(string, []byte)) (Conn, error) {
+		pc := &pahoConn{lost: make(chan struct{})}
 		opts := mqtt.NewClientOptions().
 			AddBroker(broker).
 			SetClientID(o.ClientID).
@@ -117,7 +115,7 @@ func PahoDialer(o PahoOpts) (Dialer, error) {
 			// topic by splitting both at '/' (two splits a topic, at every ack
 			// of a drain), and a persistent session's queued messages, which
 			// arrive before Subscribe, would have no route at all.
-			SetDefaultPublishHandler(pc.deliver).
+			SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { handle(m.Topic(), m.Payload()) }).
 			SetConnectionLostHandler(func(mqtt.Client, error) { pc.markLost() })
 		if o.TLS != nil {
 			opts.SetTLSConfig(o.TLS)
@@ -137,50 +135,6 @@ type pahoConn struct {
 	c        mqtt.Client
 	lost     chan struct{}
 	lostOnce sync.Once
-
-	log      *slog.Logger
-	mu       sync.Mutex // orders early messages before later ones
-	handler  func(topic string, payload []byte)
-	early    []mqtt.Message // arrived before Subscribe
-	overflow int            // early messages beyond maxEarly, dropped
-}
-
-// maxEarly bounds the messages kept for Subscribe: a persistent session's
-// downlink (a roster's chunks, a command) is far less.
-const maxEarly = 1024
-
-// deliver is paho's handler for every message (on paho's goroutine: the
-// link's handler never blocks).
-func (p *pahoConn) deliver(_ mqtt.Client, m mqtt.Message) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.handler == nil {
-		if len(p.early) < maxEarly {
-			p.early = append(p.early, m)
-		} else {
-			p.overflow++
-		}
-		return
-	}
-	p.handler(m.Topic(), m.Payload())
-}
-
-// take makes handler the messages' and hands it those that came before.
-func (p *pahoConn) take(handler func(string, []byte)) {
-	p.mu.Lock()
-	p.handler = handler
-	for _, m := range p.early {
-		handler(m.Topic(), m.Payload())
-	}
-	p.early = nil
-	if p.overflow > 0 {
-		// campusd sends a roster or config again when the gate's telemetry
-		// shows it behind; keys, revocations and commands it does not.
-		p.log.Warn("downlink queued while offline dropped: more arrived before the subscription than are kept",
-			"kept", maxEarly, "dropped", p.overflow)
-		p.overflow = 0
-	}
-	p.mu.Unlock()
 }
 
 func (p *pahoConn) markLost() { p.lostOnce.Do(func() { close(p.lost) }) }
@@ -191,10 +145,9 @@ func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte
 	return p.c.Publish(topic, qos, retained, payload)
 }
 
-func (p *pahoConn) Subscribe(topics map[string]byte, handler func(string, []byte)) <-chan error {
+func (p *pahoConn) Subscribe(topics map[string]byte) <-chan error {
 	done := make(chan error, 1)
-	p.take(handler)
-	tok := p.c.SubscribeMultiple(topics, nil) // no route: deliver has them all
+	tok := p.c.SubscribeMultiple(topics, nil) // no route: the default handler has them all
 	go func() {
 		select {
 		case <-tok.Done():
