@@ -130,11 +130,7 @@ func BenchmarkDrain(b *testing.B) {
 				os.Remove(path)
 				br.stop()
 			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
-			b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
-			if bcpu > 0 {
-				b.ReportMetric(float64(bcpu)/float64(b.N)/1e6, "broker-cpu-ms/op")
-			}
+			reportDrain(b, n, cpu, bcpu)
 		})
 		b.Run(env.name+"/baseline", func(b *testing.B) {
 			var cpu, bcpu time.Duration
@@ -171,11 +167,7 @@ func BenchmarkDrain(b *testing.B) {
 				c.Disconnect(0)
 				br.stop()
 			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
-			b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
-			if bcpu > 0 {
-				b.ReportMetric(float64(bcpu)/float64(b.N)/1e6, "broker-cpu-ms/op")
-			}
+			reportDrain(b, n, cpu, bcpu)
 		})
 	}
 }
@@ -214,6 +206,16 @@ func mosquittoDrainBroker(b *testing.B) drainBroker {
 		b.Fatal(tok.Error())
 	}
 	return drainBroker{addr: mq.Addr, user: "north-1", pass: gatePW, stop: func() { srv.Disconnect(0); mq.Stop() }, brokerCPU: mq.CPU}
+}
+
+// reportDrain reports a drain benchmark's rate and its CPU, the broker's
+// where it is a process of its own.
+func reportDrain(b *testing.B, n int, cpu, bcpu time.Duration) {
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
+	if bcpu > 0 {
+		b.ReportMetric(float64(bcpu)/float64(b.N)/1e6, "broker-cpu-ms/op")
+	}
 }
 
 func (d drainBroker) cpuNow() time.Duration {
