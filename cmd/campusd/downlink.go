@@ -40,12 +40,74 @@ type downlink struct {
 	deltas   map[uint64]*wire.Roster // this version's deltas, by the version they start from
 	gateHas  map[string]uint64       // the gates heard from: the roster version each last reported
 	sent     map[string]time.Time    // gate → when a roster was last sent
+
+	sends sends
 }
 
 func newDownlink(pub publisher, log *slog.Logger, school string) *downlink {
 	return &downlink{pub: pub, log: log, school: school, keysSent: map[string]bool{}, gateCfg: map[string]*wire.Config{},
 		merged: map[string]*wire.Config{}, cfgSent: map[string]time.Time{}, revSent: map[string]bool{},
-		deltas: map[uint64]*wire.Roster{}, gateHas: map[string]uint64{}, sent: map[string]time.Time{}}
+		deltas: map[uint64]*wire.Roster{}, gateHas: map[string]uint64{}, sent: map[string]time.Time{},
+		sends: sends{again: map[sendKey]bool{}}}
+}
+
+// sendKey is one gate's downlink of one kind.
+type sendKey struct {
+	gate string
+	kind wire.Kind
+}
+
+// sends runs each gate's sends of one kind one at a time, and one asked for
+// while another runs once more after it. Each send reads what is current
+// when it starts, so the last to reach the broker is the newest: sent from
+// a goroutine each, an older settings or revocations document could be
+// published after a newer one, be the one retained, and be what the gate
+// holds.
+type sends struct {
+	mu    sync.Mutex
+	again map[sendKey]bool // running; true: run once more after
+}
+
+func (s *sends) do(k sendKey, send func()) {
+	s.mu.Lock()
+	if _, running := s.again[k]; running {
+		s.again[k] = true
+		s.mu.Unlock()
+		return
+	}
+	s.again[k] = false
+	s.mu.Unlock()
+	go func() {
+		for {
+			send()
+			s.mu.Lock()
+			if !s.again[k] {
+				delete(s.again, k)
+				s.mu.Unlock()
+				return
+			}
+			s.again[k] = false
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// send sends gate its current document of kind, soon.
+func (d *downlink) send(gate string, kind wire.Kind) {
+	var f func()
+	switch kind {
+	case wire.KindConfig:
+		f = func() { d.sendConfig(gate) }
+	case wire.KindRevocations:
+		f = func() { d.sendRevocations(gate) }
+	case wire.KindKeys:
+		f = func() { d.sendKeys(gate) }
+	case wire.KindRoster:
+		f = func() { d.sendRosterTo(gate) }
+	default:
+		panic("no downlink of kind " + string(kind))
+	}
+	d.sends.do(sendKey{gate, kind}, f)
 }
 
 // heard marks every gate heard from with mark (under d.mu) and returns them.
@@ -66,25 +128,25 @@ func (d *downlink) setConfig(c wire.Config) {
 	for g := range d.gateCfg {
 		d.merge(g)
 	}
-	type send struct {
-		gate string
-		c    *wire.Config
-	}
-	var out []send
-	d.heard(func(g string) {
-		if c := d.configFor(g); c != nil {
-			out = append(out, send{g, c})
-			d.cfgSent[g] = time.Now()
-		}
-	})
+	gates := d.heard(func(g string) { d.cfgSent[g] = time.Now() })
 	d.mu.Unlock()
-	for _, x := range out {
-		go d.sendConfig(x.gate, *x.c)
+	for _, g := range gates {
+		d.send(g, wire.KindConfig)
 	}
 }
 
-func (d *downlink) sendConfig(gate string, c wire.Config) {
-	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindConfig), 1, false, wire.Encode(c)); err != nil {
+// sendConfig publishes the gate's settings retained: a gate that was away
+// gets them last of all it missed, when it subscribes again, whatever order
+// the broker resends the rest in.
+func (d *downlink) sendConfig(gate string) {
+	d.mu.Lock()
+	cp := d.configFor(gate)
+	d.mu.Unlock()
+	if cp == nil {
+		return
+	}
+	c := *cp
+	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindConfig), 1, true, wire.Encode(c)); err != nil {
 		d.log.Warn("config not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
 		return
 	}
@@ -98,14 +160,13 @@ func (d *downlink) setGateConfig(gate string, c wire.Config) {
 	d.gateCfg[gate] = &c
 	d.merge(gate)
 	delete(d.cfgSent, gate)
-	cfg := d.configFor(gate)
 	_, known := d.gateHas[gate]
 	if known {
 		d.cfgSent[gate] = time.Now()
 	}
 	d.mu.Unlock()
-	if known && cfg != nil {
-		go d.sendConfig(gate, *cfg)
+	if known {
+		d.send(gate, wire.KindConfig)
 	}
 }
 
@@ -142,13 +203,20 @@ func (d *downlink) setRevocations(r wire.Revocations) {
 	gates := d.heard(func(g string) { d.revSent[g] = true })
 	d.mu.Unlock()
 	for _, g := range gates {
-		go d.sendRevocations(g, r)
+		d.send(g, wire.KindRevocations)
 	}
 }
 
 // sendRevocations publishes the list retained, so a gate that connects
 // later gets it too.
-func (d *downlink) sendRevocations(gate string, r wire.Revocations) {
+func (d *downlink) sendRevocations(gate string) {
+	d.mu.Lock()
+	rp := d.revoked
+	d.mu.Unlock()
+	if rp == nil {
+		return
+	}
+	r := *rp
 	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindRevocations), 1, true, wire.Encode(r)); err != nil {
 		d.log.Warn("revocations not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
 		d.mu.Lock()
@@ -195,7 +263,7 @@ func (d *downlink) setRoster(version uint64, people []journal.Person) {
 	gates := d.heard(func(g string) { d.sent[g] = time.Now() })
 	d.mu.Unlock()
 	for _, g := range gates {
-		go d.sendRosterTo(g)
+		d.send(g, wire.KindRoster)
 	}
 }
 
@@ -257,46 +325,31 @@ func rosterDelta(fromV, toV uint64, from, to []journal.Person) *wire.Roster {
 	return d
 }
 
-// telemetry is ingest's OnTelemetry: it must not block, so it sends from
-// goroutines what the gate lacks.
+// telemetry is ingest's OnTelemetry: it must not block, so what the gate
+// lacks is sent from goroutines.
 func (d *downlink) telemetry(school, gate string, t wire.Telemetry) {
 	d.mu.Lock()
 	d.gateHas[gate] = t.RosterVersion
-	needRoster := d.version > 0 && t.RosterVersion != d.version && time.Since(d.sent[gate]) > 30*time.Second
-	if needRoster {
+	var kinds []wire.Kind
+	if d.version > 0 && t.RosterVersion != d.version && time.Since(d.sent[gate]) > 30*time.Second {
 		d.sent[gate] = time.Now()
+		kinds = append(kinds, wire.KindRoster)
 	}
-	var keys *wire.Keys
 	if d.keys != nil && !d.keysSent[gate] {
-		keys, d.keysSent[gate] = d.keys, true
+		d.keysSent[gate] = true
+		kinds = append(kinds, wire.KindKeys)
 	}
-	var cfg *wire.Config
 	if c := d.configFor(gate); c != nil && t.ConfigVersion != c.Version && time.Since(d.cfgSent[gate]) > 30*time.Second {
-		cfg, d.cfgSent[gate] = c, time.Now()
+		d.cfgSent[gate] = time.Now()
+		kinds = append(kinds, wire.KindConfig)
 	}
-	var rev *wire.Revocations
 	if d.revoked != nil && !d.revSent[gate] {
-		rev, d.revSent[gate] = d.revoked, true
+		d.revSent[gate] = true
+		kinds = append(kinds, wire.KindRevocations)
 	}
 	d.mu.Unlock()
-	if keys != nil {
-		go func() {
-			if err := d.sendKeys(context.Background(), gate, *keys); err != nil {
-				d.log.Warn("keys not sent", "gate", gate, "err", err)
-				d.mu.Lock()
-				delete(d.keysSent, gate)
-				d.mu.Unlock()
-			}
-		}()
-	}
-	if needRoster {
-		go d.sendRosterTo(gate)
-	}
-	if rev != nil {
-		go d.sendRevocations(gate, *rev)
-	}
-	if cfg != nil {
-		go d.sendConfig(gate, *cfg)
+	for _, k := range kinds {
+		d.send(gate, k)
 	}
 }
 
@@ -314,6 +367,17 @@ func (d *downlink) sendRoster(ctx context.Context, school, gate string, version 
 }
 
 // sendKeys publishes the key set retained for gate.
-func (d *downlink) sendKeys(ctx context.Context, gate string, k wire.Keys) error {
-	return d.pub.Publish(ctx, wire.GateTopic(d.school, gate, wire.KindKeys), 1, true, wire.Encode(k))
+func (d *downlink) sendKeys(gate string) {
+	d.mu.Lock()
+	kp := d.keys
+	d.mu.Unlock()
+	if kp == nil {
+		return
+	}
+	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindKeys), 1, true, wire.Encode(*kp)); err != nil {
+		d.log.Warn("keys not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
+		d.mu.Lock()
+		delete(d.keysSent, gate)
+		d.mu.Unlock()
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -60,8 +61,8 @@ func TestRosterSnapshotThenDelta(t *testing.T) {
 		t.Fatalf("first: %+v", r)
 	}
 	v2 := []journal.Person{{ID: "P1", Name: "王小明", Role: "pupil", Health: "green", HealthDate: "2026-09-01"}, {ID: "P2", Name: "李华", Role: "pupil"}, {ID: "P4", Name: "新生", Role: "pupil"}}
-	d.setRoster(200, v2)
 	d.telemetry("hz", "north-1", wire.Telemetry{RosterVersion: 100})
+	d.setRoster(200, v2) // sent at once to the gates heard from
 	r := pub.last(t)
 	if r.Kind != "delta" || r.From != 100 || r.Version != 200 || len(r.People) != 2 || len(r.Remove) != 1 || r.Remove[0] != "P3" {
 		t.Fatalf("delta: %+v", r)
@@ -147,4 +148,77 @@ func TestDownlinkConfigAndRevocations(t *testing.T) {
 		t.Fatalf("north-1 after the school's change: %+v", c)
 	}
 	pub.wait(t, "south-1/config", 2)
+}
+
+// heldPub holds every publish until released, and records what it was given.
+type heldPub struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     []heldMsg
+}
+
+type heldMsg struct {
+	kind     wire.Kind
+	retained bool
+	payload  []byte
+}
+
+func (p *heldPub) Publish(_ context.Context, topic string, _ byte, retained bool, b []byte) error {
+	<-p.release
+	tp, err := wire.ParseTopic(topic)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.got = append(p.got, heldMsg{tp.Kind, retained, b})
+	p.mu.Unlock()
+	return nil
+}
+
+// TestDownlinkNewestLast: changes made while the last is still being sent
+// end with the newest published, retained, so it is what the broker keeps
+// for the gate and the last it delivers; those in between are not sent at
+// all.
+func TestDownlinkNewestLast(t *testing.T) {
+	pub := &heldPub{release: make(chan struct{})}
+	d := newDownlink(pub, slog.New(slog.DiscardHandler), "hz")
+	d.telemetry("hz", "north-1", wire.Telemetry{}) // heard from
+	for v := uint64(1); v <= 5; v++ {
+		d.setConfig(wire.Config{V: 1, Version: v, TOML: fmt.Sprintf("[temperature]\nthreshold_c = 37.%d\n", v)})
+		d.setRevocations(wire.Revocations{V: 1, Passes: []wire.Revocation{{ID: fmt.Sprint("pass-", v)}}})
+	}
+	close(pub.release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pub.mu.Lock()
+		var cfg, rev []heldMsg
+		for _, m := range pub.got {
+			switch m.kind {
+			case wire.KindConfig:
+				cfg = append(cfg, m)
+			case wire.KindRevocations:
+				rev = append(rev, m)
+			}
+		}
+		pub.mu.Unlock()
+		if len(cfg) > 0 && len(rev) > 0 {
+			c, err := wire.DecodeConfig(cfg[len(cfg)-1].payload)
+			r, rerr := wire.DecodeRevocations(rev[len(rev)-1].payload)
+			if err == nil && rerr == nil && c.Version == 5 && r.Passes[0].ID == "pass-5" {
+				if len(cfg) > 2 || len(rev) > 2 {
+					t.Fatalf("%d settings and %d revocation documents sent, want the first and the newest", len(cfg), len(rev))
+				}
+				for _, m := range append(cfg, rev...) {
+					if !m.retained {
+						t.Errorf("%s sent not retained", m.kind)
+					}
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the newest not sent last: %d settings, %d revocation documents", len(cfg), len(rev))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -160,12 +160,8 @@ func (p *pahoConn) Subscribe(topics map[string]byte) <-chan error {
 			return
 		}
 		if st, ok := tok.(*mqtt.SubscribeToken); ok {
-			for topic, code := range st.Result() {
-				if code == 0x80 {
-					done <- fmt.Errorf("gatelink: subscribe %s: refused by the broker", topic)
-					return
-				}
-			}
+			done <- subackError(st.Result())
+			return
 		}
 		done <- nil
 	}()
@@ -190,4 +186,20 @@ func wait(ctx context.Context, t mqtt.Token) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// subackError names a topic the broker did not grant. A code from 0x80 is a
+// refusal: MQTT 3.1.1 has only 0x80, but mochi answers 0x91 (MQTT 5's
+// packet identifier in use) when the SUBSCRIBE's id is one it gave a
+// message it queued for the session, as the two sides' ids were one space.
+func subackError(codes map[string]byte) error {
+	for topic, code := range codes {
+		switch {
+		case code == 0x91:
+			return fmt.Errorf("gatelink: subscribe %s: the broker has the packet id in use (0x91)", topic)
+		case code >= 0x80:
+			return fmt.Errorf("gatelink: subscribe %s: refused by the broker (%#x)", topic, code)
+		}
+	}
+	return nil
 }

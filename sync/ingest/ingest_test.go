@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,7 +131,9 @@ func startServerAs(t testing.TB, co ClientOpts, store *memStore, onAlert func(st
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.in.Run(ctx) }()
-	co.Logger = quiet
+	if co.Logger == nil {
+		co.Logger = quiet
+	}
 	r.client, err = Dial(ctx, co, r.in.Handle)
 	if err != nil {
 		t.Fatal(err)
@@ -448,7 +451,38 @@ func TestQueuedWhileRestarting(t *testing.T) {
 		send(es[20:])
 
 		store := newMemStore()
-		startServerAs(t, env.server, store, nil)
+		logged := &messages{}
+		co := env.server
+		co.Logger = slog.New(logged)
+		startServerAs(t, co, store, nil)
 		eventually(t, "the entries sent while campusd was away stored", 5*time.Second, func() bool { return store.n() == 20 })
+		// Subscribing again while the broker resends what it queued may be
+		// refused once (mochi's 0x91); it is asked for until granted.
+		eventually(t, "subscribed again", 5*time.Second, func() bool { return logged.has("subscribed to the gates") })
+		if logged.has("subscribing to the gates failed") {
+			t.Error("the subscription was given up")
+		}
 	})
+}
+
+// messages is a slog.Handler that keeps the messages logged.
+type messages struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (m *messages) Enabled(context.Context, slog.Level) bool { return true }
+func (m *messages) WithAttrs([]slog.Attr) slog.Handler       { return m }
+func (m *messages) WithGroup(string) slog.Handler            { return m }
+func (m *messages) Handle(_ context.Context, r slog.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.got = append(m.got, r.Message)
+	return nil
+}
+
+func (m *messages) has(msg string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Contains(m.got, msg)
 }

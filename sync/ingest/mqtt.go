@@ -69,16 +69,7 @@ func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, to
 		// the client before OnConnect has subscribed again.
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { handle(ctx, m.Topic(), m.Payload()) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { cl.log.Warn("broker connection lost", "err", err) }).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			tok := c.SubscribeMultiple(filters, nil)
-			go func() {
-				if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
-					cl.log.Info("subscribed to the gates", "group", o.Group)
-					return
-				}
-				cl.log.Error("subscribing to the gates failed", "err", tok.Error())
-			}()
-		})
+		SetOnConnectHandler(func(c mqtt.Client) { go cl.subscribe(ctx, c, filters, o.Group) })
 	if o.TLS != nil {
 		opts.SetTLSConfig(o.TLS)
 	}
@@ -94,6 +85,51 @@ func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, to
 		return nil, ctx.Err()
 	}
 	return cl, nil
+}
+
+// subscribe asks for the gates' uplink until the broker grants it: mochi
+// refuses a subscription whose packet id is one it gave a message queued
+// for this session (0x91), and grants it asked again once those are acked.
+func (cl *Client) subscribe(ctx context.Context, c mqtt.Client, filters map[string]byte, group string) {
+	const tries = 5
+	for try := 1; ; try++ {
+		tok := c.SubscribeMultiple(filters, nil)
+		var err error
+		switch {
+		case !tok.WaitTimeout(10 * time.Second):
+			err = errors.New("no answer from the broker in 10 s")
+		case tok.Error() != nil:
+			err = tok.Error()
+		default:
+			if st, ok := tok.(*mqtt.SubscribeToken); ok {
+				err = refused(st.Result())
+			}
+		}
+		if err == nil {
+			cl.log.Info("subscribed to the gates", "group", group)
+			return
+		}
+		if try == tries || !c.IsConnectionOpen() {
+			cl.log.Error("subscribing to the gates failed", "err", err, "tries", try)
+			return
+		}
+		cl.log.Warn("subscription refused; asking again", "err", err, "try", try)
+		select {
+		case <-time.After(time.Duration(try) * 200 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// refused names a filter the broker did not grant (a code from 0x80).
+func refused(codes map[string]byte) error {
+	for filter, code := range codes {
+		if code >= 0x80 {
+			return fmt.Errorf("ingest: subscribe %s: refused by the broker (%#x)", filter, code)
+		}
+	}
+	return nil
 }
 
 // Publish sends one message and waits for the broker to take it.
