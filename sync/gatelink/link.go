@@ -523,7 +523,11 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 			if subTries++; subTries > maxSubTries {
 				return fmt.Errorf("subscribe: %w", err)
 			}
-			l.log.Warn("subscription refused; asking again", "err", err, "try", subTries)
+			level := slog.LevelWarn
+			if errors.Is(err, errIDInUse) {
+				level = slog.LevelInfo
+			}
+			l.log.Log(ctx, level, "subscription refused; asking again", "err", err, "try", subTries)
 			resubscribe = l.clock.After(time.Duration(subTries) * 100 * time.Millisecond)
 			continue
 		case <-resubscribe:

@@ -188,6 +188,10 @@ func wait(ctx context.Context, t mqtt.Token) error {
 	}
 }
 
+// errIDInUse is mochi's refusal of a SUBSCRIBE whose packet id it gave a
+// queued message: expected when a gate comes back to the embedded broker.
+var errIDInUse = errors.New("the broker has the packet id in use (0x91)")
+
 // subackError names a topic the broker did not grant. A code from 0x80 is a
 // refusal: MQTT 3.1.1 has only 0x80, but mochi answers 0x91 (MQTT 5's
 // packet identifier in use) when the SUBSCRIBE's id is one it gave a
@@ -196,7 +200,7 @@ func subackError(codes map[string]byte) error {
 	for topic, code := range codes {
 		switch {
 		case code == 0x91:
-			return fmt.Errorf("gatelink: subscribe %s: the broker has the packet id in use (0x91)", topic)
+			return fmt.Errorf("gatelink: subscribe %s: %w", topic, errIDInUse)
 		case code >= 0x80:
 			return fmt.Errorf("gatelink: subscribe %s: refused by the broker (%#x)", topic, code)
 		}

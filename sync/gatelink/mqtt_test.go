@@ -90,4 +90,7 @@ func TestSubackError(t *testing.T) {
 			t.Errorf("%v: %v, want %q", c.codes, err, c.want)
 		}
 	}
+	if err := subackError(map[string]byte{"a": 0x91}); !errors.Is(err, errIDInUse) {
+		t.Errorf("0x91: %v, want errIDInUse (logged as expected, not as a warning)", err)
+	}
 }
