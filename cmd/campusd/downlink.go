@@ -94,20 +94,54 @@ func (s *sends) do(k sendKey, send func()) {
 
 // send sends gate its current document of kind, soon.
 func (d *downlink) send(gate string, kind wire.Kind) {
-	var f func()
+	d.sends.do(sendKey{gate, kind}, func() {
+		if kind == wire.KindRoster {
+			d.sendRosterTo(gate)
+		} else {
+			d.sendDoc(gate, kind)
+		}
+	})
+}
+
+// sendDoc publishes gate's current settings, keys or revocations, a whole
+// document each, retained: a gate that was away gets the newest when it
+// subscribes again, after whatever the broker resends it in whatever order.
+// If it fails, the gate's next telemetry asks again: keys and revocations
+// are marked unsent, settings go again once their version differs 30 s on.
+func (d *downlink) sendDoc(gate string, kind wire.Kind) {
+	var doc any // a pointer, never changed once set: the setters replace it
+	var mark map[string]bool
+	d.mu.Lock()
 	switch kind {
 	case wire.KindConfig:
-		f = func() { d.sendConfig(gate) }
-	case wire.KindRevocations:
-		f = func() { d.sendRevocations(gate) }
+		if c := d.configFor(gate); c != nil {
+			doc = c
+		}
 	case wire.KindKeys:
-		f = func() { d.sendKeys(gate) }
-	case wire.KindRoster:
-		f = func() { d.sendRosterTo(gate) }
+		if d.keys != nil {
+			doc, mark = d.keys, d.keysSent
+		}
+	case wire.KindRevocations:
+		if d.revoked != nil {
+			doc, mark = d.revoked, d.revSent
+		}
 	default:
-		panic("no downlink of kind " + string(kind))
+		panic("no downlink document of kind " + string(kind))
 	}
-	d.sends.do(sendKey{gate, kind}, f)
+	d.mu.Unlock()
+	if doc == nil {
+		return
+	}
+	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, kind), 1, true, wire.Encode(doc)); err != nil {
+		d.log.Warn("downlink document not sent; the gate's next telemetry asks again", "kind", kind, "gate", gate, "err", err)
+		if mark != nil {
+			d.mu.Lock()
+			delete(mark, gate)
+			d.mu.Unlock()
+		}
+		return
+	}
+	d.log.Info("downlink document sent", "kind", kind, "gate", gate)
 }
 
 // heard marks every gate heard from with mark (under d.mu) and returns them.
@@ -133,24 +167,6 @@ func (d *downlink) setConfig(c wire.Config) {
 	for _, g := range gates {
 		d.send(g, wire.KindConfig)
 	}
-}
-
-// sendConfig publishes the gate's settings retained: a gate that was away
-// gets them last of all it missed, when it subscribes again, whatever order
-// the broker resends the rest in.
-func (d *downlink) sendConfig(gate string) {
-	d.mu.Lock()
-	cp := d.configFor(gate)
-	d.mu.Unlock()
-	if cp == nil {
-		return
-	}
-	c := *cp
-	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindConfig), 1, true, wire.Encode(c)); err != nil {
-		d.log.Warn("config not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
-		return
-	}
-	d.log.Info("config sent", "gate", gate, "version", c.Version)
 }
 
 // setGateConfig sets one gate's settings (over the school's), and sends
@@ -205,26 +221,6 @@ func (d *downlink) setRevocations(r wire.Revocations) {
 	for _, g := range gates {
 		d.send(g, wire.KindRevocations)
 	}
-}
-
-// sendRevocations publishes the list retained, so a gate that connects
-// later gets it too.
-func (d *downlink) sendRevocations(gate string) {
-	d.mu.Lock()
-	rp := d.revoked
-	d.mu.Unlock()
-	if rp == nil {
-		return
-	}
-	r := *rp
-	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindRevocations), 1, true, wire.Encode(r)); err != nil {
-		d.log.Warn("revocations not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
-		d.mu.Lock()
-		delete(d.revSent, gate)
-		d.mu.Unlock()
-		return
-	}
-	d.log.Info("revocations sent", "gate", gate, "passes", len(r.Passes))
 }
 
 func (d *downlink) setKeys(k wire.Keys) {
@@ -364,20 +360,4 @@ func (d *downlink) sendRoster(ctx context.Context, school, gate string, version 
 		}
 	}
 	d.log.Info("roster sent", "gate", gate, "version", version, "people", len(people), "chunks", chunks)
-}
-
-// sendKeys publishes the key set retained for gate.
-func (d *downlink) sendKeys(gate string) {
-	d.mu.Lock()
-	kp := d.keys
-	d.mu.Unlock()
-	if kp == nil {
-		return
-	}
-	if err := d.pub.Publish(context.Background(), wire.GateTopic(d.school, gate, wire.KindKeys), 1, true, wire.Encode(*kp)); err != nil {
-		d.log.Warn("keys not sent; the gate's next telemetry asks again", "gate", gate, "err", err)
-		d.mu.Lock()
-		delete(d.keysSent, gate)
-		d.mu.Unlock()
-	}
 }

@@ -352,10 +352,6 @@ func (f *flight) ack(r [2]uint64) {
 	}
 }
 
-// maxSubTries is how many times a refused subscription is asked for again
-// before the connection is given up for a new one.
-const maxSubTries = 3
-
 // session runs one connection: it returns when the connection is lost or
 // ctx ends.
 func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
@@ -364,8 +360,6 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 		topics[t] = 1
 	}
 	subscribed := conn.Subscribe(topics)
-	var resubscribe <-chan time.Time
-	subTries := 0
 	// out is every publish the broker has not yet taken, in the order made,
 	// which is the order a broker acks them in: the loop waits on the oldest
 	// token itself, so a PUBACK wakes the goroutine that sends the next
@@ -513,26 +507,10 @@ func (l *Link) session(ctx context.Context, conn Conn, ahead *readAhead) error {
 		case <-conn.Lost():
 			return errors.New("connection lost")
 		case err := <-subscribed:
-			subscribed = nil
-			if err == nil {
-				continue
-			}
-			// Refused while the broker resends what it queued for the
-			// session (mochi's 0x91): asked again, it is granted, and the
-			// retained documents, newest of all, come after.
-			if subTries++; subTries > maxSubTries {
+			if err != nil {
 				return fmt.Errorf("subscribe: %w", err)
 			}
-			level := slog.LevelWarn
-			if errors.Is(err, errIDInUse) {
-				level = slog.LevelInfo
-			}
-			l.log.Log(ctx, level, "subscription refused; asking again", "err", err, "try", subTries)
-			resubscribe = l.clock.After(time.Duration(subTries) * 100 * time.Millisecond)
-			continue
-		case <-resubscribe:
-			resubscribe = nil
-			subscribed = conn.Subscribe(topics)
+			subscribed = nil
 			continue
 		case a := <-l.alerts:
 			publish(wire.KindAlert, 1, false, wire.Encode(a))

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"campusgate/sync/suback"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
@@ -147,20 +149,9 @@ func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte
 
 func (p *pahoConn) Subscribe(topics map[string]byte) <-chan error {
 	done := make(chan error, 1)
-	tok := p.c.SubscribeMultiple(topics, nil) // no route: the default handler has them all
 	go func() {
-		select {
-		case <-tok.Done():
-		case <-p.lost:
-			done <- errors.New("connection lost")
-			return
-		}
-		if err := tok.Error(); err != nil {
-			done <- err
-			return
-		}
-		if st, ok := tok.(*mqtt.SubscribeToken); ok {
-			done <- subackError(st.Result())
+		if err := suback.Subscribe(p.c, topics, p.lost); err != nil {
+			done <- fmt.Errorf("gatelink: %w", err)
 			return
 		}
 		done <- nil
@@ -186,24 +177,4 @@ func wait(ctx context.Context, t mqtt.Token) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// errIDInUse is mochi's refusal of a SUBSCRIBE whose packet id it gave a
-// queued message: expected when a gate comes back to the embedded broker.
-var errIDInUse = errors.New("the broker has the packet id in use (0x91)")
-
-// subackError names a topic the broker did not grant. A code from 0x80 is a
-// refusal: MQTT 3.1.1 has only 0x80, but mochi answers 0x91 (MQTT 5's
-// packet identifier in use) when the SUBSCRIBE's id is one it gave a
-// message it queued for the session, as the two sides' ids were one space.
-func subackError(codes map[string]byte) error {
-	for topic, code := range codes {
-		switch {
-		case code == 0x91:
-			return fmt.Errorf("gatelink: subscribe %s: %w", topic, errIDInUse)
-		case code >= 0x80:
-			return fmt.Errorf("gatelink: subscribe %s: refused by the broker (%#x)", topic, code)
-		}
-	}
-	return nil
 }

@@ -3,8 +3,6 @@ package gatelink
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,25 +70,5 @@ func TestFailedPublishBehindAStuckOne(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("dial %d never came: the failed publish did not end the session", i+1)
 		}
-	}
-}
-
-func TestSubackError(t *testing.T) {
-	for _, c := range []struct {
-		codes map[string]byte
-		want  string
-	}{
-		{map[string]byte{"a": 0, "b": 1, "c": 2}, ""},
-		{map[string]byte{"a": 1, "b": 0x80}, "subscribe b: refused by the broker (0x80)"},
-		{map[string]byte{"a": 0x91}, "subscribe a: the broker has the packet id in use (0x91)"},
-		{map[string]byte{"a": 0x87}, "subscribe a: refused by the broker (0x87)"},
-	} {
-		err := subackError(c.codes)
-		if got := fmt.Sprint(err); (c.want == "" && err != nil) || (c.want != "" && !strings.Contains(got, c.want)) {
-			t.Errorf("%v: %v, want %q", c.codes, err, c.want)
-		}
-	}
-	if err := subackError(map[string]byte{"a": 0x91}); !errors.Is(err, errIDInUse) {
-		t.Errorf("0x91: %v, want errIDInUse (logged as expected, not as a warning)", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"campusgate/sync/suback"
 	"campusgate/sync/wire"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -87,49 +88,14 @@ func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, to
 	return cl, nil
 }
 
-// subscribe asks for the gates' uplink until the broker grants it: mochi
-// refuses a subscription whose packet id is one it gave a message queued
-// for this session (0x91), and grants it asked again once those are acked.
+// subscribe subscribes to the gates' uplink and says how it went: paho
+// subscribes again on every connection.
 func (cl *Client) subscribe(ctx context.Context, c mqtt.Client, filters map[string]byte, group string) {
-	const tries = 5
-	for try := 1; ; try++ {
-		tok := c.SubscribeMultiple(filters, nil)
-		var err error
-		switch {
-		case !tok.WaitTimeout(10 * time.Second):
-			err = errors.New("no answer from the broker in 10 s")
-		case tok.Error() != nil:
-			err = tok.Error()
-		default:
-			if st, ok := tok.(*mqtt.SubscribeToken); ok {
-				err = refused(st.Result())
-			}
-		}
-		if err == nil {
-			cl.log.Info("subscribed to the gates", "group", group)
-			return
-		}
-		if try == tries || !c.IsConnectionOpen() {
-			cl.log.Error("subscribing to the gates failed", "err", err, "tries", try)
-			return
-		}
-		cl.log.Warn("subscription refused; asking again", "err", err, "try", try)
-		select {
-		case <-time.After(time.Duration(try) * 200 * time.Millisecond):
-		case <-ctx.Done():
-			return
-		}
+	if err := suback.Subscribe(c, filters, ctx.Done()); err != nil {
+		cl.log.Error("subscribing to the gates failed", "err", err)
+		return
 	}
-}
-
-// refused names a filter the broker did not grant (a code from 0x80).
-func refused(codes map[string]byte) error {
-	for filter, code := range codes {
-		if code >= 0x80 {
-			return fmt.Errorf("ingest: subscribe %s: refused by the broker (%#x)", filter, code)
-		}
-	}
-	return nil
+	cl.log.Info("subscribed to the gates", "group", group)
 }
 
 // Publish sends one message and waits for the broker to take it.
