@@ -149,8 +149,9 @@ func (p *pahoConn) Publish(topic string, qos byte, retained bool, payload []byte
 
 func (p *pahoConn) Subscribe(topics map[string]byte) <-chan error {
 	done := make(chan error, 1)
+	req := suback.Subscribe(p.c, topics) // sent now, ahead of what is published next
 	go func() {
-		if err := suback.Subscribe(p.c, topics, p.lost); err != nil {
+		if err := req.Wait(p.lost); err != nil {
 			done <- fmt.Errorf("gatelink: %w", err)
 			return
 		}

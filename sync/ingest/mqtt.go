@@ -70,7 +70,10 @@ func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, to
 		// the client before OnConnect has subscribed again.
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { handle(ctx, m.Topic(), m.Payload()) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { cl.log.Warn("broker connection lost", "err", err) }).
-		SetOnConnectHandler(func(c mqtt.Client) { go cl.subscribe(ctx, c, filters, o.Group) })
+		SetOnConnectHandler(func(c mqtt.Client) {
+			req := suback.Subscribe(c, filters) // sent at once, waited for on a goroutine
+			go cl.subscribed(ctx, req, o.Group)
+		})
 	if o.TLS != nil {
 		opts.SetTLSConfig(o.TLS)
 	}
@@ -88,10 +91,10 @@ func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, to
 	return cl, nil
 }
 
-// subscribe subscribes to the gates' uplink and says how it went: paho
-// subscribes again on every connection.
-func (cl *Client) subscribe(ctx context.Context, c mqtt.Client, filters map[string]byte, group string) {
-	if err := suback.Subscribe(c, filters, ctx.Done()); err != nil {
+// subscribed waits for the subscription to the gates' uplink and says how
+// it went: paho connects again by itself, and subscribes again each time.
+func (cl *Client) subscribed(ctx context.Context, req *suback.Request, group string) {
+	if err := req.Wait(ctx.Done()); err != nil {
 		cl.log.Error("subscribing to the gates failed", "err", err)
 		return
 	}

@@ -40,19 +40,32 @@ const (
 	timeout = 10 * time.Second
 )
 
-// Subscribe subscribes c to filters with no route (the client's default
-// handler gets their messages) and waits for the broker to grant every one.
-// A subscription refused with ErrIDInUse is asked for again, up to 5 times
-// 100 ms × try apart; any other refusal, no answer within 10 s or stop
-// closing ends it with the error.
-func Subscribe(c mqtt.Client, filters map[string]byte, stop <-chan struct{}) error {
+// Request is a SUBSCRIBE sent, awaiting the broker's grant.
+type Request struct {
+	c       mqtt.Client
+	filters map[string]byte
+	tok     mqtt.Token
+}
+
+// Subscribe sends c's SUBSCRIBE of filters at once, with no route (the
+// client's default handler gets their messages): a broker takes a client's
+// packets in order, so what the client publishes after it is answered on the
+// new subscription (the server's acks of a gate's first batches).
+func Subscribe(c mqtt.Client, filters map[string]byte) *Request {
+	return &Request{c: c, filters: filters, tok: c.SubscribeMultiple(filters, nil)}
+}
+
+// Wait waits for the broker to grant every filter. A subscription refused
+// with ErrIDInUse is asked for again, up to 5 times 100 ms × try apart; any
+// other refusal, no answer within 10 s or stop closing ends it with the
+// error.
+func (r *Request) Wait(stop <-chan struct{}) error {
 	for try := 1; ; try++ {
-		tok := c.SubscribeMultiple(filters, nil)
 		var err error
 		select {
-		case <-tok.Done():
-			err = tok.Error()
-			if st, ok := tok.(*mqtt.SubscribeToken); ok && err == nil {
+		case <-r.tok.Done():
+			err = r.tok.Error()
+			if st, ok := r.tok.(*mqtt.SubscribeToken); ok && err == nil {
 				err = Refused(st.Result())
 			}
 		case <-stop:
@@ -68,5 +81,6 @@ func Subscribe(c mqtt.Client, filters map[string]byte, stop <-chan struct{}) err
 		case <-stop:
 			return ErrStopped
 		}
+		r.tok = r.c.SubscribeMultiple(r.filters, nil)
 	}
 }

@@ -91,7 +91,7 @@ func TestSubscribeWhileMochiResends(t *testing.T) {
 		return c
 	}
 	c := connect()
-	if err := Subscribe(c, filters, nil); err != nil {
+	if err := Subscribe(c, filters).Wait(nil); err != nil {
 		t.Fatal(err)
 	}
 	c.Disconnect(0)
@@ -102,7 +102,7 @@ func TestSubscribeWhileMochiResends(t *testing.T) {
 	}
 	c = connect()
 	defer c.Disconnect(0)
-	if err := Subscribe(c, filters, nil); err != nil {
+	if err := Subscribe(c, filters).Wait(nil); err != nil {
 		t.Fatalf("subscribing again: %v", err)
 	}
 	answers.mu.Lock()
