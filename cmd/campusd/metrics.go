@@ -53,7 +53,15 @@ func (m *serverMetrics) watchIngest(in *ingest.Ingest) {
 		counter("campusd_ingest_shed_total", "Entry and telemetry messages shed while the queue was full (the gate sends them again).", func(s ingest.Stats) int64 { return s.Shed }),
 		counter("campusd_alerts_total", "New alerts raised (fever, device, refused command).", func(s ingest.Stats) int64 { return s.Alerts }),
 	}}, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "campusd_ingest_queue",
-		Help: "Messages received and waiting to be stored."}, func() float64 { return float64(in.Queued()) }))
+		Help: "Messages received and waiting to be stored."}, func() float64 { return float64(in.Queued()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "campusd_store_refusing_writes",
+			Help: "1 while the database refuses every write of the gates' messages (a full disk: the gates keep their entries), else 0."},
+			func() float64 {
+				if since, _ := in.StoreFailing(); !since.IsZero() {
+					return 1
+				}
+				return 0
+			}))
 }
 
 // watchBroker adds the state of campusd's own broker connection.

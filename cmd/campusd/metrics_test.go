@@ -29,6 +29,7 @@ func checkMetrics(t *testing.T, addr string) {
 		"campusd_ingest_malformed_total":                  0,
 		"campusd_ingest_store_errors_total":               0,
 		"campusd_ingest_shed_total":                       0,
+		"campusd_store_refusing_writes":                   0,
 	} {
 		if got, ok := m[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)

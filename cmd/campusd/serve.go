@@ -200,7 +200,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var in *ingest.Ingest
 	cons, err := console.New(console.Opts{DB: db, School: *school, Gates: gates, Issuer: issuer, EscalateAfter: *escalate,
 		AbsenceCutoff: *cutoff, Secure: *secure, Logger: log, Stats: func() any { return in.Stats() }, GateConfig: baseConfig,
-		FeverC: *feverC, Base: *publicURL, Retention: store.Retention{Data: time.Duration(retention), Audit: time.Duration(auditRetention)}})
+		FeverC: *feverC, Base: *publicURL, Retention: store.Retention{Data: time.Duration(retention), Audit: time.Duration(auditRetention)},
+		StoreFailing: func() (time.Time, error) { return in.StoreFailing() }})
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -11,64 +9,15 @@ import (
 
 	"campusgate/cmd/internal/bintest"
 	"campusgate/gate/journal"
-
-	"golang.org/x/sys/unix"
 )
 
-// TestJournalFullFailsSafe fills the gate's disk under a running gated: the
-// next person is refused with the gate shut (the relay never opens), the
-// guard console says the storage is full, gated keeps running, and once there
-// is room again the next person is admitted without a restart.
-//
-// rlimit needs no privileges: gated's RLIMIT_FSIZE is set to 0 (prlimit), so
-// every write to the journal fails with EFBIG, and SIGXFSZ, which would kill a
-// C program, is one the Go runtime leaves unhandled. tmpfs is the most faithful
-// (ENOSPC from a small file system filled by another file) and needs root to
-// mount it.
+// TestJournalFullFailsSafe fills the gate's disk under a running gated
+// (bintest.FullDisks: by rlimit, and as root on a tmpfs): the next person is
+// refused with the gate shut (the relay never opens), the guard console says
+// the storage is full, gated keeps running, and once there is room again the
+// next person is admitted without a restart.
 func TestJournalFullFailsSafe(t *testing.T) {
-	t.Run("rlimit", func(t *testing.T) {
-		journalFull(t, t.TempDir(), func(pid int) {
-			if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: 0, Max: unix.RLIM_INFINITY}, nil); err != nil {
-				t.Fatalf("prlimit: %v", err)
-			}
-		}, func(pid int) {
-			if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}, nil); err != nil {
-				t.Fatalf("prlimit: %v", err)
-			}
-		})
-	})
-	t.Run("tmpfs", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Skip("mounting a tmpfs needs root")
-		}
-		dir := t.TempDir()
-		if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=4m,mode=0700"); err != nil {
-			t.Skipf("mount tmpfs: %v", err)
-		}
-		// Registered before gated starts, so it runs after gated is stopped.
-		t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
-		filler := filepath.Join(dir, "filler")
-		journalFull(t, dir, func(int) {
-			f, err := os.Create(filler)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				if _, err := f.Write(buf); err != nil {
-					if !errors.Is(err, syscall.ENOSPC) {
-						t.Fatalf("filling the tmpfs: %v", err)
-					}
-					return
-				}
-			}
-		}, func(int) {
-			if err := os.Remove(filler); err != nil {
-				t.Fatal(err)
-			}
-		})
-	})
+	bintest.FullDisks(t, "4m", func(t *testing.T, d bintest.FullDisk) { journalFull(t, d.Dir, d.Fill, d.Free) })
 }
 
 // journalFull runs gated with its journal in dir, admits one person, calls

@@ -85,6 +85,10 @@ type Opts struct {
 	Base string
 	// Stats, if set, adds campusd's own counters to /api/stats.
 	Stats func() any
+	// StoreFailing, if set, tells since when the ingest's writes to the
+	// database have been refused, and why (ingest.Ingest.StoreFailing): every
+	// page then says so, and /healthz answers 503.
+	StoreFailing func() (since time.Time, err error)
 	// Secure marks the session cookie Secure even on a plain request (a TLS
 	// proxy in front); a TLS request always gets it.
 	Secure bool

@@ -237,6 +237,16 @@ func (s *Server) bad(w http.ResponseWriter, r *http.Request, v *viewer, err erro
 // oops answers a failure of the server's own (500), logged.
 func (s *Server) oops(w http.ResponseWriter, r *http.Request, v *viewer, err error) {
 	s.log.Error("console request failed", "path", r.URL.Path, "err", err)
+	if store.DiskFull(err) {
+		// Said in the user's words, not the engine's: they can do nothing
+		// about it but wait or call the administrator.
+		l := langOf(r)
+		if v != nil {
+			l = v.lang
+		}
+		s.problem(w, r, v, http.StatusInsufficientStorage, errors.New(l.T("app.disk_full")))
+		return
+	}
 	s.problem(w, r, v, http.StatusInternalServerError, err)
 }
 

@@ -21,6 +21,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, errors.New("not connected to the MQTT broker"))
 		return
 	}
+	if d := s.storeDown(); d != nil {
+		fail(w, http.StatusServiceUnavailable, fmt.Errorf("the database refuses the gates' entries since %s: %s", d.Since, d.Err))
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"campusgate/gate"
+	"campusgate/sync/store"
 )
 
 //go:embed templates/*.html
@@ -87,6 +88,31 @@ type page struct {
 	Key    string // the flash's catalogue key, for tests and styles
 	Error  string
 	Data   any
+	// Store is set while the database refuses the gates' entries.
+	Store *storeDown
+}
+
+// storeDown is the database refusing writes, as the banner says it.
+type storeDown struct {
+	Full  bool   // for want of space
+	Since string // on the school's clock
+	Err   string // the refusal, shown to admins
+}
+
+// storeDown reads Opts.StoreFailing; nil while the database takes writes.
+func (s *Server) storeDown() *storeDown {
+	if s.o.StoreFailing == nil {
+		return nil
+	}
+	since, err := s.o.StoreFailing()
+	if since.IsZero() {
+		return nil
+	}
+	d := &storeDown{Full: store.DiskFull(err), Since: since.In(s.db.Location()).Format("01-02 15:04")}
+	if err != nil {
+		d.Err = err.Error()
+	}
+	return d
 }
 
 // Time is t on the school's clock, as 15:04:05.
@@ -176,6 +202,9 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, v *viewer, c
 		l = v.lang
 	}
 	p := page{lang: l, V: v, School: s.o.School, Name: name, Now: s.clock.Now(), loc: s.db.Location(), Flash: flash, Key: key, Error: errText, Data: data}
+	if v != nil {
+		p.Store = s.storeDown()
+	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
 		s.log.Error("page not rendered", "page", name, "err", err)

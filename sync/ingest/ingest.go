@@ -82,7 +82,18 @@ type Ingest struct {
 
 	messages, entries, inserted, duplicates, malformed, alerts, acks, storeErrors atomic.Int64
 	shed, waiting, waitingBytes                                                   atomic.Int64
-	dropWarn, shedWarn                                                            every
+	dropWarn, shedWarn, storeWarn                                                 every
+	// failing is the run of writes the store is refusing (nil: it takes
+	// them), for the console's banner.
+	failing atomic.Pointer[storeFailure]
+}
+
+// storeFailure is a run of refused writes: since the first refused after the
+// last one taken, and the latest refusal.
+type storeFailure struct {
+	since time.Time
+	err   error
+	n     int64 // writes refused in the run
 }
 
 // every lets one caller through at most once an interval: the warnings of a
@@ -285,10 +296,10 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 	}
 	if err != nil {
 		// Nothing is acknowledged: the gate sends again after its ack timeout.
-		in.storeErrors.Add(1)
-		in.log.Error("storing entries failed; the gate will resend", "school", school, "gate", batches[idx[0]].Gate, "entries", len(all), "err", err)
+		in.storeFailed("storing entries failed; the gate will resend", err, "school", school, "gate", batches[idx[0]].Gate, "entries", len(all))
 		return
 	}
+	in.storeTook()
 	in.entries.Add(int64(len(all)))
 	in.inserted.Add(int64(ins))
 	in.duplicates.Add(int64(dup))
@@ -318,12 +329,53 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 	}
 }
 
+// StoreFailing tells since when the store has refused every write, and the
+// latest refusal; a zero time: it takes them.
+func (in *Ingest) StoreFailing() (since time.Time, err error) {
+	if f := in.failing.Load(); f != nil {
+		return f.since, f.err
+	}
+	return time.Time{}, nil
+}
+
+// storeFailed counts a refused write and logs it: the first of a run at
+// once, then a line a minute. A full disk refuses every gate's every resend,
+// and a line each would fill what is left of it.
+func (in *Ingest) storeFailed(msg string, err error, args ...any) {
+	in.storeErrors.Add(1)
+	now := time.Now()
+	for {
+		old := in.failing.Load()
+		f := &storeFailure{since: now, err: err, n: 1}
+		if old != nil {
+			f.since, f.n = old.since, old.n+1
+		}
+		if in.failing.CompareAndSwap(old, f) {
+			if first := old == nil; in.storeWarn.ok(time.Minute) || first {
+				in.log.Error(msg, append(args, "err", err, "refused", f.n, "since", f.since.Format(time.TimeOnly))...)
+			}
+			return
+		}
+	}
+}
+
+// storeTook ends a run of refused writes.
+func (in *Ingest) storeTook() {
+	if in.failing.Load() == nil {
+		return
+	}
+	if f := in.failing.Swap(nil); f != nil {
+		in.log.Info("the store takes writes again", "refused", f.n, "for", time.Since(f.since).Round(time.Millisecond))
+	}
+}
+
 func (in *Ingest) alert(ctx context.Context, school string, a wire.Alert) {
 	isNew, err := in.o.Store.InsertAlert(ctx, school, a)
 	if err != nil {
-		in.storeErrors.Add(1)
-		in.log.Error("storing alert failed", "gate", a.Gate, "err", err)
+		in.storeFailed("storing alert failed (raised all the same)", err, "gate", a.Gate)
 		isNew = true // better told twice than not at all
+	} else {
+		in.storeTook()
 	}
 	if isNew {
 		in.alerts.Add(1)
@@ -355,8 +407,9 @@ func (in *Ingest) other(ctx context.Context, m msg) {
 		// A status lost as campusd stops (the gates' offline wills at
 		// shutdown) is no store error: the next status or telemetry says it.
 		if err := in.o.Store.GateStatus(ctx, t.School, t.Gate, s); err != nil && ctx.Err() == nil {
-			in.storeErrors.Add(1)
-			in.log.Error("storing gate status failed", "gate", t.Gate, "err", err)
+			in.storeFailed("storing gate status failed", err, "gate", t.Gate)
+		} else if err == nil {
+			in.storeTook()
 		}
 	case wire.KindTelemetry:
 		tm, err := wire.DecodeTelemetry(m.payload)
@@ -365,8 +418,9 @@ func (in *Ingest) other(ctx context.Context, m msg) {
 			return
 		}
 		if err := in.o.Store.GateTelemetry(ctx, t.School, t.Gate, tm); err != nil && ctx.Err() == nil {
-			in.storeErrors.Add(1)
-			in.log.Error("storing telemetry failed", "gate", t.Gate, "err", err)
+			in.storeFailed("storing telemetry failed", err, "gate", t.Gate)
+		} else if err == nil {
+			in.storeTook()
 		}
 		if in.o.OnTelemetry != nil {
 			in.o.OnTelemetry(t.School, t.Gate, tm)

@@ -204,3 +204,17 @@ func isUnique(err error) bool {
 
 // pgUniqueViolation is PostgreSQL's SQLSTATE unique_violation.
 const pgUniqueViolation = "23505"
+
+// DiskFull tells whether err is the database refusing a write for want of
+// space (SQLite's SQLITE_FULL, PostgreSQL's disk_full): nothing of that
+// write was kept, and it can succeed as it is once space is freed.
+func DiskFull(err error) bool {
+	if se := (*sqlite.Error)(nil); errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_FULL // an extended code keeps the primary one in its low byte
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == pgDiskFull
+}
+
+// pgDiskFull is PostgreSQL's SQLSTATE disk_full.
+const pgDiskFull = "53100"

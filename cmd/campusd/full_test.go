@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"campusgate/cmd/internal/bintest"
+	"campusgate/gate/journal"
+	"campusgate/sync/gatelink"
+	"campusgate/sync/store"
+)
+
+// TestDatabaseFull takes the disk away from a running campusd while a gate
+// sends it entries (bintest.FullDisks: by rlimit, which SQLite reports as an
+// I/O error, and as root on a tmpfs, SQLite's "database or disk is full"):
+// the entries are refused and stay in the gate's journal, the console says
+// why on every page, /healthz and the metrics say so too, campusd keeps
+// running, and once writes work again every entry is stored, each once, with
+// no restart.
+func TestDatabaseFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	bintest.FullDisks(t, "16m", func(t *testing.T, d bintest.FullDisk) {
+		banner := "服务器数据库无法写入"
+		if d.ENOSPC {
+			banner = "服务器磁盘已满"
+		}
+		databaseFull(t, d.Dir, banner, d.Fill, d.Free)
+	})
+}
+
+// databaseFull runs campusd with its state in state, stores a gate's first
+// entries, calls fill with campusd's pid, checks that the next are refused
+// and said to be, calls free and checks that they are all stored once.
+func databaseFull(t *testing.T, state, banner string, fill, free func(pid int)) {
+	ctx := context.Background()
+	var out, errb bintest.Buffer
+	if code := run(ctx, []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("gate add: %s", errb.String())
+	}
+	password := strings.TrimSpace(out.String())
+	if code := run(ctx, []string{"user", "add", "-state", state, "-role", "admin", "-password-stdin", "boss"}, strings.NewReader("a-long-password-1\n"), &out, &errb); code != 0 {
+		t.Fatalf("user add: %s", errb.String())
+	}
+	httpAddr, mqttAddr, metricsAddr := bintest.FreeAddr(t), bintest.FreeAddr(t), bintest.FreeAddr(t)
+	p := bintest.Start(t, campusdBin, "web console on", "-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr, "-metrics-addr", metricsAddr)
+	defer func() { _ = p.Cmd.Process.Kill(); _ = p.Cmd.Wait() }()
+
+	jar, _ := cookiejar.New(nil)
+	admin := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := admin.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	resp, err := admin.Post("http://"+httpAddr+"/api/login", "application/json", strings.NewReader(`{"username": "boss", "password": "a-long-password-1"}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: "north-1", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	dial, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: password})
+	l, err := gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler),
+		Batch: 20, AckTimeout: 300 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, lcancel := context.WithCancel(ctx)
+	ldone := make(chan struct{})
+	go func() { defer close(ldone); _ = l.Run(lctx) }()
+	defer func() { lcancel(); <-ldone }()
+	admit := func(n int) {
+		t.Helper()
+		for i := range n {
+			e := journal.Entry{Time: time.Now(), PersonID: fmt.Sprint("P", i), Role: "pupil", Decision: "admit", Reason: "ok", Kind: "entry", BodyC: 36.5}
+			if err := j.Append(&e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Kick()
+	}
+	backlog := func() int { n, _ := j.Backlog(); return n }
+	metric := func(name string) float64 { return bintest.Metrics(t, metricsAddr)[name] }
+
+	admit(10)
+	eventually(t, "the first entries stored", func() bool { return backlog() == 0 })
+
+	fill(p.Cmd.Process.Pid)
+	admit(100)
+	eventually(t, "the store's refusals", func() bool { return metric("campusd_ingest_store_errors_total") >= 3 })
+	if n := backlog(); n != 100 {
+		t.Fatalf("backlog %d while the server cannot write, want all 100 kept at the gate", n)
+	}
+	if v := metric("campusd_store_refusing_writes"); v != 1 {
+		t.Fatalf("campusd_store_refusing_writes = %v", v)
+	}
+	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "refuses") {
+		t.Fatalf("healthz while the disk is full: %d %s", code, body)
+	}
+	if code, body := get("/entries"); code != http.StatusOK || !strings.Contains(body, `id="store-down"`) || !strings.Contains(body, banner) {
+		t.Fatalf("the console while the disk is full: %d %s\n%s", code, body, p.Out)
+	}
+
+	free(p.Cmd.Process.Pid)
+	eventually(t, "the refused entries stored once writes work again", func() bool { return backlog() == 0 })
+	eventually(t, "campusd_store_refusing_writes back to 0", func() bool { return metric("campusd_store_refusing_writes") == 0 })
+	if code, body := get("/entries"); code != http.StatusOK || strings.Contains(body, `id="store-down"`) {
+		t.Fatalf("the console after: %d %.300s", code, body)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz after: %d", code)
+	}
+	if !strings.Contains(p.Out.String(), "the store takes writes again") {
+		t.Errorf("recovery not logged:\n%s", p.Out)
+	}
+
+	lcancel()
+	<-ldone
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.Cmd.Wait(); err != nil {
+		t.Fatalf("campusd exit: %v\n%s", err, p.Out)
+	}
+	db, err := store.Open(ctx, filepath.Join(state, "campusd.db"), &store.Opts{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	es, err := db.Entries(ctx, store.Query{Gate: "north-1", Limit: 1000})
+	if err != nil || len(es) != 110 {
+		t.Fatalf("%d entries on the server, want 110: %v", len(es), err)
+	}
+	if gaps, _ := db.Gaps(ctx, "north-1"); len(gaps) != 0 {
+		t.Fatalf("gaps %v", gaps)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

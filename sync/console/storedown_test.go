@@ -1,0 +1,92 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// TestStoreDownBanner: while the ingest's writes are refused, every page
+// says so in the users' words, admins also see the engine's error, and
+// /healthz fails; once writes are taken again it is gone.
+func TestStoreDownBanner(t *testing.T) {
+	r := newRig(t)
+	var mu sync.Mutex
+	var since time.Time
+	var why error
+	r.s.o.StoreFailing = func() (time.Time, error) { mu.Lock(); defer mu.Unlock(); return since, why }
+	set := func(at time.Time, err error) { mu.Lock(); since, why = at, err; mu.Unlock() }
+	nurse, admin := r.client("nurse"), r.client("admin")
+	anon := r.client("")
+
+	if _, body := r.get(nurse, "/alerts"); strings.Contains(body, `id="store-down"`) {
+		t.Fatal("banner while the database takes writes")
+	}
+	if code, _ := r.get(anon, "/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz %d", code)
+	}
+
+	full := fmt.Errorf("store: insert entry north-1/176: %w", &pgconn.PgError{Code: "53100", Message: "could not extend file"})
+	set(r.clock.Now().Add(-10*time.Minute), full) // 08:50 at the school
+	_, body := r.get(nurse, "/alerts")
+	if !strings.Contains(body, `id="store-down"`) || !strings.Contains(body, "服务器磁盘已满（自 09-01 08:50 起）") || !strings.Contains(body, "不会丢失") {
+		t.Fatalf("nurse's page while the disk is full: %s", body)
+	}
+	if strings.Contains(body, "could not extend file") {
+		t.Fatal("the engine's error shown to a nurse")
+	}
+	if _, body := r.get(admin, "/gates"); !strings.Contains(body, "服务器磁盘已满") || !strings.Contains(body, "could not extend file") {
+		t.Fatalf("admin's page: %s", body)
+	}
+	if _, body := r.get(anon, "/login"); strings.Contains(body, `id="store-down"`) {
+		t.Fatal("banner on the login page, to someone not signed in")
+	}
+	if code, body := r.get(anon, "/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "refuses") {
+		t.Fatalf("healthz while the disk is full: %d %s", code, body)
+	}
+	if code, _ := r.get(admin, "/lang?to=en&next=/"); code != http.StatusSeeOther {
+		t.Fatal("lang")
+	}
+	if _, body := r.get(admin, "/"); !strings.Contains(body, "The server&#39;s disk is full (since 09-01 08:50)") {
+		t.Fatalf("English banner: %s", body)
+	}
+
+	set(r.clock.Now().Add(-time.Minute), errors.New("store: insert entries: disk I/O error"))
+	if _, body := r.get(nurse, "/alerts"); !strings.Contains(body, "服务器数据库无法写入（自 09-01 08:59 起）") {
+		t.Fatalf("another refusal: %s", body)
+	}
+
+	set(time.Time{}, nil)
+	if _, body := r.get(nurse, "/alerts"); strings.Contains(body, `id="store-down"`) {
+		t.Fatal("banner after the database took writes again")
+	}
+	if code, _ := r.get(anon, "/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz after: %d", code)
+	}
+}
+
+// TestDiskFullSaidPlainly: a console write the database refuses for want of
+// space answers 507 with what the user can do, page or API.
+func TestDiskFullSaidPlainly(t *testing.T) {
+	r := newRig(t)
+	full := fmt.Errorf("store: acknowledge alert 1: %w", &pgconn.PgError{Code: "53100"})
+	for _, path := range []string{"/alerts/1/ack", "/api/alerts/1/ack"} {
+		w := httptest.NewRecorder()
+		r.s.oops(w, httptest.NewRequest("POST", path, nil), nil, full)
+		if w.Code != http.StatusInsufficientStorage || !strings.Contains(w.Body.String(), "服务器磁盘已满，未能保存") {
+			t.Errorf("%s: %d %s", path, w.Code, w.Body.String())
+		}
+	}
+	w := httptest.NewRecorder()
+	r.s.oops(w, httptest.NewRequest("POST", "/alerts/1/ack", nil), nil, errors.New("store: something else"))
+	if w.Code != http.StatusInternalServerError {
+		t.Errorf("another failure: %d", w.Code)
+	}
+}

@@ -1,0 +1,250 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"campusgate/gate/journal"
+	"campusgate/sync/broker/mochitest"
+	"campusgate/sync/gatelink"
+	"campusgate/sync/ingest"
+	"campusgate/sync/wire"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// limitPages caps the SQLite file at pages (PRAGMA max_page_count on the one
+// writer connection): past it the engine fails a write with SQLITE_FULL,
+// through the same path as a full disk.
+func limitPages(t *testing.T, db *DB, pages int) {
+	t.Helper()
+	if _, err := db.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDiskFull: a database out of space refuses an entry batch whole, with
+// an error DiskFull recognises, and takes the same batch once space is back,
+// once.
+func TestDiskFull(t *testing.T) {
+	if postgres {
+		t.Skip("SQLite's page limit stands in for the full disk; PostgreSQL's disk_full is TestDiskFullClassified's")
+	}
+	db, _ := open(t)
+	var pages int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	limitPages(t, db, pages+16)
+	batch := func(from uint64) []journal.Entry {
+		es := make([]journal.Entry, 50)
+		for i := range es {
+			es[i] = entry("north-1", "e1", from+uint64(i), "ok")
+		}
+		es[49] = entry("north-1", "e1", from+49, "fever")
+		return es
+	}
+	var refused []journal.Entry
+	var full error
+	stored := 0
+	for seq := uint64(1); refused == nil; seq += 50 {
+		if seq > 100_000 {
+			t.Fatal("16 pages took 100,000 entries: max_page_count had no effect")
+		}
+		b := batch(seq)
+		if _, _, err := db.InsertEntries(ctx, "hz", b); err != nil {
+			refused, full = b, err
+			break
+		}
+		stored += len(b)
+	}
+	if !DiskFull(full) || !strings.Contains(full.Error(), "full") || !strings.HasPrefix(full.Error(), "store: insert entr") {
+		t.Fatalf("refused with %v (disk full: %v)", full, DiskFull(full))
+	}
+	count := func() int {
+		t.Helper()
+		es, err := db.Entries(ctx, Query{Gate: "north-1", Limit: 1_000_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	if n := count(); n != stored {
+		t.Fatalf("%d entries stored, want %d: the refused batch left some behind", n, stored)
+	}
+	// The server's other writes of a gate's messages are refused the same way.
+	// Its device list is larger than the few pages the refused batch left.
+	tel := wire.Telemetry{V: 1, At: t0, Backlog: 50, Devices: map[string]string{"thermometer": strings.Repeat("ok ", 40_000)}}
+	if err := db.GateTelemetry(ctx, "hz", "north-1", tel); !DiskFull(err) {
+		t.Fatalf("telemetry on a full disk: %v", err)
+	}
+
+	limitPages(t, db, 1<<30)
+	if ins, dup, err := db.InsertEntries(ctx, "hz", refused); err != nil || ins != 50 || dup != 0 {
+		t.Fatalf("the refused batch once space is back: %d new, %d duplicates, %v", ins, dup, err)
+	}
+	if ins, dup, err := db.InsertEntries(ctx, "hz", refused); err != nil || ins != 0 || dup != 50 {
+		t.Fatalf("sent again: %d new, %d duplicates, %v", ins, dup, err)
+	}
+	if n := count(); n != stored+50 {
+		t.Fatalf("%d entries, want %d", n, stored+50)
+	}
+	if err := db.GateTelemetry(ctx, "hz", "north-1", tel); err != nil {
+		t.Fatalf("telemetry once space is back: %v", err)
+	}
+}
+
+func TestDiskFullClassified(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		full bool
+	}{
+		{fmt.Errorf("store: insert entries: %w", &pgconn.PgError{Code: "53100", Message: "could not extend file"}), true},
+		{fmt.Errorf("store: insert entries: %w", &pgconn.PgError{Code: "23505"}), false},
+		{errors.New("database or disk is full"), false}, // the words alone are not the engine's code
+		{nil, false},
+	} {
+		if got := DiskFull(c.err); got != c.full {
+			t.Errorf("DiskFull(%v) = %v, want %v", c.err, got, c.full)
+		}
+	}
+}
+
+// lazyPub is the ingest's publisher until its client is connected (the
+// client needs the ingest's handler first).
+type lazyPub struct{ c atomic.Pointer[ingest.Client] }
+
+func (p *lazyPub) Publish(ctx context.Context, topic string, qos byte, retained bool, b []byte) error {
+	c := p.c.Load()
+	if c == nil {
+		return errors.New("not connected yet")
+	}
+	return c.Publish(ctx, topic, qos, retained, b)
+}
+
+// TestDiskFullEndToEnd: while the school server's database is out of space,
+// a gate's entries are refused, not acknowledged, and stay in the gate's
+// journal; the refusal is logged once, not at every resend, and StoreFailing
+// says since when. Once space is back the gate's resends are stored, each
+// entry once.
+func TestDiskFullEndToEnd(t *testing.T) {
+	if postgres {
+		t.Skip("SQLite's page limit stands in for the full disk")
+	}
+	db, _ := open(t)
+	_, addr := mochitest.Start(t, false)
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	pub := &lazyPub{}
+	in, err := ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = in.Run(c) }()
+	cl, err := ingest.Dial(c, ingest.ClientOpts{Broker: "tcp://" + addr, ClientID: "campusd-test", Logger: quiet}, in.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.c.Store(cl)
+	t.Cleanup(func() { cancel(); cl.Close(); <-done })
+
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: "north-1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	dial, err := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + addr, ClientID: "north-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: quiet, Batch: 50,
+		AckTimeout: 200 * time.Millisecond, TelemetryEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = l.Run(c) }()
+	appendN := func(n int) {
+		t.Helper()
+		for range n {
+			e := journal.Entry{Time: time.Now(), PersonID: "P1", Role: "pupil", Decision: "admit", Reason: "ok", Kind: "entry", BodyC: 36.5}
+			if err := j.Append(&e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Kick()
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	backlog := func() int { n, _ := j.Backlog(); return n }
+	appendN(100)
+	waitFor("the first entries stored", func() bool { return backlog() == 0 })
+
+	var pages int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	limitPages(t, db, pages)
+	before := time.Now()
+	appendN(300)
+	waitFor("refusals", func() bool { return in.Stats().StoreErrors >= 10 }) // resent every 200 ms: many refusals
+	since, why := in.StoreFailing()
+	if since.Before(before) || !DiskFull(why) {
+		t.Fatalf("StoreFailing: since %v (the disk filled after %v), %v", since, before, why)
+	}
+	if n := backlog(); n != 300 {
+		t.Fatalf("backlog %d while the server's disk is full, want all 300 kept", n)
+	}
+	logMu.Lock()
+	lines := strings.Count(logs.String(), "storing entries failed")
+	named := strings.Contains(logs.String(), "database or disk is full")
+	logMu.Unlock()
+	if lines != 1 || !named {
+		t.Fatalf("%d log lines for %d refusals (want 1 within a minute), the cause named: %v\n%s", lines, in.Stats().StoreErrors, named, logs.String())
+	}
+
+	limitPages(t, db, 1<<30)
+	waitFor("the refused entries stored once space is back", func() bool { return backlog() == 0 })
+	if since, _ := in.StoreFailing(); !since.IsZero() {
+		t.Fatalf("still failing since %v after the store took writes again", since)
+	}
+	es, err := db.Entries(ctx, Query{Gate: "north-1", Limit: 1000, OldestFirst: true})
+	if err != nil || len(es) != 400 {
+		t.Fatalf("%d entries stored, want 400: %v", len(es), err)
+	}
+	for i, e := range es {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("entry %d has seq %d: one lost or doubled", i, e.Seq)
+		}
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), "the store takes writes again") {
+		t.Fatalf("recovery not logged:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
