@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,9 +15,12 @@ import (
 	"time"
 
 	"campusgate/cmd/internal/bintest"
+	"campusgate/cmd/internal/browsertest"
 	"campusgate/gate/journal"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/store"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestDatabaseFull takes the disk away from a running campusd while a gate
@@ -30,20 +34,20 @@ func TestDatabaseFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
-	bintest.FullDisks(t, "16m", func(t *testing.T, d bintest.FullDisk) {
-		banner := "服务器数据库无法写入"
-		if d.ENOSPC {
-			banner = "服务器磁盘已满"
-		}
-		databaseFull(t, d.Dir, banner, d.Fill, d.Free)
-	})
+	bintest.FullDisks(t, "16m", databaseFull)
 }
 
-// databaseFull runs campusd with its state in state, stores a gate's first
-// entries, calls fill with campusd's pid, checks that the next are refused
-// and said to be, calls free and checks that they are all stored once.
-func databaseFull(t *testing.T, state, banner string, fill, free func(pid int)) {
+// databaseFull runs campusd with its state in d, stores a gate's first
+// entries, fills the disk, checks that the next are refused and said to be,
+// frees it and checks that they are all stored once.
+func databaseFull(t *testing.T, d bintest.FullDisk) {
 	ctx := context.Background()
+	state := d.Dir
+	// SQLite reports EFBIG as an I/O error, and only ENOSPC as a full disk.
+	banner, login, loginCode := "服务器数据库无法写入", "disk I/O error", http.StatusInternalServerError
+	if d.ENOSPC {
+		banner, login, loginCode = "服务器磁盘已满", "服务器磁盘已满，暂时无法登录", http.StatusInsufficientStorage
+	}
 	var out, errb bintest.Buffer
 	if code := run(ctx, []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("gate add: %s", errb.String())
@@ -73,6 +77,16 @@ func databaseFull(t *testing.T, state, banner string, fill, free func(pid int)) 
 		t.Fatalf("login: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// And the nurse, in a real browser, with the alerts page open all day.
+	if code := run(ctx, []string{"user", "add", "-state", state, "-role", "nurse", "-password-stdin", "liu"}, strings.NewReader("a-long-password-2\n"), &out, &errb); code != 0 {
+		t.Fatalf("user add: %s", errb.String())
+	}
+	tab := browsertest.New(t, time.Minute)
+	if err := chromedp.Do(tab, chromedp.Navigate("http://"+httpAddr+"/login"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "liu"), chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "a-long-password-2"),
+		chromedp.Click(chromedp.CSS(`button.primary`)), chromedp.WaitVisible(chromedp.CSS(`header.top nav`))); err != nil {
+		t.Fatalf("the nurse's login: %v", err)
+	}
 
 	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: "north-1", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -105,7 +119,7 @@ func databaseFull(t *testing.T, state, banner string, fill, free func(pid int)) 
 	admit(10)
 	eventually(t, "the first entries stored", func() bool { return backlog() == 0 })
 
-	fill(p.Cmd.Process.Pid)
+	d.Fill(p.Cmd.Process.Pid)
 	admit(100)
 	eventually(t, "the store's refusals", func() bool { return metric("campusd_ingest_store_errors_total") >= 3 })
 	if n := backlog(); n != 100 {
@@ -121,8 +135,46 @@ func databaseFull(t *testing.T, state, banner string, fill, free func(pid int)) 
 		t.Fatalf("the console while the disk is full: %d %s\n%s", code, body, p.Out)
 	}
 
-	free(p.Cmd.Process.Pid)
+	if err := chromedp.Do(tab, chromedp.Navigate("http://"+httpAddr+"/alerts"), chromedp.WaitVisible(chromedp.CSS(`#store-down`))); err != nil {
+		t.Fatalf("the nurse's alerts page while the disk is full: %v", err)
+	}
+	if said, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS(`#store-down`))); err != nil || !strings.Contains(said, banner) || strings.Contains(said, "error") {
+		t.Fatalf("the nurse's banner: %q %v", said, err)
+	}
+	// A fever while the disk is full: on the nurse's screen all the same.
+	fever := journal.Entry{Time: time.Now(), PersonID: "P9", Role: "pupil", Decision: "deny", Reason: "fever", Kind: "entry", BodyC: 38.4}
+	if err := j.Append(&fever); err != nil {
+		t.Fatal(err)
+	}
+	l.Alert(fever)
+	l.Kick()
+	waitJS := func(what, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(tab, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+			html, _ := chromedp.Run(tab, chromedp.OuterHTML(chromedp.CSS("main")))
+			t.Fatalf("%s: %v\npage: %.2000s", what, err, html)
+		}
+	}
+	waitJS("the fever on the nurse's screen while the disk is full", `document.querySelector("article.alert.fever[data-unsaved]")?.textContent.includes("38.4") ?? false`)
+	if dir := os.Getenv("CONSOLE_SCREENSHOTS"); dir != "" { // a picture of it, to look at
+		if b, err := chromedp.Run(tab, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, "store-down-"+filepath.Base(t.Name())+".png"), b, 0o644)
+		}
+	}
+	// The right password, but no session can be stored: said so.
+	resp, err = http.Post("http://"+httpAddr+"/api/login", "application/json", strings.NewReader(`{"username": "boss", "password": "a-long-password-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != loginCode || !strings.Contains(string(b), login) {
+		t.Fatalf("logging in while the disk is full: %s %s", resp.Status, b)
+	}
+
+	d.Free(p.Cmd.Process.Pid)
 	eventually(t, "the refused entries stored once writes work again", func() bool { return backlog() == 0 })
+	waitJS("the fever an open alert once stored", `!document.querySelector("[data-unsaved]") && ([...document.querySelectorAll("article.alert.fever[data-alert]")].some(a => a.textContent.includes("38.4")))`)
 	eventually(t, "campusd_store_refusing_writes back to 0", func() bool { return metric("campusd_store_refusing_writes") == 0 })
 	if code, body := get("/entries"); code != http.StatusOK || strings.Contains(body, `id="store-down"`) {
 		t.Fatalf("the console after: %d %.300s", code, body)
@@ -146,8 +198,8 @@ func databaseFull(t *testing.T, state, banner string, fill, free func(pid int)) 
 	}
 	defer db.Close()
 	es, err := db.Entries(ctx, store.Query{Gate: "north-1", Limit: 1000})
-	if err != nil || len(es) != 110 {
-		t.Fatalf("%d entries on the server, want 110: %v", len(es), err)
+	if err != nil || len(es) != 111 {
+		t.Fatalf("%d entries on the server, want 111: %v", len(es), err)
 	}
 	if gaps, _ := db.Gaps(ctx, "north-1"); len(gaps) != 0 {
 		t.Fatalf("gaps %v", gaps)

@@ -212,8 +212,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go watchRoster(ctx, *rosterFile, db, cons, log)
 	}
 	in, err = ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log,
-		OnAlert: func(school string, a wire.Alert) {
-			cons.Alert(school, a)
+		OnAlert: func(school string, a wire.Alert, stored bool) {
+			if stored {
+				cons.Alert(school, a)
+			} else {
+				cons.AlertNotStored(school, a)
+			}
 			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "seq", a.Seq, "body_c", a.BodyC) // no names in the log
 		},
 		OnTelemetry: dl.telemetry,

@@ -110,6 +110,7 @@ type Server struct {
 	// down to the gates a moment later, many reports in one version.
 	rosterDirty chan struct{}
 	patterns    []string // what routes registered, for the tests
+	unsaved     unsaved
 }
 
 // New checks o and returns the console.
@@ -152,8 +153,21 @@ func New(o Opts) (*Server, error) {
 		cutoff: time.Duration(cut.Hour())*time.Hour + time.Duration(cut.Minute())*time.Minute, rosterDirty: make(chan struct{}, 1)}, nil
 }
 
-// Alert is ingest's OnAlert: a new alert, shown live. It never blocks.
+// Alert is ingest's OnAlert for a new alert the database stored: shown
+// live. It never blocks.
 func (s *Server) Alert(school string, a wire.Alert) {
+	s.unsaved.drop(a)
+	s.hub.publish(event{Kind: "alert", Alert: &a})
+}
+
+// AlertNotStored is ingest's OnAlert for a new alert the database refused
+// (a full disk): a fever is held for the nurse's page (unsaved), which is
+// read from the database and would otherwise beep and show nothing. It
+// never blocks.
+func (s *Server) AlertNotStored(school string, a wire.Alert) {
+	if a.Kind == wire.AlertFever {
+		s.unsaved.hold(school, a, s.clock.Now(), s.log)
+	}
 	s.hub.publish(event{Kind: "alert", Alert: &a})
 }
 
@@ -184,6 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-tick.Chan():
 			s.escalate(ctx)
+			s.sweepUnsaved(ctx)
 		case <-s.rosterDirty:
 			if push == nil {
 				push = s.clock.After(2 * time.Second)

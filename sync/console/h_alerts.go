@@ -24,6 +24,9 @@ type alertView struct {
 type storedAlert = store.Alert
 
 type alertsData struct {
+	// Unsaved are fever alerts the database could not store (a full disk):
+	// shown, but acknowledged only once stored.
+	Unsaved  []alertView   `json:"unsaved,omitempty"`
 	Open     []alertView   `json:"open"` // no outcome yet: to handle
 	Handled  []alertView   `json:"handled"`
 	Device   []store.Alert `json:"device"`
@@ -108,7 +111,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, v *viewer) {
 			handled = append(handled, a)
 		}
 	}
-	d.Open, d.Handled = s.withPeople(r, pending), s.withPeople(r, handled)
+	d.Open, d.Handled, d.Unsaved = s.withPeople(r, pending), s.withPeople(r, handled), s.unsavedViews(r)
 	s.audit(r, v, "view_alerts", day, fmt.Sprintf("%d open, %d handled", len(d.Open), len(d.Handled)))
 	s.respond(w, r, v, "alerts", d)
 }

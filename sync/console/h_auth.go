@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"campusgate/sync/store"
+
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -60,7 +62,8 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.startSession(w, r, u); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		code, msg := s.sessionNotStarted(r, err)
+		s.renderMsg(w, r, nil, code, "login", safeNext(r.PostFormValue("next")), "", msg)
 		return
 	}
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
@@ -78,10 +81,21 @@ func (s *Server) loginAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.startSession(w, r, u); err != nil {
-		fail(w, http.StatusInternalServerError, err)
+		code, msg := s.sessionNotStarted(r, err)
+		fail(w, code, errors.New(msg))
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
+}
+
+// sessionNotStarted is the answer to a right password whose session could
+// not be stored: on a full disk, in the user's words.
+func (s *Server) sessionNotStarted(r *http.Request, err error) (int, string) {
+	s.log.Error("session not started", "err", err)
+	if store.DiskFull(err) {
+		return http.StatusInsufficientStorage, langOf(r).T("login.disk_full")
+	}
+	return http.StatusInternalServerError, err.Error()
 }
 
 func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {

@@ -47,6 +47,7 @@ func loadPages() (*pages, error) {
 			}
 			return outcomeArgs{P: p, ID: id, Back: back}
 		},
+		"alertArgs": func(p page, a alertView) alertArgs { return alertArgs{P: p, A: a} },
 	}
 	p := &pages{t: map[string]*template.Template{}}
 	for _, f := range files {
@@ -61,6 +62,12 @@ func loadPages() (*pages, error) {
 		p.t[name] = t
 	}
 	return p, nil
+}
+
+// alertArgs are the alertHead template's: the page and one alert.
+type alertArgs struct {
+	P page
+	A alertView
 }
 
 type outcomeArgs struct {

@@ -1,6 +1,8 @@
 package console
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"campusgate/sync/wire"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -88,5 +92,67 @@ func TestDiskFullSaidPlainly(t *testing.T) {
 	r.s.oops(w, httptest.NewRequest("POST", "/alerts/1/ack", nil), nil, errors.New("store: something else"))
 	if w.Code != http.StatusInternalServerError {
 		t.Errorf("another failure: %d", w.Code)
+	}
+}
+
+// TestUnsavedFeverAlerts: a fever alert the database did not store (a full
+// disk) is on the nurse's page all the same, with the person, until the
+// database holds it; then it is an open alert like any other.
+func TestUnsavedFeverAlerts(t *testing.T) {
+	r := newRig(t)
+	nurse := r.client("nurse")
+	events := r.stream(nurse)
+	a := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", Epoch: "e9", Seq: 7, At: r.clock.Now(), PersonID: "P1", BodyC: 38.7}
+	r.s.AlertNotStored("hz-001", a) // ingest raises it though InsertAlert failed
+	if e := <-events; e != "alert" {
+		t.Fatalf("nurse event %q", e)
+	}
+	_, body := r.get(nurse, "/alerts")
+	if !strings.Contains(body, `data-unsaved="north-1/7"`) || !strings.Contains(body, "未能保存的发热预警 (1)") || !strings.Contains(body, "王小明") || !strings.Contains(body, "38.7") {
+		t.Fatalf("the nurse's page with an alert not stored: %s", body)
+	}
+	var d alertsData
+	if _, body := r.get(nurse, "/api/alerts"); json.Unmarshal([]byte(body), &d) != nil || len(d.Unsaved) != 1 || d.Unsaved[0].Person.Name != "王小明" || len(d.Open) != 1 {
+		t.Fatalf("the API: %s", body)
+	}
+
+	// The gate's entry is stored once the disk has room: the alert with it.
+	if _, err := r.db.InsertAlert(context.Background(), "hz-001", a); err != nil {
+		t.Fatal(err)
+	}
+	r.s.Alert("hz-001", a)
+	if e := <-events; e != "alert" {
+		t.Fatalf("nurse event %q", e)
+	}
+	d = alertsData{}
+	if _, body := r.get(nurse, "/api/alerts"); json.Unmarshal([]byte(body), &d) != nil || len(d.Unsaved) != 0 || len(d.Open) != 2 {
+		t.Fatalf("once stored: %s", body)
+	}
+	if _, body := r.get(nurse, "/alerts"); strings.Contains(body, "data-unsaved") {
+		t.Fatal("still shown as not saved")
+	}
+
+	// Stored by another way (another campusd instance): swept.
+	b := a
+	b.Seq = 8
+	r.s.AlertNotStored("hz-001", b)
+	if _, err := r.db.InsertAlert(context.Background(), "hz-001", b); err != nil {
+		t.Fatal(err)
+	}
+	r.s.sweepUnsaved(context.Background())
+	if n := len(r.s.unsaved.list()); n != 0 {
+		t.Fatalf("%d held after the sweep", n)
+	}
+
+	// Bounded, the oldest let go first.
+	for i := range maxUnsaved + 1 {
+		c := a
+		c.Seq = uint64(100 + i)
+		r.s.AlertNotStored("hz-001", c)
+		r.clock.Advance(time.Second)
+	}
+	held := r.s.unsaved.list()
+	if len(held) != maxUnsaved || held[len(held)-1].Alert.Seq != 101 {
+		t.Fatalf("%d held, the oldest seq %d", len(held), held[len(held)-1].Alert.Seq)
 	}
 }

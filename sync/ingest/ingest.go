@@ -39,7 +39,9 @@ type Opts struct {
 	Publisher Publisher
 	// OnAlert is called once for each new alert (a fever raised by the gate's
 	// alert or found in an entry batch, or a device alert); it must not block.
-	OnAlert func(school string, a wire.Alert)
+	// stored is false when the store refused it (a full disk): it is raised
+	// all the same, and again once the gate's resent entry is stored.
+	OnAlert func(school string, a wire.Alert, stored bool)
 	// OnTelemetry is called after each telemetry message is stored (campusd
 	// uses it to send a gate the roster it lacks); it must not block.
 	OnTelemetry func(school, gate string, t wire.Telemetry)
@@ -339,9 +341,14 @@ func (in *Ingest) StoreFailing() (since time.Time, err error) {
 }
 
 // storeFailed counts a refused write and logs it: the first of a run at
-// once, then a line a minute. A full disk refuses every gate's every resend,
-// and a line each would fill what is left of it.
+// once, then a line a minute, but an alert's every time (they are few, and
+// each is a person). A full disk refuses every gate's every resend, and a
+// line each would fill what is left of it.
 func (in *Ingest) storeFailed(msg string, err error, args ...any) {
+	in.storeFailedLog(msg, err, false, args...)
+}
+
+func (in *Ingest) storeFailedLog(msg string, err error, always bool, args ...any) {
 	in.storeErrors.Add(1)
 	now := time.Now()
 	for {
@@ -351,7 +358,7 @@ func (in *Ingest) storeFailed(msg string, err error, args ...any) {
 			f.since, f.n = old.since, old.n+1
 		}
 		if in.failing.CompareAndSwap(old, f) {
-			if first := old == nil; in.storeWarn.ok(time.Minute) || first {
+			if first := old == nil; in.storeWarn.ok(time.Minute) || first || always {
 				in.log.Error(msg, append(args, "err", err, "refused", f.n, "since", f.since.Format(time.TimeOnly))...)
 			}
 			return
@@ -371,8 +378,9 @@ func (in *Ingest) storeTook() {
 
 func (in *Ingest) alert(ctx context.Context, school string, a wire.Alert) {
 	isNew, err := in.o.Store.InsertAlert(ctx, school, a)
+	stored := err == nil
 	if err != nil {
-		in.storeFailed("storing alert failed (raised all the same)", err, "gate", a.Gate)
+		in.storeFailedLog("storing alert failed (raised all the same)", err, true, "gate", a.Gate, "seq", a.Seq)
 		isNew = true // better told twice than not at all
 	} else {
 		in.storeTook()
@@ -380,7 +388,7 @@ func (in *Ingest) alert(ctx context.Context, school string, a wire.Alert) {
 	if isNew {
 		in.alerts.Add(1)
 		if in.o.OnAlert != nil {
-			in.o.OnAlert(school, a)
+			in.o.OnAlert(school, a, stored)
 		}
 	}
 }

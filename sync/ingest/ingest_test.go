@@ -118,7 +118,7 @@ func startServerAs(t testing.TB, co ClientOpts, store *memStore, onAlert func(st
 	ctx, cancel := context.WithCancel(context.Background())
 	var err error
 	pub := &lazyPub{}
-	r.in, err = New(Opts{Store: store, Publisher: pub, Logger: quiet, OnAlert: func(school string, a wire.Alert) {
+	r.in, err = New(Opts{Store: store, Publisher: pub, Logger: quiet, OnAlert: func(school string, a wire.Alert, _ bool) {
 		r.mu.Lock()
 		r.raised = append(r.raised, a)
 		r.mu.Unlock()
@@ -388,7 +388,7 @@ func TestAlertAheadOfQueuedEntries(t *testing.T) {
 	store := stuckStore{newMemStore(), make(chan struct{})}
 	alerted := make(chan wire.Alert, 1)
 	in, ctx := runIngest(t, Opts{Store: store, Publisher: &lazyPub{}, Logger: quiet, Queue: 8,
-		OnAlert: func(_ string, a wire.Alert) { alerted <- a }}, func() { close(store.release) })
+		OnAlert: func(_ string, a wire.Alert, _ bool) { alerted <- a }}, func() { close(store.release) })
 	topic := wire.GateTopic("hz", "north-1", wire.KindEntry)
 	for i := range 20 { // more than the queue holds: the senders wait, as the broker would
 		e := journal.Entry{V: 1, GateID: "north-1", Epoch: "e1", Seq: uint64(i + 1), Time: time.Now(), Decision: "admit", Reason: "ok", Kind: "entry"}

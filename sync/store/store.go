@@ -349,13 +349,30 @@ func insertEntryRows(ctx context.Context, tx *sql.Tx, entries []journal.Entry, r
 	return inserted, nil
 }
 
-// InsertAlert stores a, once: a fever alert is the same alert whether it came
-// from the gate's alert message or from its entry. It reports whether a is new.
-func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (bool, error) {
-	dedup := fmt.Sprintf("fever/%s/%s/%d", a.Gate, a.Epoch, a.Seq)
-	if a.Kind != wire.AlertFever {
-		dedup = fmt.Sprintf("%s/%s/%s/%s", a.Kind, a.Gate, a.Device, stamp(a.At))
+// alertKey is what makes an alert the same alert: a fever alert is the same
+// whether it came from the gate's alert message or from its entry.
+func alertKey(a wire.Alert) string {
+	if a.Kind == wire.AlertFever {
+		return fmt.Sprintf("fever/%s/%s/%d", a.Gate, a.Epoch, a.Seq)
 	}
+	return fmt.Sprintf("%s/%s/%s/%s", a.Kind, a.Gate, a.Device, stamp(a.At))
+}
+
+// AlertStored tells whether a is stored (InsertAlert took it or one the same).
+func (db *DB) AlertStored(ctx context.Context, a wire.Alert) (bool, error) {
+	var one int
+	switch err := db.r.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE dedup = ?`, alertKey(a)).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("store: alert stored: %w", err)
+	}
+	return true, nil
+}
+
+// InsertAlert stores a, once (alertKey). It reports whether a is new.
+func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (bool, error) {
+	dedup := alertKey(a)
 	payload, _ := json.Marshal(a)
 	res, err := db.w.ExecContext(ctx, `INSERT INTO alerts (gate_id, epoch, seq, kind, school, at, person_id, body_c, device, detail, payload, received_at, dedup)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING`,

@@ -55,7 +55,7 @@
   function countAlerts(doc) {
     const badge = document.getElementById('alert-count');
     if (!badge) return;
-    const n = (doc || document).querySelectorAll('article.alert.fever[data-alert]').length;
+    const n = (doc || document).querySelectorAll('article.alert.fever[data-alert], article.alert.fever[data-unsaved]').length;
     if (page === 'alerts') { badge.hidden = n === 0; badge.textContent = n; }
   }
   countAlerts();

@@ -1,0 +1,91 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"campusgate/sync/store"
+	"campusgate/sync/wire"
+)
+
+// maxUnsaved bounds the fever alerts held in memory while the database
+// cannot store them: a school's fevers of days, far more than a full disk
+// lasts before someone frees it.
+const maxUnsaved = 500
+
+// unsaved are fever alerts raised while the database refused to store them
+// (a full disk). Each goes once it is stored: the gate resends the entry it
+// came from, and storing that raises it again (Alert), or another campusd
+// stored it (the sweep finds it).
+type unsaved struct {
+	mu sync.Mutex
+	m  map[string]store.Alert // by gate, epoch and seq
+}
+
+func unsavedKey(a wire.Alert) string { return fmt.Sprintf("%s/%s/%d", a.Gate, a.Epoch, a.Seq) }
+
+func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Logger) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := unsavedKey(a)
+	if _, ok := u.m[k]; ok {
+		return
+	}
+	if len(u.m) >= maxUnsaved {
+		oldest := ""
+		for k, v := range u.m {
+			if oldest == "" || v.ReceivedAt.Before(u.m[oldest].ReceivedAt) {
+				oldest = k
+			}
+		}
+		delete(u.m, oldest)
+	}
+	if u.m == nil {
+		u.m = map[string]store.Alert{}
+	}
+	u.m[k] = store.Alert{Alert: a, School: school, ReceivedAt: now}
+	log.Warn("fever alert shown but not stored; held until the gate's entry is", "gate", a.Gate, "seq", a.Seq)
+}
+
+func (u *unsaved) drop(a wire.Alert) {
+	if a.Kind != wire.AlertFever {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, unsavedKey(a))
+}
+
+// list is the held alerts, newest first.
+func (u *unsaved) list() []store.Alert {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]store.Alert, 0, len(u.m))
+	for _, a := range u.m {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b store.Alert) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
+	return out
+}
+
+// sweepUnsaved lets go of the held alerts the database has since stored.
+func (s *Server) sweepUnsaved(ctx context.Context) {
+	for _, a := range s.unsaved.list() {
+		if ok, err := s.db.AlertStored(ctx, a.Alert); err == nil && ok {
+			s.unsaved.drop(a.Alert)
+		}
+	}
+}
+
+func (s *Server) unsavedViews(r *http.Request) []alertView {
+	as := s.unsaved.list()
+	if len(as) == 0 {
+		return nil
+	}
+	return s.withPeople(r, as)
+}
