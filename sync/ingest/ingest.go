@@ -298,7 +298,7 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 	}
 	if err != nil {
 		// Nothing is acknowledged: the gate sends again after its ack timeout.
-		in.storeFailed("storing entries failed; the gate will resend", err, "school", school, "gate", batches[idx[0]].Gate, "entries", len(all))
+		in.storeFailed("storing entries failed; the gate will resend", err, false, "school", school, "gate", batches[idx[0]].Gate, "entries", len(all))
 		return
 	}
 	in.storeTook()
@@ -344,11 +344,7 @@ func (in *Ingest) StoreFailing() (since time.Time, err error) {
 // once, then a line a minute, but an alert's every time (they are few, and
 // each is a person). A full disk refuses every gate's every resend, and a
 // line each would fill what is left of it.
-func (in *Ingest) storeFailed(msg string, err error, args ...any) {
-	in.storeFailedLog(msg, err, false, args...)
-}
-
-func (in *Ingest) storeFailedLog(msg string, err error, always bool, args ...any) {
+func (in *Ingest) storeFailed(msg string, err error, always bool, args ...any) {
 	in.storeErrors.Add(1)
 	now := time.Now()
 	for {
@@ -380,7 +376,7 @@ func (in *Ingest) alert(ctx context.Context, school string, a wire.Alert) {
 	isNew, err := in.o.Store.InsertAlert(ctx, school, a)
 	stored := err == nil
 	if err != nil {
-		in.storeFailedLog("storing alert failed (raised all the same)", err, true, "gate", a.Gate, "seq", a.Seq)
+		in.storeFailed("storing alert failed (raised all the same)", err, true, "gate", a.Gate, "seq", a.Seq)
 		isNew = true // better told twice than not at all
 	} else {
 		in.storeTook()
@@ -415,7 +411,7 @@ func (in *Ingest) other(ctx context.Context, m msg) {
 		// A status lost as campusd stops (the gates' offline wills at
 		// shutdown) is no store error: the next status or telemetry says it.
 		if err := in.o.Store.GateStatus(ctx, t.School, t.Gate, s); err != nil && ctx.Err() == nil {
-			in.storeFailed("storing gate status failed", err, "gate", t.Gate)
+			in.storeFailed("storing gate status failed", err, false, "gate", t.Gate)
 		} else if err == nil {
 			in.storeTook()
 		}
@@ -426,7 +422,7 @@ func (in *Ingest) other(ctx context.Context, m msg) {
 			return
 		}
 		if err := in.o.Store.GateTelemetry(ctx, t.School, t.Gate, tm); err != nil && ctx.Err() == nil {
-			in.storeFailed("storing telemetry failed", err, "gate", t.Gate)
+			in.storeFailed("storing telemetry failed", err, false, "gate", t.Gate)
 		} else if err == nil {
 			in.storeTook()
 		}

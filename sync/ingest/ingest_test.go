@@ -32,6 +32,8 @@ type memStore struct {
 	status  map[string]wire.Status
 	tele    map[string]wire.Telemetry
 	fail    int // fail this many InsertEntries calls
+	// failAlerts: InsertAlert fails
+	failAlerts bool
 }
 
 func newMemStore() *memStore {
@@ -61,6 +63,9 @@ func (s *memStore) InsertEntries(_ context.Context, _ string, es []journal.Entry
 func (s *memStore) InsertAlert(_ context.Context, _ string, a wire.Alert) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failAlerts {
+		return false, fmt.Errorf("database or disk is full (injected)")
+	}
 	k := fmt.Sprint(a.Gate, "/", a.Epoch, "/", a.Seq, "/", a.Kind)
 	if _, ok := s.alerts[k]; ok {
 		return false, nil
@@ -263,6 +268,72 @@ func TestStoreFailureIsRetriedNotAcked(t *testing.T) {
 		t.Fatalf("stored %d", n)
 	}
 }
+
+// TestStoreFailingTold: while the store refuses writes, StoreFailing says
+// since when; a fever is raised all the same, marked not stored, and its
+// every refusal logged, where refused entries are logged once a run.
+func TestStoreFailingTold(t *testing.T) {
+	store := newMemStore()
+	store.fail, store.failAlerts = 1000, true
+	var logs lockedBuffer
+	type raised struct {
+		seq    uint64
+		stored bool
+	}
+	var got []raised
+	in, err := New(Opts{Store: store, Publisher: &lazyPub{}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		OnAlert: func(_ string, a wire.Alert, stored bool) { got = append(got, raised{a.Seq, stored}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	batch := []wire.EntryBatch{{Gate: "north-1", Epoch: "e1", Entries: []journal.Entry{{V: 1, GateID: "north-1", Epoch: "e1", Seq: 1, Decision: "admit", Reason: "ok"}}}}
+	if since, _ := in.StoreFailing(); !since.IsZero() {
+		t.Fatal("failing before any write")
+	}
+	for range 3 {
+		in.storeBatches(ctx, []string{"hz"}, batch)
+	}
+	fever := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", Epoch: "e1", Seq: 2, BodyC: 38.5}
+	in.alert(ctx, "hz", fever)
+	in.alert(ctx, "hz", fever)
+	since, why := in.StoreFailing()
+	if since.IsZero() || why == nil || !strings.Contains(why.Error(), "full") {
+		t.Fatalf("StoreFailing %v %v", since, why)
+	}
+	if n := strings.Count(logs.String(), "storing entries failed"); n != 1 {
+		t.Errorf("%d lines for 3 refused entry batches, want 1:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "storing alert failed"); n != 2 {
+		t.Errorf("%d lines for 2 refused alerts, want 2:\n%s", n, logs.String())
+	}
+	store.mu.Lock()
+	store.fail, store.failAlerts = 0, false
+	store.mu.Unlock()
+	in.alert(ctx, "hz", fever)
+	if since, _ := in.StoreFailing(); !since.IsZero() {
+		t.Fatal("still failing after a write was taken")
+	}
+	if want := []raised{{2, false}, {2, false}, {2, true}}; !slices.Equal(got, want) {
+		t.Fatalf("raised %v, want %v", got, want)
+	}
+	if !strings.Contains(logs.String(), "the store takes writes again") {
+		t.Errorf("recovery not logged:\n%s", logs.String())
+	}
+}
+
+// lockedBuffer is a log destination safe for the ingest's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func TestGarbageDoesNotStopIngest(t *testing.T) {
 	addr := startBroker(t)
