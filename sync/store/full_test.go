@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"campusgate/sync/broker/mochitest"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/ingest"
+	"campusgate/sync/store/pgtest"
 	"campusgate/sync/wire"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,12 +35,67 @@ func limitPages(t *testing.T, db *DB, pages int) {
 	}
 }
 
+// fillUntilRefused inserts 50-entry batches from seq from on (each ending in
+// a fever) until db refuses one, up to seq limit; it returns how many entries
+// it stored, and the refused batch and refusal, which must be a full disk's.
+func fillUntilRefused(t *testing.T, db *DB, from, limit uint64) (stored int, refused []journal.Entry) {
+	t.Helper()
+	for seq := from; seq <= limit; seq += 50 {
+		b := batchFrom(seq)
+		_, _, err := db.InsertEntries(ctx, "hz", b)
+		if err == nil {
+			stored += len(b)
+			continue
+		}
+		if !DiskFull(err) || !strings.HasPrefix(err.Error(), "store: insert entr") {
+			t.Fatalf("refused with %v, not taken for a full disk", err)
+		}
+		t.Logf("refused with: %v", err)
+		return stored, b
+	}
+	t.Fatalf("entries up to seq %d taken: the disk never filled", limit)
+	return 0, nil
+}
+
+// batchFrom is north-1's 50 entries from seq on, the last a fever.
+func batchFrom(seq uint64) []journal.Entry {
+	b := make([]journal.Entry, 50)
+	for i := range b {
+		b[i] = entry("north-1", "e1", seq+uint64(i), "ok")
+	}
+	b[49] = entry("north-1", "e1", seq+49, "fever")
+	return b
+}
+
+// entriesOf counts north-1's stored entries.
+func entriesOf(t *testing.T, db *DB) int {
+	t.Helper()
+	es, err := db.Entries(ctx, Query{Gate: "north-1", Limit: 1_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
+// takenOnce checks that a batch refused for want of space is taken whole
+// once there is space, and only once.
+func takenOnce(t *testing.T, db *DB, refused []journal.Entry) {
+	t.Helper()
+	n := len(refused)
+	if ins, dup, err := db.InsertEntries(ctx, "hz", refused); err != nil || ins != n || dup != 0 {
+		t.Fatalf("the refused batch once space is back: %d new, %d duplicates, %v", ins, dup, err)
+	}
+	if ins, dup, err := db.InsertEntries(ctx, "hz", refused); err != nil || ins != 0 || dup != n {
+		t.Fatalf("sent again: %d new, %d duplicates, %v", ins, dup, err)
+	}
+}
+
 // TestDiskFull: a database out of space refuses an entry batch whole, with
 // an error DiskFull recognises, and takes the same batch once space is back,
 // once.
 func TestDiskFull(t *testing.T) {
 	if postgres {
-		t.Skip("SQLite's page limit stands in for the full disk; PostgreSQL's disk_full is TestDiskFullClassified's")
+		t.Skip("SQLite's page limit stands in for the full disk; PostgreSQL's is TestDiskFullPostgres'")
 	}
 	db, _ := open(t)
 	var pages int
@@ -45,40 +103,8 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	limitPages(t, db, pages+16)
-	batch := func(from uint64) []journal.Entry {
-		es := make([]journal.Entry, 50)
-		for i := range es {
-			es[i] = entry("north-1", "e1", from+uint64(i), "ok")
-		}
-		es[49] = entry("north-1", "e1", from+49, "fever")
-		return es
-	}
-	var refused []journal.Entry
-	var full error
-	stored := 0
-	for seq := uint64(1); refused == nil; seq += 50 {
-		if seq > 100_000 {
-			t.Fatal("16 pages took 100,000 entries: max_page_count had no effect")
-		}
-		b := batch(seq)
-		if _, _, err := db.InsertEntries(ctx, "hz", b); err != nil {
-			refused, full = b, err
-			break
-		}
-		stored += len(b)
-	}
-	if !DiskFull(full) || !strings.Contains(full.Error(), "full") || !strings.HasPrefix(full.Error(), "store: insert entr") {
-		t.Fatalf("refused with %v (disk full: %v)", full, DiskFull(full))
-	}
-	count := func() int {
-		t.Helper()
-		es, err := db.Entries(ctx, Query{Gate: "north-1", Limit: 1_000_000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(es)
-	}
-	if n := count(); n != stored {
+	stored, refused := fillUntilRefused(t, db, 1, 100_000)
+	if n := entriesOf(t, db); n != stored {
 		t.Fatalf("%d entries stored, want %d: the refused batch left some behind", n, stored)
 	}
 	// The server's other writes of a gate's messages are refused the same way.
@@ -89,18 +115,68 @@ func TestDiskFull(t *testing.T) {
 	}
 
 	limitPages(t, db, 1<<30)
-	if ins, dup, err := db.InsertEntries(ctx, "hz", refused); err != nil || ins != 50 || dup != 0 {
-		t.Fatalf("the refused batch once space is back: %d new, %d duplicates, %v", ins, dup, err)
-	}
-	if ins, dup, err := db.InsertEntries(ctx, "hz", refused); err != nil || ins != 0 || dup != 50 {
-		t.Fatalf("sent again: %d new, %d duplicates, %v", ins, dup, err)
-	}
-	if n := count(); n != stored+50 {
+	takenOnce(t, db, refused)
+	if n := entriesOf(t, db); n != stored+50 {
 		t.Fatalf("%d entries, want %d", n, stored+50)
 	}
 	if err := db.GateTelemetry(ctx, "hz", "north-1", tel); err != nil {
 		t.Fatalf("telemetry once space is back: %v", err)
 	}
+}
+
+// TestDiskFullPostgres: PostgreSQL out of space (the entries table in a
+// tablespace on a small tmpfs filled by another file, so the server's own
+// write fails with ENOSPC) refuses a batch whole with its disk_full, which
+// DiskFull recognises, and takes the same batch once space is back, once.
+func TestDiskFullPostgres(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	// Not under t.TempDir, whose parent only root may enter: the server runs
+	// as the postgres user.
+	dir, err := os.MkdirTemp("", "campusgate-tablespace-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m,mode=0700"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) }) // after the tablespace is dropped
+	space := pgtest.Tablespace(t, dir)
+	db, err := Open(ctx, pgtest.DSN(t), &Opts{Location: time.UTC, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() }) // before its database is dropped
+	if _, err := db.w.ExecContext(ctx, `ALTER TABLE entries SET TABLESPACE `+space); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.InsertEntries(ctx, "hz", batchFrom(1)); err != nil { // the table's first page in the tablespace
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for buf := make([]byte, 8<<10); ; {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	f.Close()
+	stored, refused := fillUntilRefused(t, db, 51, 10_000)
+	if n := entriesOf(t, db); n != 50+stored {
+		t.Fatalf("%d entries stored, want %d: the refused batch left some behind", n, 50+stored)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	takenOnce(t, db, refused)
 }
 
 func TestDiskFullClassified(t *testing.T) {

@@ -86,6 +86,48 @@ func DSN(t testing.TB) string {
 	return u.String()
 }
 
+// Tablespace makes a tablespace in dir, a directory on this machine, for t
+// and drops it at the test's end, after the databases t made later; it skips
+// when the server is CAMPUSGATE_PG_URL's, which may be on another machine.
+// As root dir is given to the postgres user, who runs the server.
+func Tablespace(t testing.TB, dir string) string {
+	t.Helper()
+	once.Do(setup)
+	if os.Getenv("CAMPUSGATE_PG_URL") != "" {
+		t.Skip("pgtest: a tablespace needs the server pgtest starts on this machine, not CAMPUSGATE_PG_URL's")
+	}
+	if stop == nil { // not started: DSN skips or fails as it should
+		DSN(t)
+	}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "campusgate_ts_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := adminExec(ctx, `CREATE TABLESPACE `+name+` LOCATION '`+dir+`'`); err != nil {
+		t.Fatalf("pgtest: create tablespace: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := adminExec(ctx, `DROP TABLESPACE IF EXISTS `+name); err != nil {
+			t.Errorf("pgtest: drop tablespace %s: %v", name, err)
+		}
+	})
+	return name
+}
+
 func adminExec(ctx context.Context, sql string) error {
 	c, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
