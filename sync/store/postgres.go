@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"campusgate/sync/wire"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -150,6 +152,32 @@ func (c pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedVa
 
 func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
 	return c.Conn.QueryContext(ctx, rebind(q), args)
+}
+
+// BeginTx hands database/sql a connection the server has since ended as
+// driver.ErrBadConn, so it begins on another instead of failing: after a
+// restart (an upgrade, a failover) every pooled connection would otherwise
+// fail once, and pgx pings only those idle over a second. Nothing was sent
+// that the server can have acted on, so beginning again is safe.
+func (c pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.Conn.BeginTx(ctx, opts)
+	if err != nil && connEnded(err) {
+		return nil, driver.ErrBadConn
+	}
+	return tx, err
+}
+
+// connEnded tells an error of a connection the server ended, or one that
+// failed before anything reached the server.
+func connEnded(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return true
+		}
+	}
+	return pgconn.SafeToRetry(err)
 }
 
 // CheckNamedValue passes bools as 0/1: the schema's flags are integers, as

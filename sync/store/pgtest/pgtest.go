@@ -42,6 +42,8 @@ var (
 	startErr error
 	skipWhy  string
 	stop     func()
+	// halt and resume stop the server pgtest started and start it again.
+	halt, resume func() error
 )
 
 // Main runs the tests, then stops the server pgtest started, if any.
@@ -126,6 +128,26 @@ func Tablespace(t testing.TB, dir string) string {
 		}
 	})
 	return name
+}
+
+// Outage stops the server, calls during, and starts the server again on the
+// same port with its databases; it skips when the server is
+// CAMPUSGATE_PG_URL's, which is not pgtest's to stop.
+func Outage(t testing.TB, during func()) {
+	t.Helper()
+	once.Do(setup)
+	if halt == nil {
+		t.Skip("pgtest: an outage needs the server pgtest starts, not CAMPUSGATE_PG_URL's")
+	}
+	if err := halt(); err != nil {
+		t.Fatalf("pgtest: stop: %v", err)
+	}
+	defer func() {
+		if err := resume(); err != nil {
+			t.Fatalf("pgtest: start again: %v", err)
+		}
+	}()
+	during()
 }
 
 func adminExec(ctx context.Context, sql string) error {
@@ -218,7 +240,11 @@ func start(bin string) (string, func(), error) {
 		return "", nil, err
 	}
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
-	if err := run("pg_ctl", "-D", data, "-w", "-t", "60", "-l", filepath.Join(dir, "log"), "-o", opts, "start"); err != nil {
+	resume = func() error {
+		return run("pg_ctl", "-D", data, "-w", "-t", "60", "-l", filepath.Join(dir, "log"), "-o", opts, "start")
+	}
+	halt = func() error { return run("pg_ctl", "-D", data, "-m", "fast", "-w", "stop") }
+	if err := resume(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("%w\nserver log:\n%s", err, log)
