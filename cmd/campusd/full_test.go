@@ -82,10 +82,17 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 		t.Fatalf("user add: %s", errb.String())
 	}
 	tab := browsertest.New(t, time.Minute)
-	if err := chromedp.Do(tab, chromedp.Navigate("http://"+httpAddr+"/login"),
+	if err := chromedp.Do(tab, chromedp.Navigate("http://"+httpAddr+"/login?next=/alerts"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "liu"), chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "a-long-password-2"),
-		chromedp.Click(chromedp.CSS(`button.primary`)), chromedp.WaitVisible(chromedp.CSS(`header.top nav`))); err != nil {
+		chromedp.Click(chromedp.CSS(`button.primary`)), chromedp.WaitVisible(chromedp.CSS(`section[data-live=open]`))); err != nil {
 		t.Fatalf("the nurse's login: %v", err)
+	}
+	waitJS := func(what, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(tab, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+			html, _ := chromedp.Run(tab, chromedp.OuterHTML(chromedp.CSS("body")))
+			t.Fatalf("%s: %v\npage: %.2000s", what, err, html)
+		}
 	}
 
 	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: "north-1", Logger: slog.New(slog.DiscardHandler)})
@@ -128,16 +135,14 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 	if v := metric("campusd_store_refusing_writes"); v != 1 {
 		t.Fatalf("campusd_store_refusing_writes = %v", v)
 	}
-	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "refuses") {
+	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "refuses") || strings.Contains(body, "(13)") {
 		t.Fatalf("healthz while the disk is full: %d %s", code, body)
 	}
 	if code, body := get("/entries"); code != http.StatusOK || !strings.Contains(body, `id="store-down"`) || !strings.Contains(body, banner) {
 		t.Fatalf("the console while the disk is full: %d %s\n%s", code, body, p.Out)
 	}
 
-	if err := chromedp.Do(tab, chromedp.Navigate("http://"+httpAddr+"/alerts"), chromedp.WaitVisible(chromedp.CSS(`#store-down`))); err != nil {
-		t.Fatalf("the nurse's alerts page while the disk is full: %v", err)
-	}
+	waitJS("the banner on the nurse's open page, without a reload", `document.getElementById("store-down") != null`)
 	if said, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS(`#store-down`))); err != nil || !strings.Contains(said, banner) || strings.Contains(said, "error") {
 		t.Fatalf("the nurse's banner: %q %v", said, err)
 	}
@@ -148,13 +153,6 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 	}
 	l.Alert(fever)
 	l.Kick()
-	waitJS := func(what, js string) {
-		t.Helper()
-		if _, err := chromedp.Run(tab, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-			html, _ := chromedp.Run(tab, chromedp.OuterHTML(chromedp.CSS("main")))
-			t.Fatalf("%s: %v\npage: %.2000s", what, err, html)
-		}
-	}
 	waitJS("the fever on the nurse's screen while the disk is full", `document.querySelector("article.alert.fever[data-unsaved]")?.textContent.includes("38.4") ?? false`)
 	if dir := os.Getenv("CONSOLE_SCREENSHOTS"); dir != "" { // a picture of it, to look at
 		if b, err := chromedp.Run(tab, chromedp.FullScreenshot(100)); err == nil {
@@ -175,6 +173,7 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 	d.Free(p.Cmd.Process.Pid)
 	eventually(t, "the refused entries stored once writes work again", func() bool { return backlog() == 0 })
 	waitJS("the fever an open alert once stored", `!document.querySelector("[data-unsaved]") && ([...document.querySelectorAll("article.alert.fever[data-alert]")].some(a => a.textContent.includes("38.4")))`)
+	waitJS("the banner gone from the open page", `document.getElementById("store-down") == null`)
 	eventually(t, "campusd_store_refusing_writes back to 0", func() bool { return metric("campusd_store_refusing_writes") == 0 })
 	if code, body := get("/entries"); code != http.StatusOK || strings.Contains(body, `id="store-down"`) {
 		t.Fatalf("the console after: %d %.300s", code, body)

@@ -220,8 +220,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "seq", a.Seq, "body_c", a.BodyC) // no names in the log
 		},
-		OnTelemetry: dl.telemetry,
-		OnCommit:    met.committed,
+		OnTelemetry:    dl.telemetry,
+		OnCommit:       met.committed,
+		OnStoreFailing: func(bool) { cons.StoreStateChanged() },
 	})
 	if err != nil {
 		return err

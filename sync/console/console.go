@@ -25,6 +25,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"campusgate/gate/journal"
@@ -108,9 +109,13 @@ type Server struct {
 	cutoff time.Duration // since midnight
 	// rosterDirty: a morning report changed someone's health; the roster goes
 	// down to the gates a moment later, many reports in one version.
-	rosterDirty chan struct{}
-	patterns    []string // what routes registered, for the tests
-	unsaved     unsaved
+	rosterDirty  chan struct{}
+	patterns     []string // what routes registered, for the tests
+	unsaved      unsaved
+	storeWasDown atomic.Bool // the last look at StoreFailing
+	// auditLost counts audit records lost since auditWarned (unix ns): on a
+	// full disk every page view loses one.
+	auditLost, auditWarned atomic.Int64
 }
 
 // New checks o and returns the console.
@@ -154,9 +159,13 @@ func New(o Opts) (*Server, error) {
 }
 
 // Alert is ingest's OnAlert for a new alert the database stored: shown
-// live. It never blocks.
+// live, with the alarm, unless it was shown already while held (unsaved). It
+// never blocks.
 func (s *Server) Alert(school string, a wire.Alert) {
-	s.unsaved.drop(a)
+	if s.unsaved.drop(a) {
+		s.hub.publish(event{Kind: "changed"})
+		return
+	}
 	s.hub.publish(event{Kind: "alert", Alert: &a})
 }
 
@@ -169,6 +178,16 @@ func (s *Server) AlertNotStored(school string, a wire.Alert) {
 		s.unsaved.hold(school, a, s.clock.Now(), s.log)
 	}
 	s.hub.publish(event{Kind: "alert", Alert: &a})
+}
+
+// StoreStateChanged is ingest's OnStoreFailing: every open page is told when
+// the database starts or stops refusing writes, for the banner. Run also
+// looks every 15 s. It never blocks.
+func (s *Server) StoreStateChanged() {
+	down := s.storeDown() != nil
+	if s.storeWasDown.Swap(down) != down {
+		s.hub.publish(event{Kind: "store"})
+	}
 }
 
 // Run escalates unacknowledged fever alerts, purges dead sessions hourly and
@@ -198,7 +217,8 @@ func (s *Server) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-tick.Chan():
 			s.escalate(ctx)
-			s.sweepUnsaved(ctx)
+			s.storeUnsaved(ctx)
+			s.StoreStateChanged()
 		case <-s.rosterDirty:
 			if push == nil {
 				push = s.clock.After(2 * time.Second)

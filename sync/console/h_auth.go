@@ -24,7 +24,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d := s.storeDown(); d != nil {
-		fail(w, http.StatusServiceUnavailable, fmt.Errorf("the database refuses the gates' entries since %s: %s", d.Since, d.Err))
+		// Not the engine's error (file paths): this page needs no login.
+		why := "it cannot be written"
+		if d.Full {
+			why = "its disk is full"
+		}
+		fail(w, http.StatusServiceUnavailable, fmt.Errorf("the database refuses the gates' entries since %s: %s", d.Since, why))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

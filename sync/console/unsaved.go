@@ -43,22 +43,28 @@ func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Log
 				oldest = k
 			}
 		}
+		o := u.m[oldest].Alert
 		delete(u.m, oldest)
+		log.Error("fever alert neither stored nor shown any more: too many held", "held", maxUnsaved, "gate", o.Gate, "seq", o.Seq, "at", o.At)
 	}
 	if u.m == nil {
 		u.m = map[string]store.Alert{}
 	}
 	u.m[k] = store.Alert{Alert: a, School: school, ReceivedAt: now}
-	log.Warn("fever alert shown but not stored; held until the gate's entry is", "gate", a.Gate, "seq", a.Seq)
+	log.Warn("fever alert shown but not stored; held and stored again every 15 s", "gate", a.Gate, "seq", a.Seq)
 }
 
-func (u *unsaved) drop(a wire.Alert) {
+// drop lets go of a held alert, telling whether it was held.
+func (u *unsaved) drop(a wire.Alert) bool {
 	if a.Kind != wire.AlertFever {
-		return
+		return false
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	delete(u.m, unsavedKey(a))
+	k := unsavedKey(a)
+	_, ok := u.m[k]
+	delete(u.m, k)
+	return ok
 }
 
 // list is the held alerts, newest first.
@@ -73,12 +79,20 @@ func (u *unsaved) list() []store.Alert {
 	return out
 }
 
-// sweepUnsaved lets go of the held alerts the database has since stored.
-func (s *Server) sweepUnsaved(ctx context.Context) {
+// storeUnsaved stores the held alerts again, and lets go of those the
+// database now holds (stored now, or meanwhile by the ingest or another
+// campusd). An alert raised from an entry is not sent again by its gate once
+// the entry is stored: without this it would stay held until campusd stops.
+// The pages that show them are told to look again.
+func (s *Server) storeUnsaved(ctx context.Context) {
+	stored := false
 	for _, a := range s.unsaved.list() {
-		if ok, err := s.db.AlertStored(ctx, a.Alert); err == nil && ok {
-			s.unsaved.drop(a.Alert)
+		if _, err := s.db.InsertAlert(ctx, a.School, a.Alert); err == nil {
+			stored = s.unsaved.drop(a.Alert) || stored
 		}
+	}
+	if stored {
+		s.hub.publish(event{Kind: "changed"})
 	}
 }
 

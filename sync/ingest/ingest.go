@@ -45,6 +45,9 @@ type Opts struct {
 	// OnTelemetry is called after each telemetry message is stored (campusd
 	// uses it to send a gate the roster it lacks); it must not block.
 	OnTelemetry func(school, gate string, t wire.Telemetry)
+	// OnStoreFailing is told when StoreFailing starts and stops reporting a
+	// run of refused writes (campusd's banner); it must not block.
+	OnStoreFailing func(failing bool)
 	// OnCommit is told how long each transaction of entries took to commit
 	// (campusd's commit latency); it must not block.
 	OnCommit func(entries int, took time.Duration)
@@ -301,7 +304,9 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 		in.storeFailed("storing entries failed; the gate will resend", err, false, "school", school, "gate", batches[idx[0]].Gate, "entries", len(all))
 		return
 	}
-	in.storeTook()
+	if ins > 0 {
+		in.storeTook()
+	}
 	in.entries.Add(int64(len(all)))
 	in.inserted.Add(int64(ins))
 	in.duplicates.Add(int64(dup))
@@ -331,10 +336,13 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 	}
 }
 
-// StoreFailing tells since when the store has refused every write, and the
-// latest refusal; a zero time: it takes them.
+// StoreFailing tells since when the store has refused writes, and the latest
+// refusal; a zero time: it takes them. A run of refusals begins with the
+// first and ends only with a write of new rows (entries, an alert): on a full
+// disk an update in place (status, telemetry, an all-duplicate batch) can
+// still succeed. A single refusal (a connection a restart ended) is no run.
 func (in *Ingest) StoreFailing() (since time.Time, err error) {
-	if f := in.failing.Load(); f != nil {
+	if f := in.failing.Load(); f != nil && f.n > 1 {
 		return f.since, f.err
 	}
 	return time.Time{}, nil
@@ -357,18 +365,24 @@ func (in *Ingest) storeFailed(msg string, err error, always bool, args ...any) {
 			if first := old == nil; in.storeWarn.ok(time.Minute) || first || always {
 				in.log.Error(msg, append(args, "err", err, "refused", f.n, "since", f.since.Format(time.TimeOnly))...)
 			}
+			if f.n == 2 && in.o.OnStoreFailing != nil { // a run from now on
+				in.o.OnStoreFailing(true)
+			}
 			return
 		}
 	}
 }
 
-// storeTook ends a run of refused writes.
+// storeTook ends a run of refused writes: new rows were written.
 func (in *Ingest) storeTook() {
 	if in.failing.Load() == nil {
 		return
 	}
 	if f := in.failing.Swap(nil); f != nil {
 		in.log.Info("the store takes writes again", "refused", f.n, "for", time.Since(f.since).Round(time.Millisecond))
+		if f.n > 1 && in.o.OnStoreFailing != nil {
+			in.o.OnStoreFailing(false)
+		}
 	}
 }
 
@@ -378,7 +392,7 @@ func (in *Ingest) alert(ctx context.Context, school string, a wire.Alert) {
 	if err != nil {
 		in.storeFailed("storing alert failed (raised all the same)", err, true, "gate", a.Gate, "seq", a.Seq)
 		isNew = true // better told twice than not at all
-	} else {
+	} else if isNew {
 		in.storeTook()
 	}
 	if isNew {
@@ -412,8 +426,6 @@ func (in *Ingest) other(ctx context.Context, m msg) {
 		// shutdown) is no store error: the next status or telemetry says it.
 		if err := in.o.Store.GateStatus(ctx, t.School, t.Gate, s); err != nil && ctx.Err() == nil {
 			in.storeFailed("storing gate status failed", err, false, "gate", t.Gate)
-		} else if err == nil {
-			in.storeTook()
 		}
 	case wire.KindTelemetry:
 		tm, err := wire.DecodeTelemetry(m.payload)
@@ -423,8 +435,6 @@ func (in *Ingest) other(ctx context.Context, m msg) {
 		}
 		if err := in.o.Store.GateTelemetry(ctx, t.School, t.Gate, tm); err != nil && ctx.Err() == nil {
 			in.storeFailed("storing telemetry failed", err, false, "gate", t.Gate)
-		} else if err == nil {
-			in.storeTook()
 		}
 		if in.o.OnTelemetry != nil {
 			in.o.OnTelemetry(t.School, t.Gate, tm)

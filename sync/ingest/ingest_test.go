@@ -281,8 +281,10 @@ func TestStoreFailingTold(t *testing.T) {
 		stored bool
 	}
 	var got []raised
+	var told []bool
 	in, err := New(Opts{Store: store, Publisher: &lazyPub{}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		OnAlert: func(_ string, a wire.Alert, stored bool) { got = append(got, raised{a.Seq, stored}) }})
+		OnAlert:        func(_ string, a wire.Alert, stored bool) { got = append(got, raised{a.Seq, stored}) },
+		OnStoreFailing: func(failing bool) { told = append(told, failing) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +293,11 @@ func TestStoreFailingTold(t *testing.T) {
 	if since, _ := in.StoreFailing(); !since.IsZero() {
 		t.Fatal("failing before any write")
 	}
-	for range 3 {
+	in.storeBatches(ctx, []string{"hz"}, batch)
+	if since, _ := in.StoreFailing(); !since.IsZero() {
+		t.Fatal("one refusal taken for a run")
+	}
+	for range 2 {
 		in.storeBatches(ctx, []string{"hz"}, batch)
 	}
 	fever := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", Epoch: "e1", Seq: 2, BodyC: 38.5}
@@ -300,6 +306,11 @@ func TestStoreFailingTold(t *testing.T) {
 	since, why := in.StoreFailing()
 	if since.IsZero() || why == nil || !strings.Contains(why.Error(), "full") {
 		t.Fatalf("StoreFailing %v %v", since, why)
+	}
+	// An update in place still succeeds on a full disk: it ends no run.
+	in.other(ctx, msg{topic: wire.Topic{School: "hz", Gate: "north-1", Kind: wire.KindTelemetry}, payload: wire.Encode(wire.Telemetry{V: 1, At: time.Now()})})
+	if s, _ := in.StoreFailing(); !s.Equal(since) {
+		t.Fatalf("telemetry stored: failing since %v, was %v", s, since)
 	}
 	if n := strings.Count(logs.String(), "storing entries failed"); n != 1 {
 		t.Errorf("%d lines for 3 refused entry batches, want 1:\n%s", n, logs.String())
@@ -319,6 +330,9 @@ func TestStoreFailingTold(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "the store takes writes again") {
 		t.Errorf("recovery not logged:\n%s", logs.String())
+	}
+	if !slices.Equal(told, []bool{true, false}) {
+		t.Errorf("OnStoreFailing told %v, want the run's start and end", told)
 	}
 }
 

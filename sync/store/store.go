@@ -358,18 +358,6 @@ func alertKey(a wire.Alert) string {
 	return fmt.Sprintf("%s/%s/%s/%s", a.Kind, a.Gate, a.Device, stamp(a.At))
 }
 
-// AlertStored tells whether a is stored (InsertAlert took it or one the same).
-func (db *DB) AlertStored(ctx context.Context, a wire.Alert) (bool, error) {
-	var one int
-	switch err := db.r.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE dedup = ?`, alertKey(a)).Scan(&one); {
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("store: alert stored: %w", err)
-	}
-	return true, nil
-}
-
 // InsertAlert stores a, once (alertKey). It reports whether a is new.
 func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (bool, error) {
 	dedup := alertKey(a)

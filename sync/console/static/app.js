@@ -73,6 +73,15 @@
     });
     es.addEventListener('escalated', () => { beep(5); if (live.length) refresh(); });
     es.addEventListener('changed', () => { if (live.length) refresh(); });
+    // The database started or stopped refusing writes: the banner, on every page.
+    es.addEventListener('store', async () => {
+      try {
+        const r = await fetch(location.href, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } });
+        const fresh = new DOMParser().parseFromString(await r.text(), 'text/html').getElementById('store-state');
+        const el = document.getElementById('store-state');
+        if (fresh && el) el.replaceWith(fresh);
+      } catch (e) { /* the next event tries again */ }
+    });
   }
 
   // The daily report's charts.
