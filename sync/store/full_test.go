@@ -250,7 +250,9 @@ func TestDiskFullEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, err := gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: quiet, Batch: 50,
-		AckTimeout: 200 * time.Millisecond, TelemetryEvery: time.Hour})
+		// Telemetry often: it updates a row in place, which a full disk
+		// still allows, and must not end the run of refusals.
+		AckTimeout: 200 * time.Millisecond, TelemetryEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +290,12 @@ func TestDiskFullEndToEnd(t *testing.T) {
 	since, why := in.StoreFailing()
 	if since.Before(before) || !DiskFull(why) {
 		t.Fatalf("StoreFailing: since %v (the disk filled after %v), %v", since, before, why)
+	}
+	for range 20 { // while the gate's telemetry goes on being stored
+		time.Sleep(25 * time.Millisecond)
+		if s, _ := in.StoreFailing(); !s.Equal(since) {
+			t.Fatalf("StoreFailing since %v, then %v: the run ended while the disk was full", since, s)
+		}
 	}
 	if n := backlog(); n != 300 {
 		t.Fatalf("backlog %d while the server's disk is full, want all 300 kept", n)
