@@ -158,7 +158,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *instance == "" {
 		*instance, _ = os.Hostname()
 	}
-	pub := &lazyPublisher{}
+	pub := &ingest.LatePublisher{}
 	dl := newDownlink(pub, log, *school)
 	if *rosterFile != "" {
 		if err := importRosterFile(ctx, db, *rosterFile, log); err != nil {
@@ -241,7 +241,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	client.Store(cl)
-	pub.set(cl)
+	pub.Set(cl)
 	consCtx, stopConsole := context.WithCancel(ctx)
 	defer stopConsole()
 	metrics.Serve(consCtx, *metricsAddr, met.reg, "campusd "+*school, stdout, log)
@@ -315,21 +315,6 @@ func serverSecret(p paths, accounts *broker.Accounts, school string) (string, er
 		return "", err
 	}
 	return pw, nil
-}
-
-// lazyPublisher lets ingest start before the MQTT client exists.
-type lazyPublisher struct {
-	c atomic.Pointer[ingest.Client]
-}
-
-func (p *lazyPublisher) set(c *ingest.Client) { p.c.Store(c) }
-
-func (p *lazyPublisher) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
-	c := p.c.Load()
-	if c == nil {
-		return errors.New("not connected to the broker yet")
-	}
-	return c.Publish(ctx, topic, qos, retained, payload)
 }
 
 // gateCmd provisions a gate's MQTT account.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -184,7 +183,7 @@ func kill9DuringDrain(t *testing.T, school string, server ingest.ClientOpts, gat
 		t.Fatal(err)
 	}
 	defer db.Close()
-	pub := &clientPub{}
+	pub := &ingest.LatePublisher{}
 	in, err := ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +195,7 @@ func kill9DuringDrain(t *testing.T, school string, server ingest.ClientOpts, gat
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	pub.c.Store(cl)
+	pub.Set(cl)
 
 	dir := t.TempDir()
 	jpath := filepath.Join(dir, "j.db")
@@ -268,14 +267,4 @@ keepalive = "1s"
 		t.Fatalf("gaps %v", gaps)
 	}
 	t.Logf("gated killed %d times during the drain; %d stored once, %d duplicates dropped by the server", kills, st.Inserted, st.Duplicates)
-}
-
-type clientPub struct{ c atomic.Pointer[ingest.Client] }
-
-func (p *clientPub) Publish(ctx context.Context, topic string, qos byte, retained bool, b []byte) error {
-	c := p.c.Load()
-	if c == nil {
-		return fmt.Errorf("not connected yet")
-	}
-	return c.Publish(ctx, topic, qos, retained, b)
 }

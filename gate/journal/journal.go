@@ -18,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/time/rate"
 )
 
 // SchemaVersion is the version of the file layout and of Entry (Entry.V).
@@ -119,7 +120,7 @@ type Journal struct {
 	mu     sync.Mutex // guards closed
 	closed bool
 
-	lastWarn atomic.Int64 // unix ns of the last rate-limited warning
+	warn rate.Sometimes // the rate-limited warnings, a minute apart
 
 	rosterGen atomic.Uint64 // bumped after every roster write
 	roster    atomic.Pointer[rosterIdx]
@@ -220,7 +221,7 @@ func Open(path string, opts *Opts) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("journal: open %s: %w", abs, err)
 	}
-	j := &Journal{db: db, path: abs, opts: o, log: o.Logger.With("journal", abs)}
+	j := &Journal{db: db, path: abs, opts: o, log: o.Logger.With("journal", abs), warn: rate.Sometimes{Interval: time.Minute}}
 	if err := j.init(); err != nil {
 		db.Close()
 		openFiles.Delete(abs)
@@ -244,12 +245,7 @@ func boltOptions(o *Opts) *bolt.Options {
 // warnLimited logs at most one warning a minute: a broken journal is asked
 // on every scan and would otherwise flood the log.
 func (j *Journal) warnLimited(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := j.lastWarn.Load()
-	if now-last < int64(time.Minute) || !j.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
-	j.log.Warn(msg, args...)
+	j.warn.Do(func() { j.log.Warn(msg, args...) })
 }
 
 // init creates missing buckets and the meta record of a new file, and reads

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"campusgate/sync/internal/logtest"
 	"campusgate/sync/wire"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -634,31 +635,20 @@ func TestEmbeddedDenialsCountedAndRateLimited(t *testing.T) {
 
 // recorder keeps the warning and error lines of a text handler, without
 // times and remote addresses. It is safe for concurrent use.
-type recorder struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.buf.Write(p)
-}
+type recorder struct{ logtest.Buffer }
 
 func (r *recorder) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(r, &slog.HandlerOptions{Level: slog.LevelWarn,
+	return r.Logger(&slog.HandlerOptions{Level: slog.LevelWarn,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey || a.Key == "remote" {
 				return slog.Attr{}
 			}
 			return a
-		}}))
+		}})
 }
 
 func (r *recorder) lines() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(r.buf.String(), "\n"), "\n")
+	return strings.Split(strings.TrimSuffix(r.String(), "\n"), "\n")
 }
 
 // A reconnect storm of 200 gates costs no bcrypt: each gate's first login

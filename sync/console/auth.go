@@ -187,10 +187,9 @@ func (s *Server) audit(r *http.Request, v *viewer, action, target, detail string
 	}
 	if err := s.db.Audit(context.WithoutCancel(r.Context()), rec); err != nil {
 		s.auditLost.Add(1)
-		now, last := time.Now().UnixNano(), s.auditWarned.Load()
-		if now-last > int64(time.Minute) && s.auditWarned.CompareAndSwap(last, now) {
+		s.auditWarn.Do(func() {
 			s.log.Error("audit records lost", "n", s.auditLost.Swap(0), "err", err, "action", action, "target", target)
-		}
+		})
 	}
 }
 

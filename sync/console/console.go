@@ -34,6 +34,7 @@ import (
 	"campusgate/sync/wire"
 
 	"github.com/jonboulle/clockwork"
+	"golang.org/x/time/rate"
 )
 
 // Gates is what the console asks of the gates (campusd's downlink over MQTT).
@@ -113,9 +114,10 @@ type Server struct {
 	patterns     []string // what routes registered, for the tests
 	unsaved      unsaved
 	storeWasDown atomic.Bool // the last look at StoreFailing
-	// auditLost counts audit records lost since auditWarned (unix ns): on a
-	// full disk every page view loses one.
-	auditLost, auditWarned atomic.Int64
+	// auditLost counts audit records lost since auditWarn last ran: on a
+	// full disk every page view loses one, and a line each would fill it.
+	auditLost atomic.Int64
+	auditWarn rate.Sometimes
 }
 
 // New checks o and returns the console.
@@ -155,7 +157,8 @@ func New(o Opts) (*Server, error) {
 		o.FeverC = 37.3
 	}
 	return &Server{o: o, db: o.DB, log: o.Logger, clock: o.Clock, hub: newHub(), limits: newLimiter(o.Clock), pages: p,
-		cutoff: time.Duration(cut.Hour())*time.Hour + time.Duration(cut.Minute())*time.Minute, rosterDirty: make(chan struct{}, 1)}, nil
+		cutoff: time.Duration(cut.Hour())*time.Hour + time.Duration(cut.Minute())*time.Minute, rosterDirty: make(chan struct{}, 1),
+		auditWarn: rate.Sometimes{Interval: time.Minute}}, nil
 }
 
 // Alert is ingest's OnAlert for a new alert the database stored: shown

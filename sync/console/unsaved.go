@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -19,20 +18,17 @@ import (
 const maxUnsaved = 500
 
 // unsaved are fever alerts raised while the database refused to store them
-// (a full disk). Each goes once it is stored: the gate resends the entry it
-// came from, and storing that raises it again (Alert), or another campusd
-// stored it (the sweep finds it).
+// (a full disk). Each goes once it is stored: by the ingest when the gate's
+// resent entry raises it again (Alert), or by storeUnsaved.
 type unsaved struct {
 	mu sync.Mutex
-	m  map[string]store.Alert // by gate, epoch and seq
+	m  map[string]store.Alert // by store.AlertKey
 }
-
-func unsavedKey(a wire.Alert) string { return fmt.Sprintf("%s/%s/%d", a.Gate, a.Epoch, a.Seq) }
 
 func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Logger) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	k := unsavedKey(a)
+	k := store.AlertKey(a)
 	if _, ok := u.m[k]; ok {
 		return
 	}
@@ -61,7 +57,7 @@ func (u *unsaved) drop(a wire.Alert) bool {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	k := unsavedKey(a)
+	k := store.AlertKey(a)
 	_, ok := u.m[k]
 	delete(u.m, k)
 	return ok

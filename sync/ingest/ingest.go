@@ -13,6 +13,8 @@ import (
 
 	"campusgate/gate/journal"
 	"campusgate/sync/wire"
+
+	"golang.org/x/time/rate"
 )
 
 // Store is the database as ingest needs it. Every method is idempotent: the
@@ -87,7 +89,9 @@ type Ingest struct {
 
 	messages, entries, inserted, duplicates, malformed, alerts, acks, storeErrors atomic.Int64
 	shed, waiting, waitingBytes                                                   atomic.Int64
-	dropWarn, shedWarn, storeWarn                                                 every
+	// The warnings of a flood (bad or shed messages, a full disk's refusals)
+	// are a line an interval rather than a line a message.
+	dropWarn, shedWarn, storeWarn rate.Sometimes
 	// failing is the run of writes the store is refusing (nil: it takes
 	// them), for the console's banner.
 	failing atomic.Pointer[storeFailure]
@@ -99,16 +103,6 @@ type storeFailure struct {
 	since time.Time
 	err   error
 	n     int64 // writes refused in the run
-}
-
-// every lets one caller through at most once an interval: the warnings of a
-// flood of bad or shed messages, a line a second rather than a line a message.
-type every struct{ last atomic.Int64 }
-
-func (e *every) ok(d time.Duration) bool {
-	now := time.Now().UnixNano()
-	last := e.last.Load()
-	return now-last > int64(d) && e.last.CompareAndSwap(last, now)
 }
 
 type msg struct {
@@ -139,7 +133,9 @@ func New(o Opts) (*Ingest, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Ingest{o: o, log: o.Logger, q: make(chan msg, o.Queue), aq: make(chan msg, 1024)}, nil
+	return &Ingest{o: o, log: o.Logger, q: make(chan msg, o.Queue), aq: make(chan msg, 1024),
+		dropWarn: rate.Sometimes{Interval: time.Second}, shedWarn: rate.Sometimes{Interval: 10 * time.Second},
+		storeWarn: rate.Sometimes{Interval: time.Minute}}, nil
 }
 
 // Stats returns the counters.
@@ -203,18 +199,18 @@ func (in *Ingest) Handle(ctx context.Context, topic string, payload []byte) {
 // shedOne counts and logs (at most every 10 s) a message shed by Handle.
 func (in *Ingest) shedOne(t wire.Topic) {
 	n := in.shed.Add(1)
-	if in.shedWarn.ok(10 * time.Second) {
+	in.shedWarn.Do(func() {
 		in.log.Warn("ingest overloaded: message shed, its gate sends it again", "topic", t.String(),
 			"queued", in.Queued(), "waiting", in.waiting.Load(), "shed_total", n)
-	}
+	})
 }
 
 // drop counts and logs (at most once a second) a message that is refused.
 func (in *Ingest) drop(topic string, err error) {
 	in.malformed.Add(1)
-	if in.dropWarn.ok(time.Second) {
+	in.dropWarn.Do(func() {
 		in.log.Warn("malformed message dropped", "topic", topic, "err", err, "dropped_total", in.malformed.Load())
-	}
+	})
 }
 
 // Run stores queued messages until ctx ends.
@@ -362,7 +358,9 @@ func (in *Ingest) storeFailed(msg string, err error, always bool, args ...any) {
 			f.since, f.n = old.since, old.n+1
 		}
 		if in.failing.CompareAndSwap(old, f) {
-			if first := old == nil; in.storeWarn.ok(time.Minute) || first || always {
+			due := false // a minute since the last line (the run's first also starts the minute)
+			in.storeWarn.Do(func() { due = true })
+			if due || old == nil || always {
 				in.log.Error(msg, append(args, "err", err, "refused", f.n, "since", f.since.Format(time.TimeOnly))...)
 			}
 			if f.n == 2 && in.o.OnStoreFailing != nil { // a run from now on

@@ -17,6 +17,7 @@ import (
 	"campusgate/sync/broker/mochitest"
 	"campusgate/sync/broker/mosquittotest"
 	"campusgate/sync/gatelink"
+	"campusgate/sync/internal/logtest"
 	"campusgate/sync/wire"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -122,7 +123,7 @@ func startServerAs(t testing.TB, co ClientOpts, store *memStore, onAlert func(st
 	r := &rig{addr: addr, store: store}
 	ctx, cancel := context.WithCancel(context.Background())
 	var err error
-	pub := &lazyPub{}
+	pub := &LatePublisher{}
 	r.in, err = New(Opts{Store: store, Publisher: pub, Logger: quiet, OnAlert: func(school string, a wire.Alert, _ bool) {
 		r.mu.Lock()
 		r.raised = append(r.raised, a)
@@ -143,25 +144,9 @@ func startServerAs(t testing.TB, co ClientOpts, store *memStore, onAlert func(st
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub.set(r.client)
+	pub.Set(r.client)
 	t.Cleanup(func() { cancel(); r.client.Close(); <-done })
 	return r
-}
-
-type lazyPub struct {
-	mu sync.Mutex
-	c  *Client
-}
-
-func (p *lazyPub) set(c *Client) { p.mu.Lock(); p.c = c; p.mu.Unlock() }
-func (p *lazyPub) Publish(ctx context.Context, topic string, qos byte, retained bool, b []byte) error {
-	p.mu.Lock()
-	c := p.c
-	p.mu.Unlock()
-	if c == nil {
-		return fmt.Errorf("not connected yet")
-	}
-	return c.Publish(ctx, topic, qos, retained, b)
 }
 
 func startGate(t *testing.T, addr, gate string) (*journal.Journal, *gatelink.Link) {
@@ -275,14 +260,14 @@ func TestStoreFailureIsRetriedNotAcked(t *testing.T) {
 func TestStoreFailingTold(t *testing.T) {
 	store := newMemStore()
 	store.fail, store.failAlerts = 1000, true
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	type raised struct {
 		seq    uint64
 		stored bool
 	}
 	var got []raised
 	var told []bool
-	in, err := New(Opts{Store: store, Publisher: &lazyPub{}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	in, err := New(Opts{Store: store, Publisher: &LatePublisher{}, Logger: logs.Logger(nil),
 		OnAlert:        func(_ string, a wire.Alert, stored bool) { got = append(got, raised{a.Seq, stored}) },
 		OnStoreFailing: func(failing bool) { told = append(told, failing) }})
 	if err != nil {
@@ -312,10 +297,10 @@ func TestStoreFailingTold(t *testing.T) {
 	if s, _ := in.StoreFailing(); !s.Equal(since) {
 		t.Fatalf("telemetry stored: failing since %v, was %v", s, since)
 	}
-	if n := strings.Count(logs.String(), "storing entries failed"); n != 1 {
+	if n := logs.Count("storing entries failed"); n != 1 {
 		t.Errorf("%d lines for 3 refused entry batches, want 1:\n%s", n, logs.String())
 	}
-	if n := strings.Count(logs.String(), "storing alert failed"); n != 2 {
+	if n := logs.Count("storing alert failed"); n != 2 {
 		t.Errorf("%d lines for 2 refused alerts, want 2:\n%s", n, logs.String())
 	}
 	store.mu.Lock()
@@ -335,19 +320,6 @@ func TestStoreFailingTold(t *testing.T) {
 		t.Errorf("OnStoreFailing told %v, want the run's start and end", told)
 	}
 }
-
-// lockedBuffer is a log destination safe for the ingest's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func TestGarbageDoesNotStopIngest(t *testing.T) {
 	addr := startBroker(t)
@@ -472,7 +444,7 @@ func (s stuckStore) InsertEntries(ctx context.Context, school string, es []journ
 func TestAlertAheadOfQueuedEntries(t *testing.T) {
 	store := stuckStore{newMemStore(), make(chan struct{})}
 	alerted := make(chan wire.Alert, 1)
-	in, ctx := runIngest(t, Opts{Store: store, Publisher: &lazyPub{}, Logger: quiet, Queue: 8,
+	in, ctx := runIngest(t, Opts{Store: store, Publisher: &LatePublisher{}, Logger: quiet, Queue: 8,
 		OnAlert: func(_ string, a wire.Alert, _ bool) { alerted <- a }}, func() { close(store.release) })
 	topic := wire.GateTopic("hz", "north-1", wire.KindEntry)
 	for i := range 20 { // more than the queue holds: the senders wait, as the broker would

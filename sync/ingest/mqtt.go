@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"campusgate/sync/suback"
@@ -99,6 +100,23 @@ func (cl *Client) subscribed(ctx context.Context, req *suback.Request, group str
 		return
 	}
 	cl.log.Info("subscribed to the gates", "group", group)
+}
+
+// LatePublisher is the Ingest's Publisher before its Client exists: Dial
+// needs the Ingest's Handle, and New a Publisher. Until Set, a publish fails
+// (the gate sends again and is acked then).
+type LatePublisher struct{ c atomic.Pointer[Client] }
+
+// Set makes c the publisher.
+func (p *LatePublisher) Set(c *Client) { p.c.Store(c) }
+
+// Publish publishes through the Client Set, or fails.
+func (p *LatePublisher) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
+	c := p.c.Load()
+	if c == nil {
+		return errors.New("ingest: not connected to the broker yet")
+	}
+	return c.Publish(ctx, topic, qos, retained, payload)
 }
 
 // Publish sends one message and waits for the broker to take it.

@@ -92,13 +92,13 @@ func (s slowStore) InsertEntries(ctx context.Context, school string, es []journa
 func TestOverloadedServerLosesNothing(t *testing.T) {
 	addr := startBroker(t)
 	mem := newMemStore()
-	pub := &lazyPub{}
+	pub := &LatePublisher{}
 	in, ctx := runIngest(t, Opts{Store: slowStore{mem, 5 * time.Millisecond}, Publisher: pub, Logger: quiet, Queue: 2, MaxWaiting: 2, MaxMessages: 1}, nil)
 	client, err := Dial(ctx, ClientOpts{Broker: "tcp://" + addr, ClientID: "campusd-test", Logger: quiet}, in.Handle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub.set(client)
+	pub.Set(client)
 	defer client.Close()
 
 	const gates, each = 4, 50

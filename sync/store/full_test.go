@@ -1,16 +1,12 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +15,7 @@ import (
 	"campusgate/sync/broker/mochitest"
 	"campusgate/sync/gatelink"
 	"campusgate/sync/ingest"
+	"campusgate/sync/internal/logtest"
 	"campusgate/sync/store/pgtest"
 	"campusgate/sync/wire"
 
@@ -195,18 +192,6 @@ func TestDiskFullClassified(t *testing.T) {
 	}
 }
 
-// lazyPub is the ingest's publisher until its client is connected (the
-// client needs the ingest's handler first).
-type lazyPub struct{ c atomic.Pointer[ingest.Client] }
-
-func (p *lazyPub) Publish(ctx context.Context, topic string, qos byte, retained bool, b []byte) error {
-	c := p.c.Load()
-	if c == nil {
-		return errors.New("not connected yet")
-	}
-	return c.Publish(ctx, topic, qos, retained, b)
-}
-
 // TestDiskFullEndToEnd: while the school server's database is out of space,
 // a gate's entries are refused, not acknowledged, and stay in the gate's
 // journal; the refusal is logged once, not at every resend, and StoreFailing
@@ -218,14 +203,9 @@ func TestDiskFullEndToEnd(t *testing.T) {
 	}
 	db, _ := open(t)
 	_, addr := mochitest.Start(t, false)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logs.Write(p)
-	}), nil))
-	pub := &lazyPub{}
+	var logs logtest.Buffer
+	log := logs.Logger(nil)
+	pub := &ingest.LatePublisher{}
 	in, err := ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +217,7 @@ func TestDiskFullEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub.c.Store(cl)
+	pub.Set(cl)
 	t.Cleanup(func() { cancel(); cl.Close(); <-done })
 
 	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"), &journal.Opts{GateID: "north-1", Logger: quiet})
@@ -300,10 +280,8 @@ func TestDiskFullEndToEnd(t *testing.T) {
 	if n := backlog(); n != 300 {
 		t.Fatalf("backlog %d while the server's disk is full, want all 300 kept", n)
 	}
-	logMu.Lock()
-	lines := strings.Count(logs.String(), "storing entries failed")
+	lines := logs.Count("storing entries failed")
 	named := strings.Contains(logs.String(), "database or disk is full")
-	logMu.Unlock()
 	if lines != 1 || !named {
 		t.Fatalf("%d log lines for %d refusals (want 1 within a minute), the cause named: %v\n%s", lines, in.Stats().StoreErrors, named, logs.String())
 	}
@@ -322,13 +300,7 @@ func TestDiskFullEndToEnd(t *testing.T) {
 			t.Fatalf("entry %d has seq %d: one lost or doubled", i, e.Seq)
 		}
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
 	if !strings.Contains(logs.String(), "the store takes writes again") {
 		t.Fatalf("recovery not logged:\n%s", logs.String())
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

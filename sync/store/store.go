@@ -349,18 +349,18 @@ func insertEntryRows(ctx context.Context, tx *sql.Tx, entries []journal.Entry, r
 	return inserted, nil
 }
 
-// alertKey is what makes an alert the same alert: a fever alert is the same
+// AlertKey is what makes an alert the same alert: a fever alert is the same
 // whether it came from the gate's alert message or from its entry.
-func alertKey(a wire.Alert) string {
+func AlertKey(a wire.Alert) string {
 	if a.Kind == wire.AlertFever {
 		return fmt.Sprintf("fever/%s/%s/%d", a.Gate, a.Epoch, a.Seq)
 	}
 	return fmt.Sprintf("%s/%s/%s/%s", a.Kind, a.Gate, a.Device, stamp(a.At))
 }
 
-// InsertAlert stores a, once (alertKey). It reports whether a is new.
+// InsertAlert stores a, once (AlertKey). It reports whether a is new.
 func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (bool, error) {
-	dedup := alertKey(a)
+	dedup := AlertKey(a)
 	payload, _ := json.Marshal(a)
 	res, err := db.w.ExecContext(ctx, `INSERT INTO alerts (gate_id, epoch, seq, kind, school, at, person_id, body_c, device, detail, payload, received_at, dedup)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING`,

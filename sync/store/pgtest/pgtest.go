@@ -58,6 +58,17 @@ func Main(m *testing.M) int {
 // DSN is the URL of a new, empty database for t, dropped at its end.
 func DSN(t testing.TB) string {
 	t.Helper()
+	server(t)
+	name := made(t, "database", `CREATE DATABASE %s`, `DROP DATABASE IF EXISTS %s WITH (FORCE)`)
+	u, _ := url.Parse(adminURL) // parsed in setup
+	u.Path = "/" + name
+	return u.String()
+}
+
+// server makes sure of a server for t: it skips without one, and fails when
+// CI=true.
+func server(t testing.TB) {
+	t.Helper()
 	once.Do(setup)
 	switch {
 	case startErr != nil:
@@ -68,77 +79,63 @@ func DSN(t testing.TB) string {
 		}
 		t.Skipf("pgtest: %s", skipWhy)
 	}
+}
+
+// own is server for what needs the server pgtest started on this machine:
+// it skips with CAMPUSGATE_PG_URL's, which may be elsewhere and is not
+// pgtest's to stop.
+func own(t testing.TB, what string) {
+	t.Helper()
+	server(t)
+	if halt == nil {
+		t.Skipf("pgtest: %s needs the server pgtest starts, not CAMPUSGATE_PG_URL's", what)
+	}
+}
+
+// made runs create (with a new name of kind for %s) and, at t's end, drop.
+func made(t testing.TB, kind, create, drop string) string {
+	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "campusgate_test_" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := adminExec(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+	if err := adminExec(ctx, fmt.Sprintf(create, name)); err != nil {
+		t.Fatalf("pgtest: create %s: %v", kind, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := adminExec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
-		}
-	})
-	u, _ := url.Parse(adminURL) // parsed in setup
-	u.Path = "/" + name
-	return u.String()
-}
-
-// Tablespace makes a tablespace in dir, a directory on this machine, for t
-// and drops it at the test's end, after the databases t made later; it skips
-// when the server is CAMPUSGATE_PG_URL's, which may be on another machine.
-// As root dir is given to the postgres user, who runs the server.
-func Tablespace(t testing.TB, dir string) string {
-	t.Helper()
-	once.Do(setup)
-	if os.Getenv("CAMPUSGATE_PG_URL") != "" {
-		t.Skip("pgtest: a tablespace needs the server pgtest starts on this machine, not CAMPUSGATE_PG_URL's")
-	}
-	if stop == nil { // not started: DSN skips or fails as it should
-		DSN(t)
-	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatal(err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "campusgate_ts_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := adminExec(ctx, `CREATE TABLESPACE `+name+` LOCATION '`+dir+`'`); err != nil {
-		t.Fatalf("pgtest: create tablespace: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := adminExec(ctx, `DROP TABLESPACE IF EXISTS `+name); err != nil {
-			t.Errorf("pgtest: drop tablespace %s: %v", name, err)
+		if err := adminExec(ctx, fmt.Sprintf(drop, name)); err != nil {
+			t.Errorf("pgtest: drop %s %s: %v", kind, name, err)
 		}
 	})
 	return name
 }
 
+// Tablespace makes a tablespace in dir, a directory on this machine, for t
+// and drops it at the test's end, after the databases t made later. As root
+// dir is given to the postgres user, who runs the server.
+func Tablespace(t testing.TB, dir string) string {
+	t.Helper()
+	own(t, "a tablespace")
+	if os.Geteuid() == 0 {
+		uid, gid, err := postgresUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return made(t, "tablespace", `CREATE TABLESPACE %s LOCATION '`+dir+`'`, `DROP TABLESPACE IF EXISTS %s`)
+}
+
 // Outage stops the server, calls during, and starts the server again on the
-// same port with its databases; it skips when the server is
-// CAMPUSGATE_PG_URL's, which is not pgtest's to stop.
+// same port with its databases.
 func Outage(t testing.TB, during func()) {
 	t.Helper()
-	once.Do(setup)
-	if halt == nil {
-		t.Skip("pgtest: an outage needs the server pgtest starts, not CAMPUSGATE_PG_URL's")
-	}
+	own(t, "an outage")
 	if err := halt(); err != nil {
 		t.Fatalf("pgtest: stop: %v", err)
 	}
@@ -148,6 +145,18 @@ func Outage(t testing.TB, during func()) {
 		}
 	}()
 	during()
+}
+
+// postgresUser is the postgres account, which runs the server when the
+// tests run as root (PostgreSQL refuses to run as root).
+func postgresUser() (uid, gid int, err error) {
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid, nil
 }
 
 func adminExec(ctx context.Context, sql string) error {
@@ -207,13 +216,11 @@ func start(bin string) (string, func(), error) {
 	}
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
+		uid, gid, err := postgresUser()
 		if err != nil {
 			os.RemoveAll(dir)
 			return "", nil, fmt.Errorf("running as root, PostgreSQL needs another user and there is no postgres user: %w", err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
 		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
 			os.RemoveAll(dir)
