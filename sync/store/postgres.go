@@ -51,6 +51,9 @@ func IsPostgres(location string) bool {
 	return strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://")
 }
 
+// pgPool is the connections of each of the writer and reader pools.
+const pgPool = 4
+
 // openPostgres opens the writer and reader pools on dsn. Unlike SQLite, the
 // server takes several writers: entries are stored once by their primary key
 // whichever connection (or campusd instance) inserts them.
@@ -60,12 +63,12 @@ func openPostgres(dsn string) (w, r *sql.DB, err error) {
 		return nil, nil, fmt.Errorf("store: postgres dsn: %w", err)
 	}
 	open := func(n int) *sql.DB {
-		db := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+		db := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(shouldPing))})
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
 		return db
 	}
-	return open(4), open(4), nil
+	return open(pgPool), open(pgPool), nil
 }
 
 // pgMigration is a migration written for SQLite with its types as
@@ -156,15 +159,28 @@ func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedV
 
 // BeginTx hands database/sql a connection the server has since ended as
 // driver.ErrBadConn, so it begins on another instead of failing: after a
-// restart (an upgrade, a failover) every pooled connection would otherwise
-// fail once, and pgx pings only those idle over a second. Nothing was sent
-// that the server can have acted on, so beginning again is safe.
+// restart (an upgrade, a failover) shouldPing's look finds most such
+// connections first, but the server can end one between the look and the
+// BEGIN. Nothing was sent that the server can have acted on, so beginning
+// again is safe.
 func (c pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil && connEnded(err) {
 		return nil, driver.ErrBadConn
 	}
 	return tx, err
+}
+
+// shouldPing pings a pooled connection before it is used again when the
+// server has sent it something while it sat idle, as well as after a second
+// idle (pgx's own rule). An idle connection is sent nothing unless the
+// server is ending it (a FATAL 57P01 on a restart, an upgrade or a
+// failover) or has a notice: without the look, a statement outside a
+// transaction would get the FATAL as its answer and fail, once on every
+// pooled connection, when a restart took less than a second. The ping reads
+// what is there: database/sql then takes another connection.
+func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	return p.IdleDuration > time.Second || sentWhileIdle(p.Conn.PgConn().Conn())
 }
 
 // connEnded tells an error of a connection the server ended, or one that
