@@ -77,8 +77,9 @@ func (u *unsaved) list() []store.Alert {
 
 // storeUnsaved stores the held alerts again, and lets go of those the
 // database now holds (stored now, or meanwhile by the ingest or another
-// campusd). An alert raised from an entry is not sent again by its gate once
-// the entry is stored: without this it would stay held until campusd stops.
+// campusd). A held alert came in the gate's own alert message: its entry's
+// batch stores it too, but that batch may have been stored first (and the
+// gate sends it no more), and then only this finds it stored.
 // The pages that show them are told to look again.
 func (s *Server) storeUnsaved(ctx context.Context) {
 	stored := false

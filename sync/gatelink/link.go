@@ -220,8 +220,7 @@ func (l *Link) Kick() {
 // entry itself is durable and reaches the server in its batch, where the
 // server raises the alert too if this one was lost.
 func (l *Link) Alert(e journal.Entry) {
-	l.raise(wire.Alert{V: wire.Version, Kind: wire.AlertFever, Gate: l.o.Gate, At: e.Time, Epoch: e.Epoch, Seq: e.Seq,
-		PersonID: e.PersonID, Role: e.Role, BodyC: e.BodyC, Readings: e.Readings})
+	l.raise(wire.FeverAlert(&e))
 }
 
 // Resync makes the link send every unacknowledged entry again now, and

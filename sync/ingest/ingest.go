@@ -20,9 +20,11 @@ import (
 // Store is the database as ingest needs it. Every method is idempotent: the
 // same entry, alert or status may arrive more than once.
 type Store interface {
-	// InsertEntries stores entries (of any gates) in one transaction; an
+	// InsertBatch stores entries (of any gates) in one transaction; an
 	// entry already stored by (gate, epoch, seq) is counted as a duplicate.
-	InsertEntries(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, err error)
+	// The fever alert of an entry that denied a fever is stored in the same
+	// transaction, once (as InsertAlert); fevers are those that are new.
+	InsertBatch(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, fevers []wire.Alert, err error)
 	// InsertAlert stores an alert once by (gate, epoch, seq, kind) and
 	// reports whether it is new.
 	InsertAlert(ctx context.Context, school string, a wire.Alert) (bool, error)
@@ -285,7 +287,7 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 		all = append(all, batches[i].Entries...)
 	}
 	start := time.Now()
-	ins, dup, err := in.o.Store.InsertEntries(ctx, school, all)
+	ins, dup, fevers, err := in.o.Store.InsertBatch(ctx, school, all)
 	if err == nil && in.o.OnCommit != nil {
 		in.o.OnCommit(len(all), time.Since(start))
 	}
@@ -300,8 +302,13 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 		in.storeFailed("storing entries failed; the gate will resend", err, false, "school", school, "gate", batches[idx[0]].Gate, "entries", len(all))
 		return
 	}
-	if ins > 0 {
+	if ins > 0 || len(fevers) > 0 {
 		in.storeTook()
+	}
+	// A fever in an entry raises the alert even if the gate's own alert was
+	// lost; it is raised before the acks go, as the gate's own is.
+	for _, a := range fevers {
+		in.raised(school, a, true)
 	}
 	in.entries.Add(int64(len(all)))
 	in.inserted.Add(int64(ins))
@@ -322,13 +329,6 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 			continue
 		}
 		in.acks.Add(1)
-	}
-	// A fever in an entry raises the alert even if the gate's own alert was lost.
-	for _, e := range all {
-		if e.Reason == "fever" && e.Decision == "deny" {
-			in.alert(ctx, school, wire.Alert{V: wire.Version, Kind: wire.AlertFever, Gate: e.GateID, At: e.Time,
-				Epoch: e.Epoch, Seq: e.Seq, PersonID: e.PersonID, Role: e.Role, BodyC: e.BodyC, Readings: e.Readings})
-		}
 	}
 }
 
@@ -394,10 +394,15 @@ func (in *Ingest) alert(ctx context.Context, school string, a wire.Alert) {
 		in.storeTook()
 	}
 	if isNew {
-		in.alerts.Add(1)
-		if in.o.OnAlert != nil {
-			in.o.OnAlert(school, a, stored)
-		}
+		in.raised(school, a, stored)
+	}
+}
+
+// raised tells of a new alert.
+func (in *Ingest) raised(school string, a wire.Alert, stored bool) {
+	in.alerts.Add(1)
+	if in.o.OnAlert != nil {
+		in.o.OnAlert(school, a, stored)
 	}
 }
 

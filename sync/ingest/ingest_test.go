@@ -32,7 +32,7 @@ type memStore struct {
 	alerts  map[string]wire.Alert
 	status  map[string]wire.Status
 	tele    map[string]wire.Telemetry
-	fail    int // fail this many InsertEntries calls
+	fail    int // fail this many InsertBatch calls
 	// failAlerts: InsertAlert fails
 	failAlerts bool
 }
@@ -41,15 +41,21 @@ func newMemStore() *memStore {
 	return &memStore{entries: map[string]journal.Entry{}, alerts: map[string]wire.Alert{}, status: map[string]wire.Status{}, tele: map[string]wire.Telemetry{}}
 }
 
-func (s *memStore) InsertEntries(_ context.Context, _ string, es []journal.Entry) (int, int, error) {
+func (s *memStore) InsertBatch(_ context.Context, _ string, es []journal.Entry) (int, int, []wire.Alert, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail > 0 {
 		s.fail--
-		return 0, 0, fmt.Errorf("disk I/O error (injected)")
+		return 0, 0, nil, fmt.Errorf("disk I/O error (injected)")
 	}
 	ins, dup := 0, 0
+	var fevers []wire.Alert
 	for _, e := range es {
+		if wire.DeniedFever(&e) {
+			if a := wire.FeverAlert(&e); s.addAlert(a) {
+				fevers = append(fevers, a)
+			}
+		}
 		k := fmt.Sprint(e.GateID, "/", e.Epoch, "/", e.Seq)
 		if _, ok := s.entries[k]; ok {
 			dup++
@@ -58,7 +64,7 @@ func (s *memStore) InsertEntries(_ context.Context, _ string, es []journal.Entry
 		s.entries[k] = e
 		ins++
 	}
-	return ins, dup, nil
+	return ins, dup, fevers, nil
 }
 
 func (s *memStore) InsertAlert(_ context.Context, _ string, a wire.Alert) (bool, error) {
@@ -67,12 +73,17 @@ func (s *memStore) InsertAlert(_ context.Context, _ string, a wire.Alert) (bool,
 	if s.failAlerts {
 		return false, fmt.Errorf("database or disk is full (injected)")
 	}
+	return s.addAlert(a), nil
+}
+
+// addAlert stores a once; s.mu is held.
+func (s *memStore) addAlert(a wire.Alert) bool {
 	k := fmt.Sprint(a.Gate, "/", a.Epoch, "/", a.Seq, "/", a.Kind)
 	if _, ok := s.alerts[k]; ok {
-		return false, nil
+		return false
 	}
 	s.alerts[k] = a
-	return true, nil
+	return true
 }
 
 func (s *memStore) GateStatus(_ context.Context, _, gate string, st wire.Status) error {
@@ -321,6 +332,43 @@ func TestStoreFailingTold(t *testing.T) {
 	}
 }
 
+// TestFeverFromTheBatch: a fever whose gate alert was lost is raised from its
+// entry's batch, stored with it, once; a batch the store refuses raises
+// nothing until it is stored, as the gate sends it again.
+func TestFeverFromTheBatch(t *testing.T) {
+	store := newMemStore()
+	type raised struct {
+		seq    uint64
+		stored bool
+	}
+	var got []raised
+	in, err := New(Opts{Store: store, Publisher: &LatePublisher{}, Logger: quiet,
+		OnAlert: func(_ string, a wire.Alert, stored bool) { got = append(got, raised{a.Seq, stored}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fever := journal.Entry{V: 1, GateID: "north-1", Epoch: "e1", Seq: 2, PersonID: "P7", Decision: "deny", Reason: "fever", BodyC: 38.6}
+	batch := []wire.EntryBatch{{Gate: "north-1", Epoch: "e1", Entries: []journal.Entry{
+		{V: 1, GateID: "north-1", Epoch: "e1", Seq: 1, Decision: "admit", Reason: "ok"}, fever}}}
+	store.fail = 1
+	in.storeBatches(ctx, []string{"hz"}, batch)
+	if len(got) != 0 {
+		t.Fatalf("raised %v from a batch not stored", got)
+	}
+	for range 2 {
+		in.storeBatches(ctx, []string{"hz"}, batch)
+	}
+	if want := []raised{{2, true}}; !slices.Equal(got, want) {
+		t.Fatalf("raised %v, want %v", got, want)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if a := store.alerts["north-1/e1/2/fever"]; a.PersonID != "P7" || a.BodyC != 38.6 {
+		t.Fatalf("stored alert %+v", a)
+	}
+}
+
 func TestGarbageDoesNotStopIngest(t *testing.T) {
 	addr := startBroker(t)
 	store := newMemStore()
@@ -434,9 +482,9 @@ type stuckStore struct {
 	release chan struct{}
 }
 
-func (s stuckStore) InsertEntries(ctx context.Context, school string, es []journal.Entry) (int, int, error) {
+func (s stuckStore) InsertBatch(ctx context.Context, school string, es []journal.Entry) (int, int, []wire.Alert, error) {
 	<-s.release
-	return s.memStore.InsertEntries(ctx, school, es)
+	return s.memStore.InsertBatch(ctx, school, es)
 }
 
 // TestAlertAheadOfQueuedEntries: a fever alert is stored and shown while

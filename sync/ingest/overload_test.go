@@ -81,9 +81,9 @@ type slowStore struct {
 	d time.Duration
 }
 
-func (s slowStore) InsertEntries(ctx context.Context, school string, es []journal.Entry) (int, int, error) {
+func (s slowStore) InsertBatch(ctx context.Context, school string, es []journal.Entry) (int, int, []wire.Alert, error) {
 	time.Sleep(s.d)
-	return s.memStore.InsertEntries(ctx, school, es)
+	return s.memStore.InsertBatch(ctx, school, es)
 }
 
 // TestOverloadedServerLosesNothing: gates send far more messages than a slow

@@ -248,16 +248,37 @@ const (
 
 // InsertEntries stores entries in one transaction, each once by (gate,
 // epoch, seq); it returns how many were new and how many were already there.
-// A malformed entry refuses the whole call and nothing is stored.
+// A malformed entry refuses the whole call and nothing is stored. The
+// entries' fever alerts are stored with them, as InsertBatch does.
 func (db *DB) InsertEntries(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, err error) {
+	inserted, duplicates, _, err = db.InsertBatch(ctx, school, entries)
+	return inserted, duplicates, err
+}
+
+// InsertBatch is InsertEntries that also stores, in the same transaction,
+// the fever alert of each entry that denied a fever (wire.FeverAlert), once
+// (AlertKey): an entry stored, and so acknowledged, is never without its
+// alert, whatever stops campusd or fills its disk after the commit. fevers
+// are the alerts that are new.
+func (db *DB) InsertBatch(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, fevers []wire.Alert, err error) {
+	inserted, duplicates, fevers, err = db.insertBatch(ctx, school, entries)
+	if db.sql.postgres {
+		for _, a := range fevers {
+			db.notifyAlert(ctx, school, a)
+		}
+	}
+	return inserted, duplicates, fevers, err
+}
+
+func (db *DB) insertBatch(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, fevers []wire.Alert, err error) {
 	for i := range entries {
 		if err := validEntry(i, &entries[i]); err != nil {
-			return 0, 0, fmt.Errorf("store: insert entries: %w", err)
+			return 0, 0, nil, fmt.Errorf("store: insert entries: %w", err)
 		}
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: insert entries: %w", err)
+		return 0, 0, nil, fmt.Errorf("store: insert entries: %w", err)
 	}
 	defer tx.Rollback()
 	now := stamp(db.now())
@@ -290,12 +311,25 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 		inserted, duplicates, err = insertEntriesEach(ctx, tx, entries, row)
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
+	}
+	for i := range entries {
+		if !wire.DeniedFever(&entries[i]) {
+			continue
+		}
+		a := wire.FeverAlert(&entries[i])
+		isNew, err := db.insertAlert(ctx, tx, school, a)
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("store: insert entries: fever of %s/%d: %w", a.Gate, a.Seq, err)
+		}
+		if isNew {
+			fevers = append(fevers, a)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, 0, fmt.Errorf("store: insert entries: commit: %w", err)
+		return 0, 0, nil, fmt.Errorf("store: insert entries: commit: %w", err)
 	}
-	return inserted, duplicates, nil
+	return inserted, duplicates, fevers, nil
 }
 
 // insertEntriesEach inserts through one prepared statement: SQLite runs in
@@ -360,18 +394,27 @@ func AlertKey(a wire.Alert) string {
 
 // InsertAlert stores a, once (AlertKey). It reports whether a is new.
 func (db *DB) InsertAlert(ctx context.Context, school string, a wire.Alert) (bool, error) {
-	dedup := AlertKey(a)
-	payload, _ := json.Marshal(a)
-	res, err := db.w.ExecContext(ctx, `INSERT INTO alerts (gate_id, epoch, seq, kind, school, at, person_id, body_c, device, detail, payload, received_at, dedup)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING`,
-		a.Gate, a.Epoch, int64(a.Seq), string(a.Kind), school, stamp(a.At), a.PersonID, a.BodyC, a.Device, a.Detail, string(payload), stamp(db.now()), dedup)
+	isNew, err := db.insertAlert(ctx, db.w, school, a)
 	if err != nil {
 		return false, fmt.Errorf("store: insert alert: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	if n == 1 && db.sql.postgres {
+	if isNew && db.sql.postgres {
 		db.notifyAlert(ctx, school, a)
 	}
+	return isNew, nil
+}
+
+// insertAlert stores a through x, the writer pool or a transaction.
+func (db *DB) insertAlert(ctx context.Context, x execer, school string, a wire.Alert) (bool, error) {
+	dedup := AlertKey(a)
+	payload, _ := json.Marshal(a)
+	res, err := x.ExecContext(ctx, `INSERT INTO alerts (gate_id, epoch, seq, kind, school, at, person_id, body_c, device, detail, payload, received_at, dedup)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING`,
+		a.Gate, a.Epoch, int64(a.Seq), string(a.Kind), school, stamp(a.At), a.PersonID, a.BodyC, a.Device, a.Detail, string(payload), stamp(db.now()), dedup)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
 	return n == 1, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -335,13 +336,79 @@ func TestAlertsAcrossInstances(t *testing.T) {
 	if _, err := one.InsertAlert(ctx, "hz", fever(seq+1)); err != nil {
 		t.Fatal(err)
 	}
+	// A fever found in an entry batch is announced too, once committed.
+	e := entry("north-1", "e1", seq+2, "fever")
+	if _, _, fevers, err := two.InsertBatch(ctx, "hz", []journal.Entry{e}); err != nil || len(fevers) != 1 {
+		t.Fatalf("the batch's fever: %v %v", fevers, err)
+	}
 	time.Sleep(300 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
-	if got := heard["one"]; got[len(got)-1] != seq || len(got) > int(seq) {
-		t.Fatalf("one heard %v (of 1..%d from two)", got, seq)
+	if got := heard["one"]; got[len(got)-1] != seq+2 || got[len(got)-2] != seq || len(got) > int(seq)+1 {
+		t.Fatalf("one heard %v (of 1..%d and %d from two)", got, seq, seq+2)
 	}
 	if got := heard["two"]; len(got) != 1 || got[0] != seq+1 {
 		t.Fatalf("two heard %v, want only one's alert %d", got, seq+1)
+	}
+}
+
+// TestFeverStoredWithItsEntry: a batch's fever alert is stored in the
+// batch's own transaction, once whichever comes first (the gate's alert
+// message or the batch); when the alert cannot be stored, neither are the
+// entries, so the gate sends them again and nothing is acknowledged without
+// its alert.
+func TestFeverStoredWithItsEntry(t *testing.T) {
+	db, _ := open(t)
+	var batch []journal.Entry
+	for seq := uint64(1); seq <= 5; seq++ {
+		reason := "ok"
+		if seq == 3 {
+			reason = "fever"
+		}
+		batch = append(batch, entry("north-1", "e1", seq, reason))
+	}
+	ins, dup, fevers, err := db.InsertBatch(ctx, "hz", batch)
+	if err != nil || ins != 5 || dup != 0 || len(fevers) != 1 || fevers[0].Seq != 3 || fevers[0].Kind != wire.AlertFever || fevers[0].BodyC != 38.4 {
+		t.Fatalf("first: %d new, %d duplicates, fevers %+v, %v", ins, dup, fevers, err)
+	}
+	if ins, dup, fevers, err := db.InsertBatch(ctx, "hz", batch); err != nil || ins != 0 || dup != 5 || len(fevers) != 0 {
+		t.Fatalf("again: %d new, %d duplicates, fevers %+v, %v", ins, dup, fevers, err)
+	}
+	if isNew, err := db.InsertAlert(ctx, "hz", wire.FeverAlert(&batch[2])); err != nil || isNew {
+		t.Fatalf("the gate's own alert after its entry: new=%v %v", isNew, err)
+	}
+	late := entry("north-1", "e1", 6, "fever")
+	if isNew, err := db.InsertAlert(ctx, "hz", wire.FeverAlert(&late)); err != nil || !isNew {
+		t.Fatalf("the gate's own alert first: new=%v %v", isNew, err)
+	}
+	if _, _, fevers, err := db.InsertBatch(ctx, "hz", []journal.Entry{late}); err != nil || len(fevers) != 0 {
+		t.Fatalf("the entry after its alert: fevers %+v, %v", fevers, err)
+	}
+	if open, err := db.Alerts(ctx, true, 10); err != nil || len(open) != 2 || open[0].Alert.PersonID == "" {
+		t.Fatalf("open alerts %+v, %v", open, err)
+	}
+
+	// The alert refused: the entries with it are not stored.
+	refuse, allow := `CREATE TRIGGER refuse_alerts BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'alerts refused (test)'); END`, `DROP TRIGGER refuse_alerts`
+	if postgres {
+		refuse = `CREATE FUNCTION refuse_alerts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'alerts refused (test)'; END $$;
+			CREATE TRIGGER refuse_alerts BEFORE INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION refuse_alerts()`
+		allow = `DROP TRIGGER refuse_alerts ON alerts; DROP FUNCTION refuse_alerts()`
+	}
+	if _, err := db.w.ExecContext(ctx, refuse); err != nil {
+		t.Fatal(err)
+	}
+	more := []journal.Entry{entry("north-1", "e1", 7, "ok"), entry("north-1", "e1", 8, "fever")}
+	if _, _, _, err := db.InsertBatch(ctx, "hz", more); err == nil || !strings.Contains(err.Error(), "fever of north-1/8") {
+		t.Fatalf("stored with its alert refused: %v", err)
+	}
+	if n := entriesOf(t, db); n != 6 {
+		t.Fatalf("%d entries stored, want the 6 before", n)
+	}
+	if _, err := db.w.ExecContext(ctx, allow); err != nil {
+		t.Fatal(err)
+	}
+	if ins, _, fevers, err := db.InsertBatch(ctx, "hz", more); err != nil || ins != 2 || len(fevers) != 1 || fevers[0].Seq != 8 {
+		t.Fatalf("sent again: %d new, fevers %+v, %v", ins, fevers, err)
 	}
 }

@@ -227,6 +227,17 @@ func AppendRawBatch(dst []byte, gate, epoch string, entries []journal.RawEntry) 
 	return append(b, "]}"...)
 }
 
+// DeniedFever tells whether e is an entry that denied a fever.
+func DeniedFever(e *journal.Entry) bool { return e.Reason == "fever" && e.Decision == "deny" }
+
+// FeverAlert is the fever alert for e, an entry that denied a fever: the
+// same alert (the store's AlertKey) whether the gate sends it or the server
+// finds it in the entry.
+func FeverAlert(e *journal.Entry) Alert {
+	return Alert{V: Version, Kind: AlertFever, Gate: e.GateID, At: e.Time, Epoch: e.Epoch, Seq: e.Seq,
+		PersonID: e.PersonID, Role: e.Role, BodyC: e.BodyC, Readings: e.Readings}
+}
+
 // Encode marshals a message. Messages always marshal.
 func Encode(m any) []byte {
 	b, err := json.Marshal(m)
