@@ -260,7 +260,15 @@ func (s *Server) rosterChanged() {
 }
 
 func (s *Server) escalate(ctx context.Context) {
-	ids, err := s.db.Escalate(ctx, s.clock.Now().Add(-s.o.EscalateAfter))
+	before := s.clock.Now().Add(-s.o.EscalateAfter)
+	// A held alert cannot be acknowledged until it is stored, so nobody
+	// may be handling it: it goes to the admins as a stored one does, and
+	// whether or not the database takes the escalation of the others.
+	for _, a := range s.unsaved.escalate(before, s.clock.Now()) {
+		s.log.Warn("fever alert neither stored nor acknowledged: escalated to the admins", "gate", a.Alert.Gate, "seq", a.Alert.Seq, "after", s.o.EscalateAfter)
+		s.hub.publish(event{Kind: "escalated"})
+	}
+	ids, err := s.db.Escalate(ctx, before)
 	if err != nil {
 		s.log.Warn("escalation failed", "err", err)
 		return

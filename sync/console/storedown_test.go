@@ -155,8 +155,8 @@ func TestUnsavedFeverAlerts(t *testing.T) {
 	}
 
 	// One stored meanwhile another way (another campusd instance), and one
-	// raised from an entry already stored, which its gate never sends again:
-	// Run stores them, and the pages look again.
+	// whose entry's batch was stored first, which its gate never sends
+	// again: Run stores them, and the pages look again.
 	b, c := a, a
 	b.Seq, c.Seq = 8, 9
 	r.s.AlertNotStored("hz-001", b)
@@ -189,5 +189,61 @@ func TestUnsavedFeverAlerts(t *testing.T) {
 	held := r.s.unsaved.list()
 	if len(held) != maxUnsaved || held[len(held)-1].Alert.Seq != 101 {
 		t.Fatalf("%d held, the oldest seq %d", len(held), held[len(held)-1].Alert.Seq)
+	}
+}
+
+// TestUnsavedFeverEscalated: a fever alert held unstored, which nobody can
+// acknowledge, goes to the admins after EscalateAfter as a stored one does,
+// once, and the pages say so.
+func TestUnsavedFeverEscalated(t *testing.T) {
+	r := newRig(t)
+	admin, nurse := r.client("admin"), r.client("nurse")
+	adminEvents, nurseEvents := r.stream(admin), r.stream(nurse)
+	a := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", Epoch: "e9", Seq: 7, At: r.clock.Now(), PersonID: "P1", BodyC: 38.7}
+	r.s.AlertNotStored("hz-001", a)
+	<-adminEvents
+	<-nurseEvents
+	r.clock.Advance(r.s.o.EscalateAfter - time.Second)
+	r.s.escalate(context.Background())
+	if _, body := r.get(admin, "/alerts"); strings.Contains(body, "已上报管理员") {
+		t.Fatal("escalated before its time")
+	}
+	// escalated counts the admins' escalation events up to a marker.
+	escalated := func() int {
+		r.s.hub.publish(event{Kind: "changed"})
+		n := 0
+		for e := range adminEvents {
+			if e == "changed" {
+				return n
+			}
+			if e == "escalated" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := escalated(); n != 0 {
+		t.Fatalf("%d escalations before their time", n)
+	}
+	r.clock.Advance(2 * time.Second)
+	r.s.escalate(context.Background())
+	if n := escalated(); n == 0 { // the rig's stored open alert goes too
+		t.Fatal("no escalation for the admins")
+	}
+	if e := <-nurseEvents; e != "changed" {
+		t.Fatalf("nurse event %q, want changed", e)
+	}
+	for _, c := range []*http.Client{admin, nurse} {
+		if _, body := r.get(c, "/alerts"); !strings.Contains(body, `class="alert fever unsaved escalated" data-unsaved="north-1/7"`) || !strings.Contains(body, "超时未确认，已上报管理员") {
+			t.Fatalf("the page of a held alert escalated: %s", body)
+		}
+	}
+	var d alertsData
+	if _, body := r.get(admin, "/api/alerts"); json.Unmarshal([]byte(body), &d) != nil || len(d.Unsaved) != 1 || d.Unsaved[0].EscalatedAt.IsZero() {
+		t.Fatalf("the API: %s", body)
+	}
+	r.s.escalate(context.Background())
+	if n := escalated(); n != 0 {
+		t.Fatalf("escalated again: %d events", n)
 	}
 }

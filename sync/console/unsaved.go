@@ -63,6 +63,22 @@ func (u *unsaved) drop(a wire.Alert) bool {
 	return ok
 }
 
+// escalate marks the held alerts received before before, and not marked
+// yet, as escalated at now, and returns them.
+func (u *unsaved) escalate(before, now time.Time) []store.Alert {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []store.Alert
+	for k, a := range u.m {
+		if a.EscalatedAt.IsZero() && a.ReceivedAt.Before(before) {
+			a.EscalatedAt = now
+			u.m[k] = a
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // list is the held alerts, newest first.
 func (u *unsaved) list() []store.Alert {
 	u.mu.Lock()
