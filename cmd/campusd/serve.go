@@ -215,8 +215,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		OnAlert: func(school string, a wire.Alert, stored bool) {
 			if stored {
 				cons.Alert(school, a)
-			} else {
-				cons.AlertNotStored(school, a)
+			} else if cons.AlertNotStored(school, a) {
+				// The other instances' pages hold it too; the database
+				// may be slow to answer as it refuses (OnAlert must not block).
+				go func() {
+					actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					defer cancel()
+					db.AnnounceHeld(actx, school, a)
+				}()
 			}
 			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "seq", a.Seq, "body_c", a.BodyC) // no names in the log
 		},
@@ -228,8 +234,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Alerts other instances store (several campusd on one PostgreSQL) are
-	// shown live here too.
-	go db.ListenAlerts(ctx, cons.Alert)
+	// shown live here too, and those they hold unstored are held here too.
+	go db.ListenAlerts(ctx, func(school string, a wire.Alert, held bool) {
+		if held {
+			cons.AlertNotStored(school, a)
+		} else {
+			cons.Alert(school, a)
+		}
+	})
 	met.watchIngest(in)
 	ingCtx, stopIngest := context.WithCancel(ctx)
 	ingDone := make(chan struct{})

@@ -175,12 +175,18 @@ func (s *Server) Alert(school string, a wire.Alert) {
 // AlertNotStored is ingest's OnAlert for a new alert the database refused
 // (a full disk): a fever is held for the nurse's page (unsaved), which is
 // read from the database and would otherwise beep and show nothing. It
-// never blocks.
-func (s *Server) AlertNotStored(school string, a wire.Alert) {
-	if a.Kind == wire.AlertFever {
-		s.unsaved.hold(school, a, s.clock.Now(), s.log)
+// tells whether it held a fever not held before: one held already raises no
+// second alarm. It never blocks.
+func (s *Server) AlertNotStored(school string, a wire.Alert) bool {
+	if a.Kind != wire.AlertFever {
+		s.hub.publish(event{Kind: "alert", Alert: &a})
+		return false
+	}
+	if !s.unsaved.hold(school, a, s.clock.Now(), s.log) {
+		return false
 	}
 	s.hub.publish(event{Kind: "alert", Alert: &a})
+	return true
 }
 
 // StoreStateChanged is ingest's OnStoreFailing: every open page is told when

@@ -125,9 +125,16 @@ func TestUnsavedFeverAlerts(t *testing.T) {
 	nurse := r.client("nurse")
 	events := r.stream(nurse)
 	a := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", Epoch: "e9", Seq: 7, At: r.clock.Now(), PersonID: "P1", BodyC: 38.7}
-	r.s.AlertNotStored("hz-001", a) // ingest raises it though InsertAlert failed
+	if !r.s.AlertNotStored("hz-001", a) { // ingest raises it though InsertAlert failed
+		t.Fatal("not held")
+	}
 	if e := <-events; e != "alert" {
 		t.Fatalf("nurse event %q", e)
+	}
+	// The same again (another campusd instance holds it too, and says so):
+	// no second alarm, as the next event shows.
+	if r.s.AlertNotStored("hz-001", a) {
+		t.Fatal("held twice")
 	}
 	_, body := r.get(nurse, "/alerts")
 	if !strings.Contains(body, `data-unsaved="north-1/7"`) || !strings.Contains(body, "未能保存的发热预警 (1)") || !strings.Contains(body, "王小明") || !strings.Contains(body, "38.7") {

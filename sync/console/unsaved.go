@@ -25,12 +25,13 @@ type unsaved struct {
 	m  map[string]store.Alert // by store.AlertKey
 }
 
-func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Logger) {
+// hold keeps a, telling whether it was not held already.
+func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Logger) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	k := store.AlertKey(a)
 	if _, ok := u.m[k]; ok {
-		return
+		return false
 	}
 	if len(u.m) >= maxUnsaved {
 		oldest := ""
@@ -48,6 +49,7 @@ func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Log
 	}
 	u.m[k] = store.Alert{Alert: a, School: school, ReceivedAt: now}
 	log.Warn("fever alert shown but not stored; held and stored again every 15 s", "gate", a.Gate, "seq", a.Seq)
+	return true
 }
 
 // drop lets go of a held alert, telling whether it was held.

@@ -217,27 +217,44 @@ type alertNote struct {
 	From   string     `json:"from"` // DB.id of the instance that stored it
 	School string     `json:"school"`
 	Alert  wire.Alert `json:"alert"`
+	// Held: the instance could not store it (AnnounceHeld).
+	Held bool `json:"held,omitempty"`
 }
 
 // notifyAlert tells the other instances of a new alert. A notification that
 // cannot be sent loses only the live push: the alert is stored, and the
 // pages read it from the database.
 func (db *DB) notifyAlert(ctx context.Context, school string, a wire.Alert) {
-	b, _ := json.Marshal(alertNote{From: db.id, School: school, Alert: a}) // alerts always marshal
+	db.notify(ctx, alertNote{School: school, Alert: a})
+}
+
+// AnnounceHeld tells the other campusd instances of a fever alert this one
+// raised but could not store (a full disk), so that their nurses' pages hold
+// and show it too, as this one's do. With SQLite there are no others.
+func (db *DB) AnnounceHeld(ctx context.Context, school string, a wire.Alert) {
+	if db.sql.postgres {
+		db.notify(ctx, alertNote{School: school, Alert: a, Held: true})
+	}
+}
+
+func (db *DB) notify(ctx context.Context, n alertNote) {
+	n.From = db.id
+	b, _ := json.Marshal(n) // alerts always marshal
 	// PostgreSQL's payload limit is 8000 bytes: the readings are what can go.
 	if len(b) > 7000 {
-		a.Readings = nil
-		b, _ = json.Marshal(alertNote{From: db.id, School: school, Alert: a})
+		n.Alert.Readings = nil
+		b, _ = json.Marshal(n)
 	}
 	if _, err := db.w.ExecContext(ctx, `SELECT pg_notify(?, ?)`, alertChannel, string(b)); err != nil {
-		db.log.Warn("new alert not announced to the other campusd instances", "err", err)
+		db.log.Warn("new alert not announced to the other campusd instances", "held", n.Held, "err", err)
 	}
 }
 
 // ListenAlerts calls fn with each new alert another campusd instance stores,
-// until ctx ends, reconnecting when the connection drops. With SQLite there
-// is one instance, and it returns at once.
-func (db *DB) ListenAlerts(ctx context.Context, fn func(school string, a wire.Alert)) {
+// or holds unstored (held, AnnounceHeld), until ctx ends, reconnecting when
+// the connection drops. With SQLite there is one instance, and it returns at
+// once.
+func (db *DB) ListenAlerts(ctx context.Context, fn func(school string, a wire.Alert, held bool)) {
 	if !db.sql.postgres {
 		return
 	}
@@ -254,7 +271,7 @@ func (db *DB) ListenAlerts(ctx context.Context, fn func(school string, a wire.Al
 	}
 }
 
-func (db *DB) listen(ctx context.Context, fn func(school string, a wire.Alert)) error {
+func (db *DB) listen(ctx context.Context, fn func(school string, a wire.Alert, held bool)) error {
 	c, err := pgx.Connect(ctx, db.dsn)
 	if err != nil {
 		return err
@@ -274,7 +291,7 @@ func (db *DB) listen(ctx context.Context, fn func(school string, a wire.Alert)) 
 			continue
 		}
 		if note.From != db.id {
-			fn(note.School, note.Alert)
+			fn(note.School, note.Alert, note.Held)
 		}
 	}
 }

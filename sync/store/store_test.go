@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -298,13 +299,18 @@ func TestAlertsAcrossInstances(t *testing.T) {
 	defer two.Close()
 	var mu sync.Mutex
 	heard := map[string][]uint64{}
+	held := map[string][]uint64{}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for name, db := range map[string]*DB{"one": one, "two": two} {
-		go db.ListenAlerts(lctx, func(school string, a wire.Alert) {
+		go db.ListenAlerts(lctx, func(school string, a wire.Alert, isHeld bool) {
 			mu.Lock()
 			defer mu.Unlock()
-			if school == "hz" {
+			switch {
+			case school != "hz":
+			case isHeld:
+				held[name] = append(held[name], a.Seq)
+			default:
 				heard[name] = append(heard[name], a.Seq)
 			}
 		})
@@ -341,9 +347,14 @@ func TestAlertsAcrossInstances(t *testing.T) {
 	if _, _, fevers, err := two.InsertBatch(ctx, "hz", []journal.Entry{e}); err != nil || len(fevers) != 1 {
 		t.Fatalf("the batch's fever: %v %v", fevers, err)
 	}
+	// And one an instance could not store, as held.
+	two.AnnounceHeld(ctx, "hz", fever(seq+3))
 	time.Sleep(300 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
+	if !slices.Equal(held["one"], []uint64{seq + 3}) || len(held["two"]) != 0 {
+		t.Fatalf("held: one heard %v, two %v; want one %d", held["one"], held["two"], seq+3)
+	}
 	if got := heard["one"]; got[len(got)-1] != seq+2 || got[len(got)-2] != seq || len(got) > int(seq)+1 {
 		t.Fatalf("one heard %v (of 1..%d and %d from two)", got, seq, seq+2)
 	}
