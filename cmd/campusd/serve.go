@@ -237,7 +237,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// shown live here too, and those they hold unstored are held here too.
 	go db.ListenAlerts(ctx, func(school string, a wire.Alert, held bool) {
 		if held {
-			cons.AlertNotStored(school, a)
+			cons.HeldElsewhere(ctx, school, a)
 		} else {
 			cons.Alert(school, a)
 		}

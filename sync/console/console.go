@@ -158,6 +158,7 @@ func New(o Opts) (*Server, error) {
 	}
 	return &Server{o: o, db: o.DB, log: o.Logger, clock: o.Clock, hub: newHub(), limits: newLimiter(o.Clock), pages: p,
 		cutoff: time.Duration(cut.Hour())*time.Hour + time.Duration(cut.Minute())*time.Minute, rosterDirty: make(chan struct{}, 1),
+		unsaved:   unsaved{kick: make(chan struct{}, 1)},
 		auditWarn: rate.Sometimes{Interval: time.Minute}}, nil
 }
 
@@ -165,11 +166,22 @@ func New(o Opts) (*Server, error) {
 // live, with the alarm, unless it was shown already while held (unsaved). It
 // never blocks.
 func (s *Server) Alert(school string, a wire.Alert) {
-	if s.unsaved.drop(a) {
+	if s.unsaved.stored(a) {
 		s.hub.publish(event{Kind: "changed"})
 		return
 	}
 	s.hub.publish(event{Kind: "alert", Alert: &a})
+}
+
+// HeldElsewhere is told of a fever alert another campusd instance holds
+// unstored: it is held here too, unless the database has it already (the
+// notice can come after another instance stored it, and that instance's
+// notice said so). It never blocks on more than one read.
+func (s *Server) HeldElsewhere(ctx context.Context, school string, a wire.Alert) {
+	if stored, err := s.db.AlertStored(ctx, a); err == nil && stored {
+		return
+	}
+	s.AlertNotStored(school, a)
 }
 
 // AlertNotStored is ingest's OnAlert for a new alert the database refused
@@ -228,6 +240,8 @@ func (s *Server) Run(ctx context.Context) error {
 			s.escalate(ctx)
 			s.storeUnsaved(ctx)
 			s.StoreStateChanged()
+		case <-s.unsaved.kick:
+			s.storeUnsaved(ctx)
 		case <-s.rosterDirty:
 			if push == nil {
 				push = s.clock.After(2 * time.Second)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"campusgate/sync/store"
 	"campusgate/sync/wire"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -217,10 +218,10 @@ func TestUnsavedFeverEscalated(t *testing.T) {
 	}
 	// escalated counts the admins' escalation events up to a marker.
 	escalated := func() int {
-		r.s.hub.publish(event{Kind: "changed"})
+		r.s.hub.publish(event{Kind: "marker"})
 		n := 0
 		for e := range adminEvents {
-			if e == "changed" {
+			if e == "marker" {
 				return n
 			}
 			if e == "escalated" {
@@ -237,8 +238,13 @@ func TestUnsavedFeverEscalated(t *testing.T) {
 	if n := escalated(); n == 0 { // the rig's stored open alert goes too
 		t.Fatal("no escalation for the admins")
 	}
-	if e := <-nurseEvents; e != "changed" {
-		t.Fatalf("nurse event %q, want changed", e)
+	for e := range nurseEvents { // the nurse's page is told to look again
+		if e == "changed" {
+			break
+		}
+		if e != "marker" {
+			t.Fatalf("nurse event %q, want changed", e)
+		}
 	}
 	for _, c := range []*http.Client{admin, nurse} {
 		if _, body := r.get(c, "/alerts"); !strings.Contains(body, `class="alert fever unsaved escalated" data-unsaved="north-1/7"`) || !strings.Contains(body, "超时未确认，已上报管理员") {
@@ -252,5 +258,96 @@ func TestUnsavedFeverEscalated(t *testing.T) {
 	r.s.escalate(context.Background())
 	if n := escalated(); n != 0 {
 		t.Fatalf("escalated again: %d events", n)
+	}
+
+	// Stored at last, it keeps when it came and its escalation: it is not
+	// escalated a second time, and its page says it was.
+	heldAt := r.clock.Now().Add(-r.s.o.EscalateAfter - time.Second)
+	escalatedAt := r.clock.Now()
+	r.clock.Advance(time.Minute)
+	r.s.storeUnsaved(context.Background())
+	if n := len(r.s.unsaved.all()); n != 0 {
+		t.Fatalf("%d still held once stored", n)
+	}
+	stored := openAlert(t, r, a)
+	if !stored.ReceivedAt.Equal(heldAt) || !stored.EscalatedAt.Equal(escalatedAt) {
+		t.Fatalf("stored: received %v (held at %v), escalated %v (at %v)", stored.ReceivedAt, heldAt, stored.EscalatedAt, escalatedAt)
+	}
+	if ev, err := r.db.AlertEvents(context.Background(), stored.ID); err != nil || len(ev) != 1 || ev[0].Kind != "escalated" || !ev[0].At.Equal(escalatedAt) {
+		t.Fatalf("events %+v, %v", ev, err)
+	}
+	r.clock.Advance(r.s.o.EscalateAfter)
+	r.s.escalate(context.Background())
+	if n := escalated(); n != 0 {
+		t.Fatalf("escalated again once stored: %d events", n)
+	}
+	if _, body := r.get(admin, "/alerts"); !strings.Contains(body, fmt.Sprintf(`class="alert fever escalated" data-alert="%d"`, stored.ID)) {
+		t.Fatalf("the stored alert not shown escalated: %s", body)
+	}
+
+	// One stored by the ingest (the gate's entry) while held: escalated by
+	// when it came, not by when it was stored.
+	b := a
+	b.Seq = 8
+	r.s.AlertNotStored("hz-001", b)
+	heldAt = r.clock.Now()
+	r.clock.Advance(2 * time.Minute)
+	if _, err := r.db.InsertAlert(context.Background(), "hz-001", b); err != nil {
+		t.Fatal(err)
+	}
+	r.s.Alert("hz-001", b)
+	select {
+	case <-r.s.unsaved.kick: // what Run waits for
+	default:
+		t.Fatal("Run not told")
+	}
+	r.s.storeUnsaved(context.Background())
+	if got := openAlert(t, r, b); !got.ReceivedAt.Equal(heldAt) || !got.EscalatedAt.IsZero() {
+		t.Fatalf("stored by the ingest: received %v (held at %v), escalated %v", got.ReceivedAt, heldAt, got.EscalatedAt)
+	}
+	r.clock.Advance(r.s.o.EscalateAfter - 2*time.Minute + time.Second)
+	r.s.escalate(context.Background())
+	if n := escalated(); n != 1 {
+		t.Fatalf("%d escalations of it, want 1 (by when it came)", n)
+	}
+}
+
+// openAlert is a's stored row, among the open alerts.
+func openAlert(t *testing.T, r *rig, a wire.Alert) store.Alert {
+	t.Helper()
+	open, err := r.db.Alerts(context.Background(), true, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range open {
+		if store.AlertKey(o.Alert) == store.AlertKey(a) {
+			return o
+		}
+	}
+	t.Fatalf("%s not among the open alerts", store.AlertKey(a))
+	return store.Alert{}
+}
+
+// TestHeldElsewhere: a fever alert another campusd instance holds unstored is
+// held and shown here too, with its alarm, but not when the database has it
+// already (the notice came after another instance stored it).
+func TestHeldElsewhere(t *testing.T) {
+	r := newRig(t)
+	nurse := r.client("nurse")
+	events := r.stream(nurse)
+	a := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", Epoch: "e9", Seq: 7, At: r.clock.Now(), PersonID: "P1", BodyC: 38.7}
+	stored := a
+	stored.Seq = 8
+	if _, err := r.db.InsertAlert(context.Background(), "hz-001", stored); err != nil {
+		t.Fatal(err)
+	}
+	r.s.HeldElsewhere(context.Background(), "hz-001", stored)
+	r.s.HeldElsewhere(context.Background(), "hz-001", a)
+	if e := <-events; e != "alert" {
+		t.Fatalf("nurse event %q, want the held one's alert", e)
+	}
+	held := r.s.unsaved.list()
+	if len(held) != 1 || held[0].Alert.Seq != 7 {
+		t.Fatalf("held %+v, want seq 7 only", held)
 	}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -18,11 +19,21 @@ import (
 const maxUnsaved = 500
 
 // unsaved are fever alerts raised while the database refused to store them
-// (a full disk). Each goes once it is stored: by the ingest when the gate's
-// resent entry raises it again (Alert), or by storeUnsaved.
+// (a full disk). Each goes once it is stored and given what was known of it
+// while held (store.HeldSince: when it came, whether it was escalated), by
+// storeUnsaved: after storing it itself, or after the ingest or another
+// campusd stored it (Alert marks it so, and it is shown from the database).
 type unsaved struct {
 	mu sync.Mutex
-	m  map[string]store.Alert // by store.AlertKey
+	m  map[string]heldAlert // by store.AlertKey
+	// kick tells Run that one is stored: its received time and escalation
+	// go to the database at once, not at the next tick.
+	kick chan struct{}
+}
+
+type heldAlert struct {
+	store.Alert
+	stored bool // stored, by someone else: no longer shown as held
 }
 
 // hold keeps a, telling whether it was not held already.
@@ -40,73 +51,121 @@ func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Log
 				oldest = k
 			}
 		}
-		o := u.m[oldest].Alert
+		o := u.m[oldest].Alert.Alert
 		delete(u.m, oldest)
 		log.Error("fever alert neither stored nor shown any more: too many held", "held", maxUnsaved, "gate", o.Gate, "seq", o.Seq, "at", o.At)
 	}
 	if u.m == nil {
-		u.m = map[string]store.Alert{}
+		u.m = map[string]heldAlert{}
 	}
-	u.m[k] = store.Alert{Alert: a, School: school, ReceivedAt: now}
+	u.m[k] = heldAlert{Alert: store.Alert{Alert: a, School: school, ReceivedAt: now}}
 	log.Warn("fever alert shown but not stored; held and stored again every 15 s", "gate", a.Gate, "seq", a.Seq)
 	return true
 }
 
-// drop lets go of a held alert, telling whether it was held.
-func (u *unsaved) drop(a wire.Alert) bool {
+// stored marks a held alert as stored by someone else, telling whether it
+// was held and not so marked.
+func (u *unsaved) stored(a wire.Alert) bool {
 	if a.Kind != wire.AlertFever {
 		return false
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	k := store.AlertKey(a)
-	_, ok := u.m[k]
-	delete(u.m, k)
-	return ok
+	h, ok := u.m[k]
+	if !ok || h.stored {
+		return false
+	}
+	h.stored = true
+	u.m[k] = h
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+	return true
 }
 
-// escalate marks the held alerts received before before, and not marked
-// yet, as escalated at now, and returns them.
+// set puts h back as it is now (stored or not), unless it was let go.
+func (u *unsaved) set(h heldAlert) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := store.AlertKey(h.Alert.Alert)
+	if _, ok := u.m[k]; ok {
+		u.m[k] = h
+	}
+}
+
+// drop lets go of a held alert.
+func (u *unsaved) drop(a wire.Alert) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, store.AlertKey(a))
+}
+
+// escalate marks the held alerts received before before, not stored and
+// not marked yet, as escalated at now, and returns them.
 func (u *unsaved) escalate(before, now time.Time) []store.Alert {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var out []store.Alert
-	for k, a := range u.m {
-		if a.EscalatedAt.IsZero() && a.ReceivedAt.Before(before) {
-			a.EscalatedAt = now
-			u.m[k] = a
-			out = append(out, a)
+	for k, h := range u.m {
+		if !h.stored && h.EscalatedAt.IsZero() && h.ReceivedAt.Before(before) {
+			h.EscalatedAt = now
+			u.m[k] = h
+			out = append(out, h.Alert)
 		}
 	}
 	return out
 }
 
-// list is the held alerts, newest first.
+// all is every held alert, stored by someone else or not.
+func (u *unsaved) all() []heldAlert {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Collect(maps.Values(u.m))
+}
+
+// list is the held alerts shown as held (not stored), newest first.
 func (u *unsaved) list() []store.Alert {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	out := make([]store.Alert, 0, len(u.m))
-	for _, a := range u.m {
-		out = append(out, a)
+	for _, h := range u.m {
+		if !h.stored {
+			out = append(out, h.Alert)
+		}
 	}
 	slices.SortFunc(out, func(a, b store.Alert) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
 	return out
 }
 
-// storeUnsaved stores the held alerts again, and lets go of those the
-// database now holds (stored now, or meanwhile by the ingest or another
-// campusd). A held alert came in the gate's own alert message: its entry's
-// batch stores it too, but that batch may have been stored first (and the
-// gate sends it no more), and then only this finds it stored.
-// The pages that show them are told to look again.
+// storeUnsaved stores the held alerts again, gives each stored one (now, or
+// meanwhile by the ingest or another campusd) what was known of it while
+// held, and lets it go. A held alert whose entry's batch was stored first
+// (and which its gate sends no more) is stored only by this. The pages that
+// show them are told to look again.
 func (s *Server) storeUnsaved(ctx context.Context) {
-	stored := false
-	for _, a := range s.unsaved.list() {
-		if _, err := s.db.InsertAlert(ctx, a.School, a.Alert); err == nil {
-			stored = s.unsaved.drop(a.Alert) || stored
+	changed := false
+	for _, h := range s.unsaved.all() {
+		a := h.Alert
+		if !h.stored {
+			if _, err := s.db.InsertAlert(ctx, a.School, a.Alert); err != nil {
+				continue
+			}
 		}
+		stored, err := s.db.HeldSince(ctx, a.Alert, a.ReceivedAt, a.EscalatedAt)
+		if err != nil {
+			continue // the next tick tries again
+		}
+		if !stored { // said stored, and is not (yet): store it here
+			h.stored = false
+			s.unsaved.set(h)
+			continue
+		}
+		s.unsaved.drop(a.Alert)
+		changed = true
 	}
-	if stored {
+	if changed {
 		s.hub.publish(event{Kind: "changed"})
 	}
 }

@@ -48,6 +48,9 @@ func (s *memStore) InsertBatch(_ context.Context, _ string, es []journal.Entry) 
 		s.fail--
 		return 0, 0, nil, fmt.Errorf("disk I/O error (injected)")
 	}
+	if s.failAlerts && slices.ContainsFunc(es, func(e journal.Entry) bool { return wire.DeniedFever(&e) }) {
+		return 0, 0, nil, fmt.Errorf("database or disk is full (injected)") // the fever's alert with its batch
+	}
 	ins, dup := 0, 0
 	var fevers []wire.Alert
 	for _, e := range es {
@@ -333,8 +336,9 @@ func TestStoreFailingTold(t *testing.T) {
 }
 
 // TestFeverFromTheBatch: a fever whose gate alert was lost is raised from its
-// entry's batch, stored with it, once; a batch the store refuses raises
-// nothing until it is stored, as the gate sends it again.
+// entry's batch, stored with it, once; a batch the store refuses, or whose
+// fever's alert it refuses, raises nothing and is not stored until the store
+// takes both, as the gate sends it again.
 func TestFeverFromTheBatch(t *testing.T) {
 	store := newMemStore()
 	type raised struct {
@@ -356,6 +360,13 @@ func TestFeverFromTheBatch(t *testing.T) {
 	if len(got) != 0 {
 		t.Fatalf("raised %v from a batch not stored", got)
 	}
+	// The alert refused: its batch is refused with it.
+	store.failAlerts = true
+	in.storeBatches(ctx, []string{"hz"}, batch)
+	if n := store.n(); len(got) != 0 || n != 0 {
+		t.Fatalf("the fever's alert refused: raised %v, %d entries stored", got, n)
+	}
+	store.failAlerts = false
 	for range 2 {
 		in.storeBatches(ctx, []string{"hz"}, batch)
 	}

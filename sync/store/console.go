@@ -204,14 +204,20 @@ func (db *DB) Escalate(ctx context.Context, before time.Time) ([]int64, error) {
 	rows.Close()
 	now := stamp(db.now())
 	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET escalated_at = ? WHERE id = ?`, now, id); err != nil {
-			return nil, fmt.Errorf("store: escalate %d: %w", id, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_events (alert_id, at, username, kind, outcome, note) VALUES (?, ?, '', 'escalated', '', '')`, id, now); err != nil {
+		if err := markEscalated(ctx, tx, id, now); err != nil {
 			return nil, fmt.Errorf("store: escalate %d: %w", id, err)
 		}
 	}
 	return ids, tx.Commit()
+}
+
+// markEscalated marks alert id escalated at at, with its event.
+func markEscalated(ctx context.Context, tx *sql.Tx, id int64, at string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET escalated_at = ? WHERE id = ?`, at, id); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO alert_events (alert_id, at, username, kind, outcome, note) VALUES (?, ?, '', 'escalated', '', '')`, id, at)
+	return err
 }
 
 // AlertEvents returns alert id's events, oldest first.

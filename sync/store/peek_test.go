@@ -65,6 +65,25 @@ func TestSentWhileIdle(t *testing.T) {
 			t.Fatal("read, and still looks sent to")
 		}
 	})
+	t.Run("a read parked", func(t *testing.T) {
+		// pgx can leave a background read waiting on an idle connection.
+		c, s := pair(t)
+		parked := make(chan struct{})
+		go func() {
+			close(parked)
+			c.Read(make([]byte, 1))
+		}()
+		<-parked
+		time.Sleep(10 * time.Millisecond)
+		looked := make(chan bool, 1)
+		go func() { looked <- sentWhileIdle(c) }()
+		select {
+		case <-looked:
+		case <-time.After(2 * time.Second):
+			s.Write([]byte("E")) // let the test end
+			t.Fatal("the look waits behind the parked read")
+		}
+	})
 	t.Run("closed", func(t *testing.T) {
 		c, s := pair(t)
 		s.Close()

@@ -28,12 +28,14 @@ func sentWhileIdle(c net.Conn) bool {
 	}
 	waiting := false
 	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	// Control, not Read: Read would queue behind a read pgx may have left
+	// parked on the connection (its background reader), for as long as
+	// the server sends nothing. MSG_DONTWAIT needs no poller.
+	err = rc.Control(func(fd uintptr) {
 		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		// n > 0: a message; n == 0 and no error: the server closed; an
 		// error other than "nothing yet": the connection is broken.
 		waiting = n > 0 || (n == 0 && err == nil) || (err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR))
-		return true // never wait for the poller
 	})
 	return waiting || err != nil
 }

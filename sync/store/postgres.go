@@ -174,11 +174,12 @@ func (c pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 // shouldPing pings a pooled connection before it is used again when the
 // server has sent it something while it sat idle, as well as after a second
 // idle (pgx's own rule). An idle connection is sent nothing unless the
-// server is ending it (a FATAL 57P01 on a restart, an upgrade or a
-// failover) or has a notice: without the look, a statement outside a
+// server is ending it (a FATAL 57P01 when it shuts down fast or smart, as
+// for an upgrade) or has a notice: without the look, a statement outside a
 // transaction would get the FATAL as its answer and fail, once on every
 // pooled connection, when a restart took less than a second. The ping reads
-// what is there: database/sql then takes another connection.
+// what is there: database/sql then takes another connection. A server gone
+// without a word (a crash, a cut cable) leaves nothing to see.
 func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
 	return p.IdleDuration > time.Second || sentWhileIdle(p.Conn.PgConn().Conn())
 }
@@ -225,29 +226,36 @@ type alertNote struct {
 // cannot be sent loses only the live push: the alert is stored, and the
 // pages read it from the database.
 func (db *DB) notifyAlert(ctx context.Context, school string, a wire.Alert) {
-	db.notify(ctx, alertNote{School: school, Alert: a})
+	if err := db.notify(ctx, db.w, alertNote{School: school, Alert: a}); err != nil {
+		db.log.Warn("new alert not announced to the other campusd instances", "err", err)
+	}
 }
 
 // AnnounceHeld tells the other campusd instances of a fever alert this one
 // raised but could not store (a full disk), so that their nurses' pages hold
 // and show it too, as this one's do. With SQLite there are no others.
 func (db *DB) AnnounceHeld(ctx context.Context, school string, a wire.Alert) {
-	if db.sql.postgres {
-		db.notify(ctx, alertNote{School: school, Alert: a, Held: true})
+	if !db.sql.postgres {
+		return
+	}
+	if err := db.notify(ctx, db.w, alertNote{School: school, Alert: a, Held: true}); err != nil {
+		db.log.Warn("fever alert held unstored not announced to the other campusd instances", "err", err)
 	}
 }
 
-func (db *DB) notify(ctx context.Context, n alertNote) {
+// notify sends n through x: in a transaction it goes out on commit.
+func (db *DB) notify(ctx context.Context, x execer, n alertNote) error {
 	n.From = db.id
 	b, _ := json.Marshal(n) // alerts always marshal
-	// PostgreSQL's payload limit is 8000 bytes: the readings are what can go.
+	// PostgreSQL's payload limit is 8000 bytes: the readings are what can go
+	// (a stored alert's pages read them from the database; a held one is
+	// shown without them).
 	if len(b) > 7000 {
 		n.Alert.Readings = nil
 		b, _ = json.Marshal(n)
 	}
-	if _, err := db.w.ExecContext(ctx, `SELECT pg_notify(?, ?)`, alertChannel, string(b)); err != nil {
-		db.log.Warn("new alert not announced to the other campusd instances", "held", n.Held, "err", err)
-	}
+	_, err := x.ExecContext(ctx, `SELECT pg_notify(?, ?)`, alertChannel, string(b))
+	return err
 }
 
 // ListenAlerts calls fn with each new alert another campusd instance stores,

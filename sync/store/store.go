@@ -261,16 +261,6 @@ func (db *DB) InsertEntries(ctx context.Context, school string, entries []journa
 // alert, whatever stops campusd or fills its disk after the commit. fevers
 // are the alerts that are new.
 func (db *DB) InsertBatch(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, fevers []wire.Alert, err error) {
-	inserted, duplicates, fevers, err = db.insertBatch(ctx, school, entries)
-	if db.sql.postgres {
-		for _, a := range fevers {
-			db.notifyAlert(ctx, school, a)
-		}
-	}
-	return inserted, duplicates, fevers, err
-}
-
-func (db *DB) insertBatch(ctx context.Context, school string, entries []journal.Entry) (inserted, duplicates int, fevers []wire.Alert, err error) {
 	for i := range entries {
 		if err := validEntry(i, &entries[i]); err != nil {
 			return 0, 0, nil, fmt.Errorf("store: insert entries: %w", err)
@@ -322,8 +312,15 @@ func (db *DB) insertBatch(ctx context.Context, school string, entries []journal.
 		if err != nil {
 			return 0, 0, nil, fmt.Errorf("store: insert entries: fever of %s/%d: %w", a.Gate, a.Seq, err)
 		}
-		if isNew {
-			fevers = append(fevers, a)
+		if !isNew {
+			continue
+		}
+		fevers = append(fevers, a)
+		// Announced to the other instances on commit, and only then.
+		if db.sql.postgres {
+			if err := db.notify(ctx, tx, alertNote{School: school, Alert: a}); err != nil {
+				return 0, 0, nil, fmt.Errorf("store: insert entries: announce the fever of %s/%d: %w", a.Gate, a.Seq, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -381,6 +378,58 @@ func insertEntryRows(ctx context.Context, tx *sql.Tx, entries []journal.Entry, r
 		inserted += int(n)
 	}
 	return inserted, nil
+}
+
+// AlertStored tells whether a is stored (AlertKey).
+func (db *DB) AlertStored(ctx context.Context, a wire.Alert) (bool, error) {
+	var one int
+	err := db.r.QueryRowContext(ctx, `SELECT 1 FROM alerts WHERE dedup = ?`, AlertKey(a)).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("store: alert stored: %w", err)
+	}
+	return true, nil
+}
+
+// HeldSince gives a stored alert what the console knew of it while it held
+// it unstored: received at receivedAt, if that is earlier than the stored
+// time (which is when it was stored at last), and escalated at escalatedAt
+// (unless zero, or the stored alert is acknowledged or escalated already),
+// with the escalation's event. Escalation goes by the received time, and
+// each alert is escalated once. It reports whether a is stored; if not,
+// it changes nothing.
+func (db *DB) HeldSince(ctx context.Context, a wire.Alert, receivedAt, escalatedAt time.Time) (bool, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("store: held alert: %w", err)
+	}
+	defer tx.Rollback()
+	var id int64
+	var received, escalated, acked string
+	err = tx.QueryRowContext(ctx, `SELECT id, received_at, COALESCE(escalated_at, ''), COALESCE(acked_at, '') FROM alerts WHERE dedup = ?`,
+		AlertKey(a)).Scan(&id, &received, &escalated, &acked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("store: held alert: %w", err)
+	}
+	if receivedAt.Before(parseStamp(received)) {
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET received_at = ? WHERE id = ?`, stamp(receivedAt), id); err != nil {
+			return false, fmt.Errorf("store: held alert %d: %w", id, err)
+		}
+	}
+	if !escalatedAt.IsZero() && escalated == "" && acked == "" {
+		if err := markEscalated(ctx, tx, id, stamp(escalatedAt)); err != nil {
+			return false, fmt.Errorf("store: held alert %d: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("store: held alert %d: commit: %w", id, err)
+	}
+	return true, nil
 }
 
 // AlertKey is what makes an alert the same alert: a fever alert is the same
