@@ -176,12 +176,19 @@ func (s *Server) Alert(school string, a wire.Alert) {
 // HeldElsewhere is told of a fever alert another campusd instance holds
 // unstored: it is held here too, unless the database has it already (the
 // notice can come after another instance stored it, and that instance's
-// notice said so). It never blocks on more than one read.
+// notice said so). It looks again once it holds it, in case the ingest here
+// stored it meanwhile. It waits for the database 5 s at most.
 func (s *Server) HeldElsewhere(ctx context.Context, school string, a wire.Alert) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	if stored, err := s.db.AlertStored(ctx, a); err == nil && stored {
 		return
 	}
-	s.AlertNotStored(school, a)
+	if s.AlertNotStored(school, a) {
+		if stored, err := s.db.AlertStored(ctx, a); err == nil && stored && s.unsaved.stored(a) {
+			s.hub.publish(event{Kind: "changed"})
+		}
+	}
 }
 
 // AlertNotStored is ingest's OnAlert for a new alert the database refused
@@ -237,8 +244,10 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.Chan():
-			s.escalate(ctx)
+			// Held alerts first: one stored meanwhile must have its held
+			// time and escalation before the database's are escalated.
 			s.storeUnsaved(ctx)
+			s.escalate(ctx)
 			s.StoreStateChanged()
 		case <-s.unsaved.kick:
 			s.storeUnsaved(ctx)

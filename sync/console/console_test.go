@@ -82,14 +82,15 @@ func (g *fakeGates) SchoolConfigChanged(toml string) {
 
 // rig is a console on a real store with one account per role.
 type rig struct {
-	t     *testing.T
-	db    *store.DB
-	s     *Server
-	srv   *httptest.Server
-	gates *fakeGates
-	clock *clockwork.FakeClock
-	pub   ed25519.PublicKey
-	kid   string
+	t      *testing.T
+	db     *store.DB
+	dbPath string
+	s      *Server
+	srv    *httptest.Server
+	gates  *fakeGates
+	clock  *clockwork.FakeClock
+	pub    ed25519.PublicKey
+	kid    string
 }
 
 const testPassword = "correct-horse-battery"
@@ -100,7 +101,8 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	loc, _ := time.LoadLocation("Asia/Shanghai")
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 9, 1, 9, 0, 0, 0, loc))
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "campusd.db"), &store.Opts{Location: loc, Logger: quiet, Now: clock.Now})
+	dbPath := filepath.Join(t.TempDir(), "campusd.db")
+	db, err := store.Open(context.Background(), dbPath, &store.Opts{Location: loc, Logger: quiet, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func newRig(t *testing.T) *rig {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	r := &rig{t: t, db: db, s: s, srv: srv, gates: g, clock: clock, pub: pub, kid: is.KeyID()}
+	r := &rig{t: t, db: db, dbPath: dbPath, s: s, srv: srv, gates: g, clock: clock, pub: pub, kid: is.KeyID()}
 	ctx := context.Background()
 	for _, u := range []store.User{
 		{Username: "admin", DisplayName: "校长", Role: RoleAdmin},

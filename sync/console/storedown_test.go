@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -349,5 +350,64 @@ func TestHeldElsewhere(t *testing.T) {
 	held := r.s.unsaved.list()
 	if len(held) != 1 || held[0].Alert.Seq != 7 {
 		t.Fatalf("held %+v, want seq 7 only", held)
+	}
+}
+
+// TestHeldAlertSettled: a held alert stored while what was known of it
+// cannot be written yet (HeldSince refused) is shown once, from the
+// database, and settled at the next look; one stored by the ingest is
+// settled by Run at once, not at its next tick.
+func TestHeldAlertSettled(t *testing.T) {
+	r := newRig(t)
+	nurse := r.client("nurse")
+	ctx := context.Background()
+	a := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", Epoch: "e9", Seq: 7, At: r.clock.Now(), PersonID: "P1", BodyC: 38.7}
+	r.s.AlertNotStored("hz-001", a)
+	heldAt := r.clock.Now()
+	r.clock.Advance(time.Minute)
+	raw, err := sql.Open("sqlite", r.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TRIGGER refuse BEFORE UPDATE ON alerts BEGIN SELECT RAISE(ABORT, 'updates refused (test)'); END`); err != nil {
+		t.Fatal(err)
+	}
+	r.s.storeUnsaved(ctx)
+	var d alertsData
+	if _, body := r.get(nurse, "/api/alerts"); json.Unmarshal([]byte(body), &d) != nil || len(d.Unsaved) != 0 || len(d.Open) != 2 {
+		t.Fatalf("stored, its held time refused: shown %d held, %d open (want 0 and the rig's 1 + 1): %s", len(d.Unsaved), len(d.Open), body)
+	}
+	if len(r.s.unsaved.all()) != 1 {
+		t.Fatal("let go before its held time was written")
+	}
+	if _, err := raw.Exec(`DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	r.s.storeUnsaved(ctx)
+	if len(r.s.unsaved.all()) != 0 {
+		t.Fatal("still held once settled")
+	}
+	if got := openAlert(t, r, a); !got.ReceivedAt.Equal(heldAt) {
+		t.Fatalf("received %v, held at %v", got.ReceivedAt, heldAt)
+	}
+
+	// Run settles one the ingest stored as soon as Alert says so.
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.s.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	b := a
+	b.Seq = 8
+	r.s.AlertNotStored("hz-001", b)
+	// The clock stands still: Run's 15 s tick never comes.
+	if _, err := r.db.InsertAlert(ctx, "hz-001", b); err != nil {
+		t.Fatal(err)
+	}
+	r.s.Alert("hz-001", b)
+	for end := time.Now().Add(5 * time.Second); len(r.s.unsaved.all()) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("Run did not settle the alert the ingest stored")
+		}
 	}
 }

@@ -45,15 +45,20 @@ func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Log
 		return false
 	}
 	if len(u.m) >= maxUnsaved {
+		// One stored by someone else goes first (the database has it), then
+		// the oldest.
 		oldest := ""
 		for k, v := range u.m {
-			if oldest == "" || v.ReceivedAt.Before(u.m[oldest].ReceivedAt) {
+			o := u.m[oldest]
+			if oldest == "" || v.stored && !o.stored || v.stored == o.stored && v.ReceivedAt.Before(o.ReceivedAt) {
 				oldest = k
 			}
 		}
-		o := u.m[oldest].Alert.Alert
+		o := u.m[oldest]
 		delete(u.m, oldest)
-		log.Error("fever alert neither stored nor shown any more: too many held", "held", maxUnsaved, "gate", o.Gate, "seq", o.Seq, "at", o.At)
+		if !o.stored {
+			log.Error("fever alert neither stored nor shown any more: too many held", "held", maxUnsaved, "gate", o.Alert.Alert.Gate, "seq", o.Alert.Alert.Seq, "at", o.Alert.Alert.At)
+		}
 	}
 	if u.m == nil {
 		u.m = map[string]heldAlert{}
@@ -152,13 +157,16 @@ func (s *Server) storeUnsaved(ctx context.Context) {
 			if _, err := s.db.InsertAlert(ctx, a.School, a.Alert); err != nil {
 				continue
 			}
+			// Shown from the database from now on, even if what follows fails.
+			h.stored, changed = true, true
+			s.unsaved.set(h)
 		}
 		stored, err := s.db.HeldSince(ctx, a.Alert, a.ReceivedAt, a.EscalatedAt)
 		if err != nil {
-			continue // the next tick tries again
+			continue // the next look tries again
 		}
-		if !stored { // said stored, and is not (yet): store it here
-			h.stored = false
+		if !stored { // said stored, and is not (yet): shown as held again, and stored here
+			h.stored, changed = false, true
 			s.unsaved.set(h)
 			continue
 		}

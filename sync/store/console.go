@@ -203,21 +203,37 @@ func (db *DB) Escalate(ctx context.Context, before time.Time) ([]int64, error) {
 	}
 	rows.Close()
 	now := stamp(db.now())
+	marked := ids[:0]
 	for _, id := range ids {
-		if err := markEscalated(ctx, tx, id, now); err != nil {
+		ok, err := markEscalated(ctx, tx, id, now)
+		if err != nil {
 			return nil, fmt.Errorf("store: escalate %d: %w", id, err)
 		}
+		if ok {
+			marked = append(marked, id)
+		}
 	}
-	return ids, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: escalate: commit: %w", err)
+	}
+	return marked, nil
 }
 
-// markEscalated marks alert id escalated at at, with its event.
-func markEscalated(ctx context.Context, tx *sql.Tx, id int64, at string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET escalated_at = ? WHERE id = ?`, at, id); err != nil {
-		return err
+// markEscalated marks alert id escalated at at, with its event, unless it
+// is acknowledged or escalated already, and tells whether it did. The
+// condition is in the update: on PostgreSQL two instances can read the same
+// unescalated alert at once, and the second update, which waits for the
+// first's row lock, then finds it escalated.
+func markEscalated(ctx context.Context, tx *sql.Tx, id int64, at string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE alerts SET escalated_at = ? WHERE id = ? AND escalated_at IS NULL AND acked_at IS NULL`, at, id)
+	if err != nil {
+		return false, err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO alert_events (alert_id, at, username, kind, outcome, note) VALUES (?, ?, '', 'escalated', '', '')`, id, at)
-	return err
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO alert_events (alert_id, at, username, kind, outcome, note) VALUES (?, ?, '', 'escalated', '', '')`, id, at)
+	return err == nil, err
 }
 
 // AlertEvents returns alert id's events, oldest first.

@@ -174,12 +174,16 @@ func (c pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 // shouldPing pings a pooled connection before it is used again when the
 // server has sent it something while it sat idle, as well as after a second
 // idle (pgx's own rule). An idle connection is sent nothing unless the
-// server is ending it (a FATAL 57P01 when it shuts down fast or smart, as
-// for an upgrade) or has a notice: without the look, a statement outside a
+// server is ending it (a FATAL 57P01 when it shuts down fast, as for an
+// upgrade) or has a notice: without the look, a statement outside a
 // transaction would get the FATAL as its answer and fail, once on every
 // pooled connection, when a restart took less than a second. The ping reads
-// what is there: database/sql then takes another connection. A server gone
-// without a word (a crash, a cut cable) leaves nothing to see.
+// what is there: database/sql then takes another connection. A fast or
+// immediate shutdown and a crashed server process close the connections; a
+// smart shutdown waits for campusd to close them; a host that is gone, a
+// partition or a failover to another host leave nothing to see. Nor does a
+// connection on which pgx left its own background read parked: that read
+// takes the FATAL, and the ping after a second idle is all there is.
 func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
 	return p.IdleDuration > time.Second || sentWhileIdle(p.Conn.PgConn().Conn())
 }
@@ -250,13 +254,20 @@ func (db *DB) notify(ctx context.Context, x execer, n alertNote) error {
 	// PostgreSQL's payload limit is 8000 bytes: the readings are what can go
 	// (a stored alert's pages read them from the database; a held one is
 	// shown without them).
-	if len(b) > 7000 {
+	if len(b) > maxNotice {
 		n.Alert.Readings = nil
 		b, _ = json.Marshal(n)
+	}
+	if len(b) > maxNotice { // long ids and details: pg_notify would refuse it, and a transaction with it
+		db.log.Warn("alert too long to announce to the other campusd instances", "gate", n.Alert.Gate, "seq", n.Alert.Seq, "bytes", len(b))
+		return nil
 	}
 	_, err := x.ExecContext(ctx, `SELECT pg_notify(?, ?)`, alertChannel, string(b))
 	return err
 }
+
+// maxNotice keeps a notice under PostgreSQL's 8000-byte payload limit.
+const maxNotice = 7000
 
 // ListenAlerts calls fn with each new alert another campusd instance stores,
 // or holds unstored (held, AnnounceHeld), until ctx ends, reconnecting when

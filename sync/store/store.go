@@ -316,7 +316,10 @@ func (db *DB) InsertBatch(ctx context.Context, school string, entries []journal.
 			continue
 		}
 		fevers = append(fevers, a)
-		// Announced to the other instances on commit, and only then.
+		// Announced to the other instances on commit, and only then. An
+		// announcement that fails fails the batch (the gate sends it again):
+		// in the transaction only a full queue or a lost connection can,
+		// and then the commit would too.
 		if db.sql.postgres {
 			if err := db.notify(ctx, tx, alertNote{School: school, Alert: a}); err != nil {
 				return 0, 0, nil, fmt.Errorf("store: insert entries: announce the fever of %s/%d: %w", a.Gate, a.Seq, err)
@@ -395,11 +398,12 @@ func (db *DB) AlertStored(ctx context.Context, a wire.Alert) (bool, error) {
 
 // HeldSince gives a stored alert what the console knew of it while it held
 // it unstored: received at receivedAt, if that is earlier than the stored
-// time (which is when it was stored at last), and escalated at escalatedAt
-// (unless zero, or the stored alert is acknowledged or escalated already),
-// with the escalation's event. Escalation goes by the received time, and
-// each alert is escalated once. It reports whether a is stored; if not,
-// it changes nothing.
+// time (when it was first stored), and escalated at escalatedAt (unless
+// zero, or the stored alert is escalated already, or acknowledged: then the
+// admins were told, but the record has only the acknowledgement), with the
+// escalation's event. Escalation goes by the received time, and each alert
+// is escalated once. It reports whether a is stored; if not, it changes
+// nothing.
 func (db *DB) HeldSince(ctx context.Context, a wire.Alert, receivedAt, escalatedAt time.Time) (bool, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -422,7 +426,7 @@ func (db *DB) HeldSince(ctx context.Context, a wire.Alert, receivedAt, escalated
 		}
 	}
 	if !escalatedAt.IsZero() && escalated == "" && acked == "" {
-		if err := markEscalated(ctx, tx, id, stamp(escalatedAt)); err != nil {
+		if _, err := markEscalated(ctx, tx, id, stamp(escalatedAt)); err != nil {
 			return false, fmt.Errorf("store: held alert %d: %w", id, err)
 		}
 	}

@@ -422,6 +422,14 @@ func TestFeverStoredWithItsEntry(t *testing.T) {
 	if ins, _, fevers, err := db.InsertBatch(ctx, "hz", more); err != nil || ins != 2 || len(fevers) != 1 || fevers[0].Seq != 8 {
 		t.Fatalf("sent again: %d new, fevers %+v, %v", ins, fevers, err)
 	}
+
+	// A fever too long to announce (PostgreSQL's notices are under 8000
+	// bytes) is stored all the same.
+	long := entry("north-1", "e1", 9, "fever")
+	long.PersonID = strings.Repeat("P", 8100)
+	if ins, _, fevers, err := db.InsertBatch(ctx, "hz", []journal.Entry{long}); err != nil || ins != 1 || len(fevers) != 1 {
+		t.Fatalf("a long fever: %d new, fevers %d, %v", ins, len(fevers), err)
+	}
 }
 
 // TestHeldSince: an alert the console held unstored keeps, once stored, when
@@ -483,5 +491,57 @@ func TestHeldSince(t *testing.T) {
 	}
 	if ev, _ := db.AlertEvents(ctx, id); len(ev) != 1 || ev[0].Kind != "ack" {
 		t.Fatalf("an acknowledged alert escalated: %+v", ev)
+	}
+}
+
+// TestEscalatedOnce: instances escalating the same alert at once (their
+// ticks, HeldSince after another stored a held alert) record it once.
+func TestEscalatedOnce(t *testing.T) {
+	db, path := open(t)
+	other := db
+	if postgres { // a second instance: its own pools
+		o, err := Open(ctx, path, &Opts{Location: time.UTC, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		other = o
+	}
+	for seq := uint64(1); seq <= 20; seq++ {
+		a := wire.Alert{V: 1, Kind: wire.AlertFever, Gate: "north-1", At: t0, Epoch: "e1", Seq: seq, PersonID: "P3", BodyC: 38.4}
+		if _, err := db.InsertAlert(ctx, "hz", a); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		told := 0
+		for i, d := range []*DB{db, other, db, other} {
+			wg.Go(func() {
+				if i%2 == 0 {
+					if _, err := d.HeldSince(ctx, a, t0, t0.Add(time.Duration(i)*time.Second)); err != nil {
+						t.Error(err)
+					}
+					return
+				}
+				ids, err := d.Escalate(ctx, time.Now().Add(time.Hour))
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				told += len(ids)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		open, _ := db.Alerts(ctx, true, 100)
+		for _, o := range open {
+			if o.Alert.Seq != seq {
+				continue
+			}
+			ev, _ := db.AlertEvents(ctx, o.ID)
+			if len(ev) != 1 || ev[0].Kind != "escalated" || !ev[0].At.Equal(o.EscalatedAt) || told > 1 {
+				t.Fatalf("alert %d: events %+v, escalated %v, %d told by Escalate", seq, ev, o.EscalatedAt, told)
+			}
+		}
 	}
 }
