@@ -49,10 +49,7 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 		banner, login, loginCode = "服务器磁盘已满", "服务器磁盘已满，暂时无法登录", http.StatusInsufficientStorage
 	}
 	var out, errb bintest.Buffer
-	if code := run(ctx, []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
-		t.Fatalf("gate add: %s", errb.String())
-	}
-	password := strings.TrimSpace(out.String())
+	password := addGate(t, state)
 	if code := run(ctx, []string{"user", "add", "-state", state, "-role", "admin", "-password-stdin", "boss"}, strings.NewReader("a-long-password-1\n"), &out, &errb); code != 0 {
 		t.Fatalf("user add: %s", errb.String())
 	}

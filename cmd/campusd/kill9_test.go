@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,11 +51,7 @@ func TestKill9DuringIngest(t *testing.T) {
 		t.Skip("long")
 	}
 	state := t.TempDir()
-	var out, errb bintest.Buffer
-	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
-		t.Fatalf("gate add: %s", errb.String())
-	}
-	password := strings.TrimSpace(out.String())
+	password := addGate(t, state)
 	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
 	args := []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}
 
@@ -145,11 +140,7 @@ func TestBrokerDownWhileAdmitting(t *testing.T) {
 		t.Skip("long")
 	}
 	state := t.TempDir()
-	var out, errb bintest.Buffer
-	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
-		t.Fatalf("gate add: %s", errb.String())
-	}
-	password := strings.TrimSpace(out.String())
+	password := addGate(t, state)
 	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
 	args := []string{"-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr}
 	cmd := startCampusd(t, args...)

@@ -43,11 +43,7 @@ func TestNoSecretsOrPersonalDataInLogs(t *testing.T) {
 		strings.NewReader(adminPW+"\n"), &out, &errb); code != 0 {
 		t.Fatalf("user add: %d %s", code, errb.String())
 	}
-	out = bintest.Buffer{}
-	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
-		t.Fatalf("gate add: %d %s", code, errb.String())
-	}
-	gatePW := strings.TrimSpace(out.String())
+	gatePW := addGate(t, state)
 
 	httpAddr, mqttAddr := bintest.FreeAddr(t), bintest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())

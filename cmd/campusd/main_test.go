@@ -28,10 +28,7 @@ import (
 func TestCampusdWithAGate(t *testing.T) {
 	state := t.TempDir()
 	var out, errb bintest.Buffer
-	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
-		t.Fatalf("gate add: %d %s", code, errb.String())
-	}
-	password := strings.TrimSpace(out.String())
+	password := addGate(t, state)
 	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "report"}, nil, &out, &errb); code == 0 {
 		t.Fatal("gate id 'report' accepted")
 	}
@@ -145,6 +142,17 @@ func TestCampusdWithAGate(t *testing.T) {
 		c.Close()
 		t.Error("wrong gate password accepted")
 	}
+}
+
+// addGate makes gate north-1's MQTT account (school hz) in state and
+// returns its password.
+func addGate(t *testing.T, state string) string {
+	t.Helper()
+	var out, errb bintest.Buffer
+	if code := run(context.Background(), []string{"gate", "add", "-state", state, "-school", "hz", "-print-password", "north-1"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("gate add: %d %s", code, errb.String())
+	}
+	return strings.TrimSpace(out.String())
 }
 
 // drainGate runs gate north-1's real link (school hz) on j with password

@@ -634,6 +634,26 @@ func (r *rig) stream(c *http.Client) <-chan string {
 	return out
 }
 
+// sent is what events got until now: it publishes a marker to every open
+// stream and returns what came before it on this one (the others get the
+// marker too).
+func (r *rig) sent(events <-chan string) []string {
+	r.t.Helper()
+	r.s.hub.publish(event{Kind: "marker"})
+	var got []string
+	for {
+		select {
+		case e := <-events:
+			if e == "marker" {
+				return got
+			}
+			got = append(got, e)
+		case <-time.After(5 * time.Second):
+			r.t.Fatalf("no marker on the stream after %v", got)
+		}
+	}
+}
+
 // TestRosterImport: a broken file is refused line by line with nothing
 // applied; a good one replaces the roster and goes to the gates.
 func TestRosterImport(t *testing.T) {

@@ -243,11 +243,7 @@ func (s *Server) oops(w http.ResponseWriter, r *http.Request, v *viewer, err err
 	if store.DiskFull(err) {
 		// Said in the user's words, not the engine's: they can do nothing
 		// about it but wait or call the administrator.
-		l := langOf(r)
-		if v != nil {
-			l = v.lang
-		}
-		s.problem(w, r, v, http.StatusInsufficientStorage, errors.New(l.T("app.disk_full")))
+		s.problem(w, r, v, http.StatusInsufficientStorage, errors.New(langOf(r).T("app.disk_full"))) // a viewer's lang is the request's
 		return
 	}
 	s.problem(w, r, v, http.StatusInternalServerError, err)

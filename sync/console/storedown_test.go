@@ -37,14 +37,7 @@ func TestStoreDownBanner(t *testing.T) {
 		t.Helper()
 		r.s.StoreStateChanged()
 		r.s.StoreStateChanged()
-		r.s.hub.publish(event{Kind: "changed"}) // a marker: what came before it is what the look sent
-		var got []string
-		for e := range events {
-			if e == "changed" {
-				break
-			}
-			got = append(got, e)
-		}
+		got := r.sent(events)
 		if want != (len(got) == 1 && got[0] == "store") {
 			t.Fatalf("events %v, want a store event: %v", got, want)
 		}
@@ -217,14 +210,10 @@ func TestUnsavedFeverEscalated(t *testing.T) {
 	if _, body := r.get(admin, "/alerts"); strings.Contains(body, "已上报管理员") {
 		t.Fatal("escalated before its time")
 	}
-	// escalated counts the admins' escalation events up to a marker.
+	// escalated counts the admins' escalation events since the last look.
 	escalated := func() int {
-		r.s.hub.publish(event{Kind: "marker"})
 		n := 0
-		for e := range adminEvents {
-			if e == "marker" {
-				return n
-			}
+		for _, e := range r.sent(adminEvents) {
 			if e == "escalated" {
 				n++
 			}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"campusgate/sync/gatelink"
 	"campusgate/sync/ingest"
 	"campusgate/sync/internal/logtest"
+	"campusgate/sync/store/disktest"
 	"campusgate/sync/store/pgtest"
 	"campusgate/sync/wire"
 
@@ -126,9 +126,6 @@ func TestDiskFull(t *testing.T) {
 // write fails with ENOSPC) refuses a batch whole with its disk_full, which
 // DiskFull recognises, and takes the same batch once space is back, once.
 func TestDiskFullPostgres(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
 	// Not under t.TempDir, whose parent only root may enter: the server runs
 	// as the postgres user.
 	dir, err := os.MkdirTemp("", "campusgate-tablespace-")
@@ -136,10 +133,7 @@ func TestDiskFullPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(dir) })
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m,mode=0700"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) }) // after the tablespace is dropped
+	disktest.Tmpfs(t, dir, "1m") // unmounted after the tablespace is dropped
 	space := pgtest.Tablespace(t, dir)
 	db, err := Open(ctx, pgtest.DSN(t), &Opts{Location: time.UTC, Logger: quiet})
 	if err != nil {
@@ -152,27 +146,12 @@ func TestDiskFullPostgres(t *testing.T) {
 	if _, _, err := db.InsertEntries(ctx, "hz", batchFrom(1)); err != nil { // the table's first page in the tablespace
 		t.Fatal(err)
 	}
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for buf := make([]byte, 8<<10); ; {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	f.Close()
+	free := disktest.Fill(t, dir)
 	stored, refused := fillUntilRefused(t, db, 51, 10_000)
 	if n := entriesOf(t, db); n != 50+stored {
 		t.Fatalf("%d entries stored, want %d: the refused batch left some behind", n, 50+stored)
 	}
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
+	free()
 	takenOnce(t, db, refused)
 }
 

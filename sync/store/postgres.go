@@ -159,9 +159,9 @@ func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedV
 
 // BeginTx hands database/sql a connection the server has since ended as
 // driver.ErrBadConn, so it begins on another instead of failing: after a
-// restart (an upgrade, a failover) shouldPing's look finds most such
-// connections first, but the server can end one between the look and the
-// BEGIN. Nothing was sent that the server can have acted on, so beginning
+// restart shouldPing's look finds most such connections first, but the
+// server can end one between the look and the BEGIN, and the look sees
+// nothing on one pgx's own background read is parked on. Nothing was sent that the server can have acted on, so beginning
 // again is safe.
 func (c pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	tx, err := c.Conn.BeginTx(ctx, opts)

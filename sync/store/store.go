@@ -411,21 +411,19 @@ func (db *DB) HeldSince(ctx context.Context, a wire.Alert, receivedAt, escalated
 	}
 	defer tx.Rollback()
 	var id int64
-	var received, escalated, acked string
-	err = tx.QueryRowContext(ctx, `SELECT id, received_at, COALESCE(escalated_at, ''), COALESCE(acked_at, '') FROM alerts WHERE dedup = ?`,
-		AlertKey(a)).Scan(&id, &received, &escalated, &acked)
+	err = tx.QueryRowContext(ctx, `SELECT id FROM alerts WHERE dedup = ?`, AlertKey(a)).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("store: held alert: %w", err)
 	}
-	if receivedAt.Before(parseStamp(received)) {
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET received_at = ? WHERE id = ?`, stamp(receivedAt), id); err != nil {
-			return false, fmt.Errorf("store: held alert %d: %w", id, err)
-		}
+	// Stamps are fixed-width UTC text: they compare as their times do.
+	at := stamp(receivedAt)
+	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET received_at = ? WHERE id = ? AND received_at > ?`, at, id, at); err != nil {
+		return false, fmt.Errorf("store: held alert %d: %w", id, err)
 	}
-	if !escalatedAt.IsZero() && escalated == "" && acked == "" {
+	if !escalatedAt.IsZero() {
 		if _, err := markEscalated(ctx, tx, id, stamp(escalatedAt)); err != nil {
 			return false, fmt.Errorf("store: held alert %d: %w", id, err)
 		}

@@ -1,11 +1,9 @@
 package bintest
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
-	"syscall"
 	"testing"
+
+	"campusgate/sync/store/disktest"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,35 +35,9 @@ func FullDisks(t *testing.T, size string, f func(t *testing.T, d FullDisk)) {
 		f(t, FullDisk{Dir: t.TempDir(), Fill: func(pid int) { set(pid, 0) }, Free: func(pid int) { set(pid, unix.RLIM_INFINITY) }})
 	})
 	t.Run("tmpfs", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Skip("mounting a tmpfs needs root")
-		}
 		dir := t.TempDir()
-		if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-			t.Skipf("mount tmpfs: %v", err)
-		}
-		// Registered before f starts the process, so it runs after f has stopped it.
-		t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
-		filler := filepath.Join(dir, "filler")
-		f(t, FullDisk{Dir: dir, ENOSPC: true, Fill: func(int) {
-			fl, err := os.Create(filler)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fl.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				if _, err := fl.Write(buf); err != nil {
-					if !errors.Is(err, syscall.ENOSPC) {
-						t.Fatalf("filling the tmpfs: %v", err)
-					}
-					return
-				}
-			}
-		}, Free: func(int) {
-			if err := os.Remove(filler); err != nil {
-				t.Fatal(err)
-			}
-		}})
+		disktest.Tmpfs(t, dir, size) // unmounted after f has stopped the process
+		var free func()
+		f(t, FullDisk{Dir: dir, ENOSPC: true, Fill: func(int) { free = disktest.Fill(t, dir) }, Free: func(int) { free() }})
 	})
 }
