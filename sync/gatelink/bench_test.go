@@ -76,7 +76,20 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		j.Close()
 	}
+	// Each round starts its own broker and server, untimed, and drains from
+	// a fresh copy of the journal (ours) or the same bytes in memory (the
+	// loop).
 	round := 0
+	ours := func(b *testing.B, br drainBroker) drainRun {
+		round++
+		path := filepath.Join(dir, fmt.Sprintf("drain-%d.db", round))
+		if err := copyFile(template, path); err != nil {
+			b.Fatal(err)
+		}
+		defer os.Remove(path)
+		return drainOurs(b, br, path, n, batch, window)
+	}
+	loop := func(b *testing.B, br drainBroker) drainRun { return drainLoop(b, br, payloads, window) }
 	for _, env := range []struct {
 		name  string
 		start func(b *testing.B) drainBroker
@@ -84,96 +97,143 @@ func BenchmarkDrain(b *testing.B) {
 		{"embedded", embeddedDrainBroker},
 		{"mosquitto", mosquittoDrainBroker},
 	} {
-		b.Run(env.name+"/ours", func(b *testing.B) {
-			var cpu, bcpu time.Duration
-			for range b.N {
+		for _, way := range []struct {
+			name  string
+			drain func(*testing.B, drainBroker) drainRun
+		}{{"ours", ours}, {"baseline", loop}} {
+			b.Run(env.name+"/"+way.name, func(b *testing.B) {
+				var sum drainRun
 				b.StopTimer()
-				br := env.start(b)
-				round++
-				path := filepath.Join(dir, fmt.Sprintf("drain-%d.db", round))
-				if err := copyFile(template, path); err != nil {
-					b.Fatal(err)
+				for range b.N {
+					br := env.start(b)
+					sum.add(way.drain(b, br))
+					br.stop()
 				}
-				j, err := journal.Open(path, &journal.Opts{GateID: "north-1", Logger: quiet})
-				if err != nil {
-					b.Fatal(err)
-				}
-				dial, _ := PahoDialer(PahoOpts{Broker: "tcp://" + br.addr, ClientID: "north-1", Username: br.user, Password: br.pass})
-				var acked int
-				drained := make(chan struct{})
-				l, _ := New(Opts{School: benchSchool, Gate: "north-1", Dial: dial, Store: j, Logger: quiet, Batch: batch, Window: window,
-					Acked: func(k int) {
-						if acked += k; acked == n {
-							close(drained)
-						}
-					}})
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan struct{})
-				b.StartTimer()
-				c0 := cpuTime()
-				m0 := br.cpuNow()
-				go func() { defer close(done); _ = l.Run(ctx) }()
-				select {
-				case <-drained: // every entry's ack committed
-				case <-time.After(time.Minute):
-					b.Fatalf("drain stuck: %+v", l.Stats())
-				}
-				b.StopTimer()
-				cpu += cpuTime() - c0
-				bcpu += br.cpuNow() - m0
-				if left, err := j.Backlog(); left != 0 || err != nil { // and the journal says so
-					b.Fatalf("acked %d but backlog %d, %v", l.Stats().Acked, left, err)
-				}
-				cancel()
-				<-done
-				j.Close()
-				os.Remove(path)
-				br.stop()
-			}
-			reportDrain(b, n, cpu, bcpu)
-		})
-		b.Run(env.name+"/baseline", func(b *testing.B) {
-			var cpu, bcpu time.Duration
-			for range b.N {
-				b.StopTimer()
-				br := env.start(b)
-				topic := wire.GateTopic(benchSchool, "north-1", wire.KindEntry)
-				b.StartTimer()
-				c0 := cpuTime()
-				m0 := br.cpuNow()
-				// From offline, as ours: connect, then publish.
-				c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + br.addr).SetClientID("north-1").
-					SetUsername(br.user).SetPassword(br.pass).SetCleanSession(false).SetProtocolVersion(4))
-				if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
-					b.Fatal(tok.Error())
-				}
-				inflight := make(chan paho.Token, window)
-				for _, p := range payloads {
-					if len(inflight) == window {
-						if tok := <-inflight; tok.Wait() && tok.Error() != nil {
-							b.Fatal(tok.Error())
-						}
+				sum.report(b, n)
+			})
+		}
+		// /paired is the figure to compare: each round is one drain of ours
+		// and one of the loop, one after the other in alternating order, so
+		// that the VM's drift (tens of percent from one minute to the next
+		// here) falls on both alike. ratio is the loop's total time over ours.
+		b.Run(env.name+"/paired", func(b *testing.B) {
+			var o, l drainRun
+			b.StopTimer()
+			for i := range b.N {
+				for k := range 2 {
+					br := env.start(b)
+					if (i+k)%2 == 0 {
+						o.add(ours(b, br))
+					} else {
+						l.add(loop(b, br))
 					}
-					inflight <- c.Publish(topic, 1, false, p)
+					br.stop()
 				}
-				for len(inflight) > 0 {
-					if tok := <-inflight; tok.Wait() && tok.Error() != nil {
-						b.Fatal(tok.Error())
-					}
-				}
-				b.StopTimer()
-				cpu += cpuTime() - c0
-				bcpu += br.cpuNow() - m0
-				c.Disconnect(0)
-				br.stop()
 			}
-			reportDrain(b, n, cpu, bcpu)
+			b.ReportMetric(float64(o.wall)/float64(b.N)/1e6, "ours-ms/op")
+			b.ReportMetric(float64(l.wall)/float64(b.N)/1e6, "baseline-ms/op")
+			b.ReportMetric(float64(l.wall)/float64(o.wall), "ratio")
 		})
 	}
 }
 
+// drainRun is what one or more drains took: wall time, this process's CPU,
+// and the broker's where it is a process of its own.
+type drainRun struct{ wall, cpu, bcpu time.Duration }
+
+func (r *drainRun) add(d drainRun) { r.wall += d.wall; r.cpu += d.cpu; r.bcpu += d.bcpu }
+
+// report reports a drain benchmark's rate and its CPU.
+func (r drainRun) report(b *testing.B, n int) {
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(r.cpu)/float64(b.N)/1e6, "cpu-ms/op")
+	if r.bcpu > 0 {
+		b.ReportMetric(float64(r.bcpu)/float64(b.N)/1e6, "broker-cpu-ms/op")
+	}
+}
+
+// measure runs drain timed, with b's timer too (which is stopped between
+// drains).
+func (d drainBroker) measure(b *testing.B, drain func()) drainRun {
+	b.StartTimer()
+	t0, c0, m0 := time.Now(), cpuTime(), d.cpuNow()
+	drain()
+	r := drainRun{wall: time.Since(t0), cpu: cpuTime() - c0, bcpu: d.cpuNow() - m0}
+	b.StopTimer()
+	return r
+}
+
+// drainOurs drains the journal at path (n entries queued) through the link,
+// timed from Run until the last entry's ack is committed.
+func drainOurs(b *testing.B, br drainBroker, path string, n, batch, window int) drainRun {
+	j, err := journal.Open(path, &journal.Opts{GateID: "north-1", Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	dial, _ := PahoDialer(PahoOpts{Broker: "tcp://" + br.addr, ClientID: "north-1", Username: br.user, Password: br.pass})
+	var acked int
+	drained := make(chan struct{})
+	l, _ := New(Opts{School: benchSchool, Gate: "north-1", Dial: dial, Store: j, Logger: quiet, Batch: batch, Window: window,
+		Acked: func(k int) {
+			if acked += k; acked == n {
+				close(drained)
+			}
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := br.measure(b, func() {
+		go func() { defer close(done); _ = l.Run(ctx) }()
+		select {
+		case <-drained: // every entry's ack committed
+		case <-time.After(time.Minute):
+			b.Fatalf("drain stuck: %+v", l.Stats())
+		}
+	})
+	if left, err := j.Backlog(); left != 0 || err != nil { // and the journal says so
+		b.Fatalf("acked %d but backlog %d, %v", l.Stats().Acked, left, err)
+	}
+	cancel()
+	<-done
+	return r
+}
+
+// drainLoop is the baseline: plain paho connecting and publishing payloads
+// at QoS 1, pipelined with the window, waiting only for the broker's PUBACKs.
+func drainLoop(b *testing.B, br drainBroker, payloads [][]byte, window int) drainRun {
+	topic := wire.GateTopic(benchSchool, "north-1", wire.KindEntry)
+	var c paho.Client
+	r := br.measure(b, func() {
+		// From offline, as ours: connect, then publish.
+		c = paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + br.addr).SetClientID("north-1").
+			SetUsername(br.user).SetPassword(br.pass).SetCleanSession(false).SetProtocolVersion(4))
+		if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+			b.Fatal(tok.Error())
+		}
+		inflight := make(chan paho.Token, window)
+		for _, p := range payloads {
+			if len(inflight) == window {
+				if tok := <-inflight; tok.Wait() && tok.Error() != nil {
+					b.Fatal(tok.Error())
+				}
+			}
+			inflight <- c.Publish(topic, 1, false, p)
+		}
+		for len(inflight) > 0 {
+			if tok := <-inflight; tok.Wait() && tok.Error() != nil {
+				b.Fatal(tok.Error())
+			}
+		}
+	})
+	c.Disconnect(0)
+	return r
+}
+
 func embeddedDrainBroker(b *testing.B) drainBroker {
-	br := startBroker(b, "127.0.0.1:0")
+	br, err := newTestBroker("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
 	newFakeServer(b, br) // in a benchmark it acks from the batch's head
 	return drainBroker{addr: br.addr, stop: br.stop}
 }
@@ -206,16 +266,6 @@ func mosquittoDrainBroker(b *testing.B) drainBroker {
 		b.Fatal(tok.Error())
 	}
 	return drainBroker{addr: mq.Addr, user: "north-1", pass: gatePW, stop: func() { srv.Disconnect(0); mq.Stop() }, brokerCPU: mq.CPU}
-}
-
-// reportDrain reports a drain benchmark's rate and its CPU, the broker's
-// where it is a process of its own.
-func reportDrain(b *testing.B, n int, cpu, bcpu time.Duration) {
-	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
-	b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
-	if bcpu > 0 {
-		b.ReportMetric(float64(bcpu)/float64(b.N)/1e6, "broker-cpu-ms/op")
-	}
 }
 
 func (d drainBroker) cpuNow() time.Duration {

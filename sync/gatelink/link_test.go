@@ -35,18 +35,27 @@ func (b *testBroker) stop() { b.close.Do(func() { _ = b.srv.Close() }) }
 
 func startBroker(t testing.TB, addr string) *testBroker {
 	t.Helper()
+	b, err := newTestBroker(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.stop)
+	return b
+}
+
+// newTestBroker is a broker that is the caller's to stop: a benchmark starts
+// one a round, and a Cleanup would hold on to each until its end.
+func newTestBroker(addr string) (*testBroker, error) {
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: quiet})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
 	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	go func() { _ = srv.Serve() }()
-	b := &testBroker{srv: srv, addr: l.Address()}
-	t.Cleanup(b.stop)
-	return b
+	return &testBroker{srv: srv, addr: l.Address()}, nil
 }
 
 // fakeServer stores what gates send and acks it, as campusd does.
