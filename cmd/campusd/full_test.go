@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,6 +153,73 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 	l.Alert(fever)
 	l.Kick()
 	waitJS("the fever on the nurse's screen while the disk is full", `document.querySelector("article.alert.fever[data-unsaved]")?.textContent.includes("38.4") ?? false`)
+	// Another whose alert message is lost: found in its refused batch, which
+	// the gate sends again and again, and on the screen once.
+	lost := journal.Entry{Time: time.Now(), PersonID: "P8", Role: "pupil", Decision: "deny", Reason: "fever", Kind: "entry", BodyC: 38.9}
+	if err := j.Append(&lost); err != nil {
+		t.Fatal(err)
+	}
+	l.Kick()
+	waitJS("the fever of a refused batch on the nurse's screen", `[...document.querySelectorAll("article.alert.fever[data-unsaved]")].some(a => a.textContent.includes("38.9"))`)
+	resent := metric("campusd_ingest_store_errors_total")
+	eventually(t, "the batch refused again", func() bool { return metric("campusd_ingest_store_errors_total") >= resent+2 })
+	held := func(n int) bool {
+		got, err := chromedp.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll("article.alert.fever[data-unsaved]").length`))
+		return err == nil && got == n
+	}
+	if !held(2) {
+		t.Fatal("not 2 fevers held on the nurse's screen")
+	}
+
+	// campusd restarts with the disk still full: the fevers held in its
+	// memory are gone, and come back as the gate sends their batch again.
+	// (By rlimit the new process is limited once it runs, with the gate
+	// away meanwhile, so that it stores nothing before.)
+	lcancel()
+	<-ldone
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Cmd.Wait()
+	p = bintest.Start(t, campusdBin, "web console on", "-state", state, "-school", "hz", "-http", httpAddr, "-mqtt-listen", mqttAddr, "-metrics-addr", metricsAddr)
+	d.Fill(p.Cmd.Process.Pid)
+	defer func() {
+		if t.Failed() {
+			t.Logf("campusd:\n%s", p.Out)
+		}
+	}()
+	if l, err = gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler),
+		Batch: 20, AckTimeout: 300 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	lctx, lcancel = context.WithCancel(ctx)
+	ldone = make(chan struct{})
+	go func() { defer close(ldone); _ = l.Run(lctx) }()
+	// (Asked of the new campusd itself: the nurse's open page still shows
+	// what the old one held.)
+	heldNow := func() []string {
+		code, body := get("/api/alerts")
+		var d struct {
+			Unsaved []struct {
+				Alert struct {
+					BodyC float64 `json:"body_c"`
+				} `json:"alert"`
+			} `json:"unsaved"`
+		}
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &d) != nil {
+			return nil
+		}
+		var cs []string
+		for _, u := range d.Unsaved {
+			cs = append(cs, fmt.Sprint(u.Alert.BodyC))
+		}
+		slices.Sort(cs)
+		return cs
+	}
+	eventually(t, "both fevers held again after campusd restarted", func() bool { return slices.Equal(heldNow(), []string{"38.4", "38.9"}) })
+	if n := backlog(); n != 102 {
+		t.Fatalf("backlog %d after campusd restarted on a full disk, want all 102 kept at the gate", n)
+	}
 	if dir := os.Getenv("CONSOLE_SCREENSHOTS"); dir != "" { // a picture of it, to look at
 		if b, err := chromedp.Run(tab, chromedp.FullScreenshot(100)); err == nil {
 			_ = os.WriteFile(filepath.Join(dir, "store-down-"+filepath.Base(t.Name())+".png"), b, 0o644)
@@ -169,7 +238,7 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 
 	d.Free(p.Cmd.Process.Pid)
 	eventually(t, "the refused entries stored once writes work again", func() bool { return backlog() == 0 })
-	waitJS("the fever an open alert once stored", `!document.querySelector("[data-unsaved]") && ([...document.querySelectorAll("article.alert.fever[data-alert]")].some(a => a.textContent.includes("38.4")))`)
+	waitJS("the fevers open alerts once stored", `!document.querySelector("[data-unsaved]") && ["38.4", "38.9"].every(c => [...document.querySelectorAll("article.alert.fever[data-alert]")].some(a => a.textContent.includes(c)))`)
 	waitJS("the banner gone from the open page", `document.getElementById("store-down") == null`)
 	eventually(t, "campusd_store_refusing_writes back to 0", func() bool { return metric("campusd_store_refusing_writes") == 0 })
 	if code, body := get("/entries"); code != http.StatusOK || strings.Contains(body, `id="store-down"`) {
@@ -194,8 +263,8 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 	}
 	defer db.Close()
 	es, err := db.Entries(ctx, store.Query{Gate: "north-1", Limit: 1000})
-	if err != nil || len(es) != 111 {
-		t.Fatalf("%d entries on the server, want 111: %v", len(es), err)
+	if err != nil || len(es) != 112 {
+		t.Fatalf("%d entries on the server, want 112: %v", len(es), err)
 	}
 	if gaps, _ := db.Gaps(ctx, "north-1"); len(gaps) != 0 {
 		t.Fatalf("gaps %v", gaps)

@@ -211,6 +211,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *rosterFile != "" {
 		go watchRoster(ctx, *rosterFile, db, cons, log)
 	}
+	// A fever in a batch the database refused is held for the nurse unless
+	// the database has it, looked up one at a time off the ingest's
+	// goroutine; one that finds the queue full waits for its gate's next
+	// resend of the batch.
+	refused := make(chan struct {
+		school string
+		a      wire.Alert
+	}, 64)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case f := <-refused:
+				if cons.HoldUnlessStored(ctx, f.school, f.a) {
+					actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					db.AnnounceHeld(actx, f.school, f.a)
+					cancel()
+				}
+			}
+		}
+	}()
 	in, err = ingest.New(ingest.Opts{Store: db, Publisher: pub, Logger: log,
 		OnAlert: func(school string, a wire.Alert, stored bool) {
 			if stored {
@@ -226,6 +248,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "seq", a.Seq, "body_c", a.BodyC) // no names in the log
 		},
+		OnRefusedFever: func(school string, a wire.Alert) {
+			select {
+			case refused <- struct {
+				school string
+				a      wire.Alert
+			}{school, a}:
+			default:
+			}
+		},
 		OnTelemetry:    dl.telemetry,
 		OnCommit:       met.committed,
 		OnStoreFailing: func(bool) { cons.StoreStateChanged() },
@@ -237,7 +268,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// shown live here too, and those they hold unstored are held here too.
 	go db.ListenAlerts(ctx, func(school string, a wire.Alert, held bool) {
 		if held {
-			cons.HeldElsewhere(ctx, school, a)
+			cons.HoldUnlessStored(ctx, school, a)
 		} else {
 			cons.Alert(school, a)
 		}

@@ -173,22 +173,28 @@ func (s *Server) Alert(school string, a wire.Alert) {
 	s.hub.publish(event{Kind: "alert", Alert: &a})
 }
 
-// HeldElsewhere is told of a fever alert another campusd instance holds
-// unstored: it is held here too, unless the database has it already (the
-// notice can come after another instance stored it, and that instance's
-// notice said so). It looks again once it holds it, in case the ingest here
-// stored it meanwhile. It waits for the database 5 s at most.
-func (s *Server) HeldElsewhere(ctx context.Context, school string, a wire.Alert) {
+// HoldUnlessStored holds a fever alert the database may not have, unless it
+// has it, telling whether it held one not held before: another campusd
+// instance's notice of one it holds unstored (which can come after that
+// instance stored it, and said so), or a fever in an entry batch the
+// database refused (whose alert it may have from the gate's alert message).
+// It looks again once it holds it, in case the ingest here stored it
+// meanwhile. It waits for the database 5 s at most; a database that does
+// not answer has it held, as one that refuses writes.
+func (s *Server) HoldUnlessStored(ctx context.Context, school string, a wire.Alert) bool {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if stored, err := s.db.AlertStored(ctx, a); err == nil && stored {
-		return
+		return false
 	}
-	if s.AlertNotStored(school, a) {
-		if stored, err := s.db.AlertStored(ctx, a); err == nil && stored && s.unsaved.stored(a) {
-			s.hub.publish(event{Kind: "changed"})
-		}
+	if !s.AlertNotStored(school, a) {
+		return false
 	}
+	if stored, err := s.db.AlertStored(ctx, a); err == nil && stored && s.unsaved.stored(a) {
+		s.hub.publish(event{Kind: "changed"})
+		return false
+	}
+	return true
 }
 
 // AlertNotStored is ingest's OnAlert for a new alert the database refused

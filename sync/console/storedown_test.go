@@ -318,10 +318,12 @@ func openAlert(t *testing.T, r *rig, a wire.Alert) store.Alert {
 	return store.Alert{}
 }
 
-// TestHeldElsewhere: a fever alert another campusd instance holds unstored is
-// held and shown here too, with its alarm, but not when the database has it
-// already (the notice came after another instance stored it).
-func TestHeldElsewhere(t *testing.T) {
+// TestHoldUnlessStored: a fever alert another campusd instance holds
+// unstored, or found in an entry batch the database refused, is held and
+// shown here, with its alarm, but not when the database has it already (the
+// notice came after another instance stored it, the gate's alert message was
+// stored before the disk filled), and not twice.
+func TestHoldUnlessStored(t *testing.T) {
 	r := newRig(t)
 	nurse := r.client("nurse")
 	events := r.stream(nurse)
@@ -331,14 +333,24 @@ func TestHeldElsewhere(t *testing.T) {
 	if _, err := r.db.InsertAlert(context.Background(), "hz-001", stored); err != nil {
 		t.Fatal(err)
 	}
-	r.s.HeldElsewhere(context.Background(), "hz-001", stored)
-	r.s.HeldElsewhere(context.Background(), "hz-001", a)
+	if r.s.HoldUnlessStored(context.Background(), "hz-001", stored) {
+		t.Fatal("one the database has was held")
+	}
+	if !r.s.HoldUnlessStored(context.Background(), "hz-001", a) {
+		t.Fatal("not held")
+	}
+	if r.s.HoldUnlessStored(context.Background(), "hz-001", a) { // the gate's batch again
+		t.Fatal("held twice")
+	}
 	if e := <-events; e != "alert" {
 		t.Fatalf("nurse event %q, want the held one's alert", e)
 	}
 	held := r.s.unsaved.list()
 	if len(held) != 1 || held[0].Alert.Seq != 7 {
 		t.Fatalf("held %+v, want seq 7 only", held)
+	}
+	if got := r.sent(events); len(got) != 0 {
+		t.Fatalf("events after the alarm: %v, want none", got)
 	}
 }
 

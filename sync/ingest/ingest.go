@@ -46,6 +46,14 @@ type Opts struct {
 	// stored is false when the store refused it (a full disk): it is raised
 	// all the same, and again once the gate's resent entry is stored.
 	OnAlert func(school string, a wire.Alert, stored bool)
+	// OnRefusedFever is called for each fever in an entry batch the store
+	// refused, at every refusal (the gate sends the batch again until it is
+	// stored); it must not block. The database may have the alert already
+	// (from the gate's alert message): campusd holds it for the nurse unless
+	// it does, so that a fever whose alert message was lost, or was held by
+	// a campusd since restarted, is on the nurse's screen while the disk is
+	// full all the same.
+	OnRefusedFever func(school string, a wire.Alert)
 	// OnTelemetry is called after each telemetry message is stored (campusd
 	// uses it to send a gate the roster it lacks); it must not block.
 	OnTelemetry func(school, gate string, t wire.Telemetry)
@@ -300,6 +308,13 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 	if err != nil {
 		// Nothing is acknowledged: the gate sends again after its ack timeout.
 		in.storeFailed("storing entries failed; the gate will resend", err, false, "school", school, "gate", batches[idx[0]].Gate, "entries", len(all))
+		if in.o.OnRefusedFever != nil && ctx.Err() == nil {
+			for i := range all {
+				if wire.DeniedFever(&all[i]) {
+					in.o.OnRefusedFever(school, wire.FeverAlert(&all[i]))
+				}
+			}
+		}
 		return
 	}
 	if ins > 0 || len(fevers) > 0 {

@@ -346,8 +346,10 @@ func TestFeverFromTheBatch(t *testing.T) {
 		stored bool
 	}
 	var got []raised
+	var refused []wire.Alert
 	in, err := New(Opts{Store: store, Publisher: &LatePublisher{}, Logger: quiet,
-		OnAlert: func(_ string, a wire.Alert, stored bool) { got = append(got, raised{a.Seq, stored}) }})
+		OnAlert:        func(_ string, a wire.Alert, stored bool) { got = append(got, raised{a.Seq, stored}) },
+		OnRefusedFever: func(school string, a wire.Alert) { refused = append(refused, a) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,18 +362,23 @@ func TestFeverFromTheBatch(t *testing.T) {
 	if len(got) != 0 {
 		t.Fatalf("raised %v from a batch not stored", got)
 	}
+	// Its fever is told of as refused (campusd holds it for the nurse), the
+	// same alert as the gate's own.
+	if len(refused) != 1 || refused[0].Kind != wire.AlertFever || refused[0].Gate != "north-1" || refused[0].Epoch != "e1" || refused[0].Seq != 2 || refused[0].PersonID != "P7" || refused[0].BodyC != 38.6 {
+		t.Fatalf("refused fevers %+v", refused)
+	}
 	// The alert refused: its batch is refused with it.
 	store.failAlerts = true
 	in.storeBatches(ctx, []string{"hz"}, batch)
-	if n := store.n(); len(got) != 0 || n != 0 {
-		t.Fatalf("the fever's alert refused: raised %v, %d entries stored", got, n)
+	if n := store.n(); len(got) != 0 || n != 0 || len(refused) != 2 {
+		t.Fatalf("the fever's alert refused: raised %v, %d entries stored, %d refused fevers told", got, n, len(refused))
 	}
 	store.failAlerts = false
 	for range 2 {
 		in.storeBatches(ctx, []string{"hz"}, batch)
 	}
-	if want := []raised{{2, true}}; !slices.Equal(got, want) {
-		t.Fatalf("raised %v, want %v", got, want)
+	if want := []raised{{2, true}}; !slices.Equal(got, want) || len(refused) != 2 {
+		t.Fatalf("raised %v, want %v; %d refused fevers told, want 2", got, want, len(refused))
 	}
 	store.mu.Lock()
 	defer store.mu.Unlock()

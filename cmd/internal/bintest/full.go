@@ -37,7 +37,12 @@ func FullDisks(t *testing.T, size string, f func(t *testing.T, d FullDisk)) {
 	t.Run("tmpfs", func(t *testing.T) {
 		dir := t.TempDir()
 		disktest.Tmpfs(t, dir, size) // unmounted after f has stopped the process
-		var free func()
-		f(t, FullDisk{Dir: dir, ENOSPC: true, Fill: func(int) { free = disktest.Fill(t, dir) }, Free: func(int) { free() }})
+		var frees []func()
+		f(t, FullDisk{Dir: dir, ENOSPC: true, Fill: func(int) { frees = append(frees, disktest.Fill(t, dir)) }, Free: func(int) {
+			for _, free := range frees {
+				free()
+			}
+			frees = nil
+		}})
 	})
 }

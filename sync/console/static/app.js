@@ -32,9 +32,11 @@
   // Live sections: on an event, fetch this page again and swap each
   // [data-live] section that changed, unless someone is typing in it.
   const live = document.querySelectorAll('[data-live]');
-  let pending = false;
+  // An event while a fetch is under way fetches again after it: the page
+  // fetched may be older than the event.
+  let pending = false, again = false;
   async function refresh() {
-    if (pending) return;
+    if (pending) { again = true; return; }
     pending = true;
     try {
       const r = await fetch(location.href, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } });
@@ -50,7 +52,10 @@
         el.replaceWith(fresh);
       });
       countAlerts(doc);
-    } catch (e) { /* the next event tries again */ } finally { pending = false; }
+    } catch (e) { /* the next event tries again */ } finally {
+      pending = false;
+      if (again) { again = false; refresh(); }
+    }
   }
   function countAlerts(doc) {
     const badge = document.getElementById('alert-count');
@@ -63,7 +68,14 @@
   if (document.querySelector('header.top nav')) {
     const lost = document.getElementById('live-lost');
     const es = new EventSource('/api/events');
-    es.onopen = () => { lost.hidden = true; };
+    // Events sent while the stream was away (campusd restarting, the network
+    // gone) are not sent again: a page whose stream is back fetches itself.
+    let opened = false;
+    es.onopen = () => {
+      lost.hidden = true;
+      if (opened) { storeState(); if (live.length) refresh(); }
+      opened = true;
+    };
     es.onerror = () => { lost.hidden = false; };
     es.addEventListener('alert', e => {
       beep(3);
@@ -74,14 +86,15 @@
     es.addEventListener('escalated', () => { beep(5); if (live.length) refresh(); });
     es.addEventListener('changed', () => { if (live.length) refresh(); });
     // The database started or stopped refusing writes: the banner, on every page.
-    es.addEventListener('store', async () => {
+    es.addEventListener('store', storeState);
+    async function storeState() {
       try {
         const r = await fetch(location.href, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } });
         const fresh = new DOMParser().parseFromString(await r.text(), 'text/html').getElementById('store-state');
         const el = document.getElementById('store-state');
         if (fresh && el) el.replaceWith(fresh);
       } catch (e) { /* the next event tries again */ }
-    });
+    }
   }
 
   // The daily report's charts.

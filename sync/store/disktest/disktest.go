@@ -6,7 +6,6 @@ package disktest
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -29,12 +28,14 @@ func Tmpfs(t testing.TB, dir, size string) {
 // what frees the space again.
 func Fill(t testing.TB, dir string) (free func()) {
 	t.Helper()
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
+	// A name of its own: a disk can be filled again after it freed space
+	// (a restart), and each filler is freed.
+	f, err := os.CreateTemp(dir, "filler-*")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	filler := f.Name()
 	for buf := make([]byte, 64<<10); ; {
 		if _, err := f.Write(buf); err != nil {
 			if !errors.Is(err, syscall.ENOSPC) {
