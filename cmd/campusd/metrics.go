@@ -49,7 +49,7 @@ func (m *serverMetrics) watchIngest(in *ingest.Ingest) {
 		counter("campusd_ingest_messages_total", "MQTT messages received from the gates.", func(s ingest.Stats) int64 { return s.Messages }),
 		counter("campusd_ingest_malformed_total", "Messages dropped as malformed (bad topic, payload or version).", func(s ingest.Stats) int64 { return s.Malformed }),
 		counter("campusd_ingest_store_errors_total", "Writes to the database that failed (the gate resends what was not acked).", func(s ingest.Stats) int64 { return s.StoreErrors }),
-		counter("campusd_ingest_acks_total", "Acks sent to gates after a commit (one an entry message).", func(s ingest.Stats) int64 { return s.Acks }),
+		counter("campusd_ingest_acks_total", "Acks sent to gates after a commit (one for the entry messages of a gate a commit stored).", func(s ingest.Stats) int64 { return s.Acks }),
 		counter("campusd_ingest_shed_total", "Entry and telemetry messages shed while the queue was full (the gate sends them again).", func(s ingest.Stats) int64 { return s.Shed }),
 		counter("campusd_alerts_total", "New alerts raised (fever, device, refused command).", func(s ingest.Stats) int64 { return s.Alerts }),
 	}}, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "campusd_ingest_queue",

@@ -328,24 +328,44 @@ func (in *Ingest) storeSchool(ctx context.Context, school string, batches []wire
 	in.entries.Add(int64(len(all)))
 	in.inserted.Add(int64(ins))
 	in.duplicates.Add(int64(dup))
+	// One ack for a gate's batches stored together: a gate draining its
+	// backlog has several in one transaction, and the broker routes, and the
+	// gate takes in, one message for them instead of one each.
+	type source struct{ gate, epoch string }
+	var order []source
+	seqs := map[source][]uint64{}
 	for _, i := range idx {
 		b := batches[i]
-		seqs := make([]uint64, len(b.Entries))
-		for k, e := range b.Entries {
-			seqs[k] = e.Seq
+		k := source{b.Gate, b.Epoch}
+		if _, ok := seqs[k]; !ok {
+			order = append(order, k)
 		}
-		ack := wire.Encode(wire.Ack{V: wire.Version, Epoch: b.Epoch, Ranges: wire.Ranges(seqs)})
-		// QoS 0: an ack lost with its connection costs nothing, as the gate
-		// sends everything unacknowledged again on reconnecting (and after its
-		// ack timeout), and the duplicates are dropped here; QoS 1 would add a
-		// PUBACK and the broker's bookkeeping to every batch of a drain.
-		if err := in.o.Publisher.Publish(ctx, wire.GateTopic(school, b.Gate, wire.KindAck), 0, false, ack); err != nil {
-			in.log.Warn("ack not sent; the gate will resend and be acked then", "gate", b.Gate, "err", err)
-			continue
+		for _, e := range b.Entries {
+			seqs[k] = append(seqs[k], e.Seq)
 		}
-		in.acks.Add(1)
+	}
+	for _, k := range order {
+		for s := seqs[k]; len(s) > 0; {
+			n := min(len(s), maxAcked)
+			ack := wire.Encode(wire.Ack{V: wire.Version, Epoch: k.epoch, Ranges: wire.Ranges(s[:n])})
+			s = s[n:]
+			// QoS 0: an ack lost with its connection costs nothing, as the
+			// gate sends everything unacknowledged again on reconnecting (and
+			// after its ack timeout), and the duplicates are dropped here;
+			// QoS 1 would add a PUBACK and the broker's bookkeeping to every
+			// ack of a drain.
+			if err := in.o.Publisher.Publish(ctx, wire.GateTopic(school, k.gate, wire.KindAck), 0, false, ack); err != nil {
+				in.log.Warn("ack not sent; the gate will resend and be acked then", "gate", k.gate, "err", err)
+				continue
+			}
+			in.acks.Add(1)
+		}
 	}
 }
+
+// maxAcked bounds the entries one ack covers, well inside what a gate takes
+// (wire.DecodeAck: 100 × MaxBatch).
+const maxAcked = 10 * wire.MaxBatch
 
 // StoreFailing tells since when the store has refused writes, and the latest
 // refusal; a zero time: it takes them. A run of refusals begins with the

@@ -387,6 +387,72 @@ func TestFeverFromTheBatch(t *testing.T) {
 	}
 }
 
+// TestOneAckAGateACommit: the batches of one gate stored in one transaction
+// (a drain) are acknowledged in one message, another gate's in its own, and
+// a journal file's (epoch's) apart from the one before it.
+func TestOneAckAGateACommit(t *testing.T) {
+	store, pub := newMemStore(), &recPub{msgs: map[string][][]byte{}}
+	in, err := New(Opts{Store: store, Publisher: pub, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(gate, epoch string, seqs ...uint64) wire.EntryBatch {
+		b := wire.EntryBatch{Gate: gate, Epoch: epoch}
+		for _, q := range seqs {
+			b.Entries = append(b.Entries, journal.Entry{V: 1, GateID: gate, Epoch: epoch, Seq: q, Decision: "admit", Reason: "ok"})
+		}
+		return b
+	}
+	in.storeBatches(context.Background(), []string{"hz", "hz", "hz", "hz", "hz"}, []wire.EntryBatch{
+		batch("north-1", "e1", 1, 2, 3), batch("south-1", "e7", 10), batch("north-1", "e1", 4, 5), batch("north-1", "e1", 9),
+		batch("north-1", "e2", 1)})
+	acks := func(gate string) (out []wire.Ack) {
+		for _, b := range pub.msgs[wire.GateTopic("hz", gate, wire.KindAck)] {
+			a, err := wire.DecodeAck(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a)
+		}
+		return out
+	}
+	north, south := acks("north-1"), acks("south-1")
+	if len(north) != 2 || north[0].Epoch != "e1" || !slices.Equal(north[0].Ranges, [][2]uint64{{1, 5}, {9, 9}}) ||
+		north[1].Epoch != "e2" || !slices.Equal(north[1].Ranges, [][2]uint64{{1, 1}}) {
+		t.Fatalf("north-1's acks %+v", north)
+	}
+	if len(south) != 1 || !slices.Equal(south[0].Ranges, [][2]uint64{{10, 10}}) {
+		t.Fatalf("south-1's acks %+v", south)
+	}
+	if n := in.Stats().Acks; n != 3 {
+		t.Fatalf("%d acks counted, want 3", n)
+	}
+
+	// However many a transaction holds, an ack stays inside what a gate takes.
+	var many []wire.EntryBatch
+	var schools []string
+	for i := range 64 {
+		var seqs []uint64
+		for k := range wire.MaxBatch {
+			seqs = append(seqs, uint64(100_000+i*wire.MaxBatch+k))
+		}
+		many = append(many, batch("west-1", "e1", seqs...))
+		schools = append(schools, "hz")
+	}
+	in.storeBatches(context.Background(), schools, many)
+	west := acks("west-1")
+	if want := (64*wire.MaxBatch + maxAcked - 1) / maxAcked; len(west) != want {
+		t.Fatalf("%d acks for 64 full batches, want %d", len(west), want)
+	}
+	var acked int
+	for _, a := range west {
+		acked += len(a.Seqs())
+	}
+	if acked != 64*wire.MaxBatch {
+		t.Fatalf("%d entries acked, want %d", acked, 64*wire.MaxBatch)
+	}
+}
+
 func TestGarbageDoesNotStopIngest(t *testing.T) {
 	addr := startBroker(t)
 	store := newMemStore()
