@@ -70,7 +70,13 @@ func Dial(ctx context.Context, o ClientOpts, handle func(ctx context.Context, to
 		// '/' to match them, and a persistent session's queued messages reach
 		// the client before OnConnect has subscribed again.
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { handle(ctx, m.Topic(), m.Payload()) }).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { cl.log.Warn("broker connection lost", "err", err) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			if ctx.Err() != nil { // stopping: an embedded broker stops with campusd
+				cl.log.Info("broker connection closed", "err", err)
+				return
+			}
+			cl.log.Warn("broker connection lost", "err", err)
+		}).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			req := suback.Subscribe(c, filters) // sent at once, waited for on a goroutine
 			go cl.subscribed(ctx, req, o.Group)
