@@ -100,15 +100,23 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 	}
 	defer j.Close()
 	dial, _ := gatelink.PahoDialer(gatelink.PahoOpts{Broker: "tcp://" + mqttAddr, ClientID: "north-1", Username: "north-1", Password: password})
-	l, err := gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler),
-		Batch: 20, AckTimeout: 300 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+	// The gate's link, run until stopGate (and again after campusd restarts).
+	var l *gatelink.Link
+	var stopGate func()
+	startGate := func() {
+		t.Helper()
+		var err error
+		if l, err = gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler),
+			Batch: 20, AckTimeout: 300 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = l.Run(lctx) }()
+		stopGate = func() { cancel(); <-done }
 	}
-	lctx, lcancel := context.WithCancel(ctx)
-	ldone := make(chan struct{})
-	go func() { defer close(ldone); _ = l.Run(lctx) }()
-	defer func() { lcancel(); <-ldone }()
+	startGate()
+	defer func() { stopGate() }()
 	admit := func(n int) {
 		t.Helper()
 		for i := range n {
@@ -175,8 +183,7 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 	// memory are gone, and come back as the gate sends their batch again.
 	// (By rlimit the new process is limited once it runs, with the gate
 	// away meanwhile, so that it stores nothing before.)
-	lcancel()
-	<-ldone
+	stopGate()
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -188,13 +195,7 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 			t.Logf("campusd:\n%s", p.Out)
 		}
 	}()
-	if l, err = gatelink.New(gatelink.Opts{School: "hz", Gate: "north-1", Dial: dial, Store: j, Logger: slog.New(slog.DiscardHandler),
-		Batch: 20, AckTimeout: 300 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	lctx, lcancel = context.WithCancel(ctx)
-	ldone = make(chan struct{})
-	go func() { defer close(ldone); _ = l.Run(lctx) }()
+	startGate()
 	// (Asked of the new campusd itself: the nurse's open page still shows
 	// what the old one held.)
 	heldNow := func() []string {
@@ -251,8 +252,7 @@ func databaseFull(t *testing.T, d bintest.FullDisk) {
 		t.Errorf("recovery not logged:\n%s", p.Out)
 	}
 
-	lcancel()
-	<-ldone
+	stopGate()
 	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.Cmd.Wait(); err != nil {
 		t.Fatalf("campusd exit: %v\n%s", err, p.Out)

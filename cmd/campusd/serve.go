@@ -211,14 +211,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *rosterFile != "" {
 		go watchRoster(ctx, *rosterFile, db, cons, log)
 	}
+	// A fever alert held here unstored (a full disk) is announced to the
+	// other instances, whose pages hold it too; the database may be slow to
+	// answer as it refuses, so never on the ingest's goroutine.
+	announceHeld := func(school string, a wire.Alert) {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		db.AnnounceHeld(actx, school, a)
+	}
 	// A fever in a batch the database refused is held for the nurse unless
 	// the database has it, looked up one at a time off the ingest's
 	// goroutine; one that finds the queue full waits for its gate's next
 	// resend of the batch.
-	refused := make(chan struct {
+	type refusedFever struct {
 		school string
 		a      wire.Alert
-	}, 64)
+	}
+	refused := make(chan refusedFever, 64)
 	go func() {
 		for {
 			select {
@@ -226,9 +235,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return
 			case f := <-refused:
 				if cons.HoldUnlessStored(ctx, f.school, f.a) {
-					actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					db.AnnounceHeld(actx, f.school, f.a)
-					cancel()
+					announceHeld(f.school, f.a)
 				}
 			}
 		}
@@ -238,22 +245,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if stored {
 				cons.Alert(school, a)
 			} else if cons.AlertNotStored(school, a) {
-				// The other instances' pages hold it too; the database
-				// may be slow to answer as it refuses (OnAlert must not block).
-				go func() {
-					actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					defer cancel()
-					db.AnnounceHeld(actx, school, a)
-				}()
+				go announceHeld(school, a) // OnAlert must not block
 			}
 			log.Warn("alert", "kind", a.Kind, "gate", a.Gate, "seq", a.Seq, "body_c", a.BodyC) // no names in the log
 		},
 		OnRefusedFever: func(school string, a wire.Alert) {
 			select {
-			case refused <- struct {
-				school string
-				a      wire.Alert
-			}{school, a}:
+			case refused <- refusedFever{school, a}:
 			default:
 			}
 		},

@@ -180,8 +180,12 @@ func (s *Server) Alert(school string, a wire.Alert) {
 // database refused (whose alert it may have from the gate's alert message).
 // It looks again once it holds it, in case the ingest here stored it
 // meanwhile. It waits for the database 5 s at most; a database that does
-// not answer has it held, as one that refuses writes.
+// not answer has it held, as one that refuses writes. One held already is
+// not looked up again (a gate resends its refused batch every ack timeout).
 func (s *Server) HoldUnlessStored(ctx context.Context, school string, a wire.Alert) bool {
+	if s.unsaved.holds(a) {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if stored, err := s.db.AlertStored(ctx, a); err == nil && stored {

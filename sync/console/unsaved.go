@@ -68,6 +68,14 @@ func (u *unsaved) hold(school string, a wire.Alert, now time.Time, log *slog.Log
 	return true
 }
 
+// holds tells whether a is held, stored by someone else since or not.
+func (u *unsaved) holds(a wire.Alert) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.m[store.AlertKey(a)]
+	return ok
+}
+
 // stored marks a held alert as stored by someone else, telling whether it
 // was held and not so marked.
 func (u *unsaved) stored(a wire.Alert) bool {

@@ -161,8 +161,8 @@ func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedV
 // driver.ErrBadConn, so it begins on another instead of failing: after a
 // restart shouldPing's look finds most such connections first, but the
 // server can end one between the look and the BEGIN, and the look sees
-// nothing on one pgx's own background read is parked on. Nothing was sent that the server can have acted on, so beginning
-// again is safe.
+// nothing on one that pgx's own background read is parked on. Nothing was
+// sent that the server can have acted on, so beginning again is safe.
 func (c pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil && connEnded(err) {

@@ -51,6 +51,9 @@
         }
         el.replaceWith(fresh);
       });
+      // The database started or stopped refusing writes: the banner, on every page.
+      const state = doc.getElementById('store-state'), el = document.getElementById('store-state');
+      if (state && el && state.innerHTML !== el.innerHTML) el.replaceWith(state);
       countAlerts(doc);
     } catch (e) { /* the next event tries again */ } finally {
       pending = false;
@@ -73,7 +76,7 @@
     let opened = false;
     es.onopen = () => {
       lost.hidden = true;
-      if (opened) { storeState(); if (live.length) refresh(); }
+      if (opened) refresh();
       opened = true;
     };
     es.onerror = () => { lost.hidden = false; };
@@ -85,16 +88,7 @@
     });
     es.addEventListener('escalated', () => { beep(5); if (live.length) refresh(); });
     es.addEventListener('changed', () => { if (live.length) refresh(); });
-    // The database started or stopped refusing writes: the banner, on every page.
-    es.addEventListener('store', storeState);
-    async function storeState() {
-      try {
-        const r = await fetch(location.href, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } });
-        const fresh = new DOMParser().parseFromString(await r.text(), 'text/html').getElementById('store-state');
-        const el = document.getElementById('store-state');
-        if (fresh && el) el.replaceWith(fresh);
-      } catch (e) { /* the next event tries again */ }
-    }
+    es.addEventListener('store', refresh);
   }
 
   // The daily report's charts.
